@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod dma;
+pub mod snapshot;
+pub mod topo;

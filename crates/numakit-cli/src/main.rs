@@ -1,0 +1,23 @@
+//! `numakit`: make memory locality on Linux visible, controllable, verifiable
+//! and measurable.
+//!
+//! This binary is thin: it parses arguments, calls the libraries and renders
+//! their answers. Exit codes: 0 success, 1 the work ran and found problems
+//! (checker findings, failed verification), 2 usage, input or system errors;
+//! `run` returns its child's status.
+
+mod cli;
+mod commands;
+mod error;
+mod output;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let code = match cli::dispatch(argv) {
+        Ok(code) => code,
+        Err(e) => e.report(),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,30 @@
+//! Plain values shared by every numakit crate.
+//!
+//! This crate owns the kernel's vocabulary: NUMA node and CPU numbers
+//! ([`NodeId`], [`CpuId`]), sets of them ([`NodeSet`], [`CpuSet`]) with the
+//! kernel's list (`0-3,8-11`) and mask (`ff,ffffffff`) syntaxes, PCI
+//! addresses ([`PciAddress`]) and byte sizes ([`ByteSize`]).
+//!
+//! `NodeSet` and `CpuSet` are different types: passing one where the other is
+//! expected does not compile.
+//!
+//! # Example
+//! ```
+//! use numakit_types::{CpuSet, NodeSet};
+//! let cpus: CpuSet = "0-3,8-11".parse().unwrap();
+//! assert_eq!(cpus.len(), 8);
+//! assert_eq!(cpus.to_string(), "0-3,8-11");
+//! let nodes = NodeSet::parse_mask("00000000,00000005").unwrap();
+//! assert_eq!(nodes.to_string(), "0,2");
+//! ```
+#![deny(missing_docs)]
+
+mod ids;
+mod pci;
+mod set;
+mod size;
+
+pub use ids::{CpuId, NodeId};
+pub use pci::{PciAddress, PciAddressError};
+pub use set::{CpuSet, IdSet, NodeSet, SetKind, SetParseError};
+pub use size::ByteSize;
