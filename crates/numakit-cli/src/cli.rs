@@ -39,7 +39,11 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { crate::error::EXIT_ERROR } else { 0 };
+            let code = if e.use_stderr() {
+                crate::error::EXIT_ERROR
+            } else {
+                0
+            };
             let _ = e.print();
             return Ok(code);
         }

@@ -26,7 +26,12 @@ pub struct CliError {
 impl CliError {
     /// An error with exit code 2.
     pub fn new(message: impl fmt::Display) -> Self {
-        CliError { message: message.to_string(), hint: None, code: EXIT_ERROR, program: "numakit" }
+        CliError {
+            message: message.to_string(),
+            hint: None,
+            code: EXIT_ERROR,
+            program: "numakit",
+        }
     }
     /// Adds a hint line.
     pub fn hint(mut self, hint: impl fmt::Display) -> Self {
@@ -40,7 +45,11 @@ impl CliError {
     }
     /// Prints the error on stderr and returns its exit code.
     pub fn report(&self) -> u8 {
-        eprintln!("{}: {}", self.program, crate::output::sanitize(&self.message));
+        eprintln!(
+            "{}: {}",
+            self.program,
+            crate::output::sanitize(&self.message)
+        );
         if let Some(h) = &self.hint {
             eprintln!("hint: {}", crate::output::sanitize(h));
         }

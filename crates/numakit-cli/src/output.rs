@@ -10,7 +10,13 @@ pub fn sanitize(s: &str) -> String {
         return s.to_string();
     }
     s.chars()
-        .map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 
@@ -30,7 +36,8 @@ pub fn print(text: &str) -> io::Result<()> {
 
 /// Serialises `value` as pretty JSON followed by a newline and prints it.
 pub fn print_json<T: serde::Serialize>(value: &T) -> crate::error::CliResult<()> {
-    let mut s = serde_json::to_string_pretty(value).map_err(|e| crate::error::CliError::new(format!("cannot render JSON: {e}")))?;
+    let mut s = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::error::CliError::new(format!("cannot render JSON: {e}")))?;
     s.push('\n');
     print(&s).map_err(|e| crate::error::CliError::new(format!("cannot write output: {e}")))
 }

@@ -12,20 +12,36 @@ use crate::{Entry, RootError, Tree};
 pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 pub(crate) fn load(path: &Path) -> Result<Tree, RootError> {
-    let bad = |reason: String| RootError::BadSnapshot { path: path.into(), reason };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-    let file = std::fs::File::open(path).map_err(|e| RootError::Io { path: path.into(), source: e })?;
+    let bad = |reason: String| RootError::BadSnapshot {
+        path: path.into(),
+        reason,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let file = std::fs::File::open(path).map_err(|e| RootError::Io {
+        path: path.into(),
+        source: e,
+    })?;
     let mut head = [0u8; 3];
     {
         let mut f = &file;
-        let n = f.read(&mut head).map_err(|e| RootError::Io { path: path.into(), source: e })?;
+        let n = f.read(&mut head).map_err(|e| RootError::Io {
+            path: path.into(),
+            source: e,
+        })?;
         if n < 3 {
             return Err(RootError::NotARoot(path.into()));
         }
     }
     use std::io::Seek;
     let mut file = file;
-    file.seek(std::io::SeekFrom::Start(0)).map_err(|e| RootError::Io { path: path.into(), source: e })?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| RootError::Io {
+            path: path.into(),
+            source: e,
+        })?;
     let reader: Box<dyn Read> = if head[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
     } else if head == *b"BZh" {
@@ -41,22 +57,35 @@ pub(crate) fn load(path: &Path) -> Result<Tree, RootError> {
     let mut total: u64 = 0;
     for ent in ar.entries().map_err(|e| bad(e.to_string()))? {
         let mut ent = ent.map_err(|e| bad(e.to_string()))?;
-        let p = ent.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
+        let p = ent
+            .path()
+            .map_err(|e| bad(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
         let comps = normalise(&p);
         let et = ent.header().entry_type();
         if et.is_dir() {
             raw.push((comps, Entry::Dir(BTreeSet::new())));
         } else if et.is_symlink() {
-            let t = ent.link_name().map_err(|e| bad(e.to_string()))?.map(|l| l.to_string_lossy().into_owned());
+            let t = ent
+                .link_name()
+                .map_err(|e| bad(e.to_string()))?
+                .map(|l| l.to_string_lossy().into_owned());
             raw.push((comps, Entry::Symlink(t.unwrap_or_default())));
         } else if et.is_hard_link() {
-            let t = ent.link_name().map_err(|e| bad(e.to_string()))?.map(|l| l.to_string_lossy().into_owned());
+            let t = ent
+                .link_name()
+                .map_err(|e| bad(e.to_string()))?
+                .map(|l| l.to_string_lossy().into_owned());
             hardlinks.push((comps, normalise(&t.unwrap_or_default())));
         } else if et.is_file() {
             let size = ent.header().size().unwrap_or(0);
             total = total.saturating_add(size);
             if total > MAX_SNAPSHOT_BYTES {
-                return Err(bad(format!("holds more than {} MiB of files", MAX_SNAPSHOT_BYTES >> 20)));
+                return Err(bad(format!(
+                    "holds more than {} MiB of files",
+                    MAX_SNAPSHOT_BYTES >> 20
+                )));
             }
             let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
             ent.read_to_end(&mut data).map_err(|e| bad(e.to_string()))?;
@@ -68,12 +97,21 @@ pub(crate) fn load(path: &Path) -> Result<Tree, RootError> {
         return Err(bad("it holds no files".into()));
     }
     // Root at the single top-level folder unless sys/ or proc/ sit at the top.
-    let at_top = raw.iter().any(|(c, _)| matches!(c.first().map(String::as_str), Some("sys" | "proc" | "dev" | "run")));
+    let at_top = raw.iter().any(|(c, _)| {
+        matches!(
+            c.first().map(String::as_str),
+            Some("sys" | "proc" | "dev" | "run")
+        )
+    });
     let strip = if at_top {
         0
     } else {
         let first = raw[0].0.first().cloned();
-        if first.is_some() && raw.iter().all(|(c, _)| c.first() == first.as_ref()) { 1 } else { 0 }
+        if first.is_some() && raw.iter().all(|(c, _)| c.first() == first.as_ref()) {
+            1
+        } else {
+            0
+        }
     };
     let mut tree = Tree::default();
     tree.entries.insert("/".into(), Entry::Dir(BTreeSet::new()));
@@ -124,7 +162,11 @@ fn insert(tree: &mut Tree, comps: &[String], e: Entry) {
     for i in 0..comps.len() {
         let parent = abs(&comps[..i]);
         let child = comps[i].clone();
-        match tree.entries.entry(parent).or_insert_with(|| Entry::Dir(BTreeSet::new())) {
+        match tree
+            .entries
+            .entry(parent)
+            .or_insert_with(|| Entry::Dir(BTreeSet::new()))
+        {
             Entry::Dir(c) => {
                 c.insert(child);
             }

@@ -106,7 +106,11 @@ const MAX_LINKS: usize = 40;
 impl Root {
     /// The live system, `/`.
     pub fn live() -> Root {
-        Root { kind: Arc::new(Kind::Live), label: "/".into(), recorder: None }
+        Root {
+            kind: Arc::new(Kind::Live),
+            label: "/".into(),
+            recorder: None,
+        }
     }
 
     /// Opens `path`: `/` is the live system; a directory is a copied tree; a
@@ -117,18 +121,40 @@ impl Root {
         let path = path.as_ref();
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(RootError::NotFound(path.into())),
-            Err(e) => return Err(RootError::Io { path: path.into(), source: e }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RootError::NotFound(path.into()));
+            }
+            Err(e) => {
+                return Err(RootError::Io {
+                    path: path.into(),
+                    source: e,
+                });
+            }
         };
         let label = path.display().to_string();
         if meta.is_dir() {
-            let canon = std::fs::canonicalize(path).map_err(|e| RootError::Io { path: path.into(), source: e })?;
-            let kind = if canon == Path::new("/") { Kind::Live } else { Kind::Dir(canon) };
-            return Ok(Root { kind: Arc::new(kind), label, recorder: None });
+            let canon = std::fs::canonicalize(path).map_err(|e| RootError::Io {
+                path: path.into(),
+                source: e,
+            })?;
+            let kind = if canon == Path::new("/") {
+                Kind::Live
+            } else {
+                Kind::Dir(canon)
+            };
+            return Ok(Root {
+                kind: Arc::new(kind),
+                label,
+                recorder: None,
+            });
         }
         if meta.is_file() {
             let tree = archive::load(path)?;
-            return Ok(Root { kind: Arc::new(Kind::Tree(Arc::new(tree))), label, recorder: None });
+            return Ok(Root {
+                kind: Arc::new(Kind::Tree(Arc::new(tree))),
+                label,
+                recorder: None,
+            });
         }
         Err(RootError::NotARoot(path.into()))
     }
@@ -160,7 +186,11 @@ impl Root {
             Kind::Live => Arc::new(Kind::Dir(PathBuf::from("/"))),
             _ => self.kind.clone(),
         };
-        Root { kind, label: self.label.clone(), recorder: Some(Arc::new(Mutex::new(record::Recorder::default()))) }
+        Root {
+            kind,
+            label: self.label.clone(),
+            recorder: Some(Arc::new(Mutex::new(record::Recorder::default()))),
+        }
     }
 
     /// What was recorded so far (empty if this root is not recording).
@@ -236,7 +266,9 @@ impl Root {
             Kind::Live => return Ok(std::fs::read_link(path)?.to_string_lossy().into_owned()),
             Kind::Dir(base) => {
                 let p = self.resolve(path, false)?;
-                let t = std::fs::read_link(host_path(base, &p))?.to_string_lossy().into_owned();
+                let t = std::fs::read_link(host_path(base, &p))?
+                    .to_string_lossy()
+                    .into_owned();
                 (p, t)
             }
             Kind::Tree(t) => {
@@ -255,7 +287,11 @@ impl Root {
     /// The last path component of a link's target (`../../bus/pci/drivers/nvme` → `nvme`).
     pub fn link_name(&self, path: &str) -> Option<String> {
         let t = self.read_link(path).ok()?;
-        t.trim_end_matches('/').rsplit('/').next().filter(|s| !s.is_empty()).map(str::to_string)
+        t.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
     }
 
     /// Resolves every link in `path`, inside the root. The result is an
@@ -347,9 +383,9 @@ impl Root {
             Kind::Dir(base) => {
                 let hp = host_path(base, p);
                 match std::fs::symlink_metadata(&hp) {
-                    Ok(m) if m.file_type().is_symlink() => {
-                        Ok(Some(std::fs::read_link(&hp)?.to_string_lossy().into_owned()))
-                    }
+                    Ok(m) if m.file_type().is_symlink() => Ok(Some(
+                        std::fs::read_link(&hp)?.to_string_lossy().into_owned(),
+                    )),
                     Ok(_) => Ok(None),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(e),
@@ -366,7 +402,12 @@ impl Root {
     /// last component is followed too.
     fn resolve(&self, path: &str, follow_last: bool) -> io::Result<String> {
         let mut done: Vec<String> = Vec::new();
-        let mut todo: Vec<String> = path.split('/').rev().filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let mut todo: Vec<String> = path
+            .split('/')
+            .rev()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
         let mut links = 0;
         while let Some(c) = todo.pop() {
             match c.as_str() {
@@ -393,7 +434,13 @@ impl Root {
                 if target.starts_with('/') {
                     done.clear();
                 }
-                todo.extend(target.split('/').rev().filter(|c| !c.is_empty()).map(str::to_string));
+                todo.extend(
+                    target
+                        .split('/')
+                        .rev()
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string),
+                );
             }
         }
         Ok(join_abs(&done))
@@ -401,7 +448,9 @@ impl Root {
 }
 
 fn unreachable_live() -> io::Result<Option<String>> {
-    Err(io::Error::other("link resolution is done by the kernel on the live root"))
+    Err(io::Error::other(
+        "link resolution is done by the kernel on the live root",
+    ))
 }
 
 fn join_abs(parts: &[String]) -> String {

@@ -30,18 +30,26 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub(crate) fn file(&mut self, path: &str, data: &[u8]) {
-        self.entries.insert(path.to_string(), RecordedEntry::File(data.into()));
+        self.entries
+            .insert(path.to_string(), RecordedEntry::File(data.into()));
     }
     pub(crate) fn link(&mut self, path: &str, target: &str) {
-        self.entries.insert(path.to_string(), RecordedEntry::Symlink(target.to_string()));
+        self.entries
+            .insert(path.to_string(), RecordedEntry::Symlink(target.to_string()));
     }
     pub(crate) fn dir(&mut self, path: &str) {
-        self.entries.entry(path.to_string()).or_insert(RecordedEntry::Dir);
+        self.entries
+            .entry(path.to_string())
+            .or_insert(RecordedEntry::Dir);
     }
     pub(crate) fn exists(&mut self, path: &str) {
-        self.entries.entry(path.to_string()).or_insert(RecordedEntry::Exists);
+        self.entries
+            .entry(path.to_string())
+            .or_insert(RecordedEntry::Exists);
     }
     pub(crate) fn snapshot(&self) -> Recorded {
-        Recorded { entries: self.entries.clone() }
+        Recorded {
+            entries: self.entries.clone(),
+        }
     }
 }

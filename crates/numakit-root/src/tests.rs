@@ -11,8 +11,16 @@ fn tmp(name: &str) -> PathBuf {
 fn sample(d: &Path) {
     std::fs::create_dir_all(d.join("sys/devices/pci0000:00/0000:00:01.0")).unwrap();
     std::fs::create_dir_all(d.join("sys/bus/pci/devices")).unwrap();
-    std::fs::write(d.join("sys/devices/pci0000:00/0000:00:01.0/numa_node"), "1\n").unwrap();
-    symlink("../../../devices/pci0000:00/0000:00:01.0", d.join("sys/bus/pci/devices/0000:00:01.0")).unwrap();
+    std::fs::write(
+        d.join("sys/devices/pci0000:00/0000:00:01.0/numa_node"),
+        "1\n",
+    )
+    .unwrap();
+    symlink(
+        "../../../devices/pci0000:00/0000:00:01.0",
+        d.join("sys/bus/pci/devices/0000:00:01.0"),
+    )
+    .unwrap();
     // an absolute link must stay inside the root
     symlink("/sys/devices/pci0000:00", d.join("sys/abs")).unwrap();
     symlink("nowhere/at/all", d.join("sys/dangling")).unwrap();
@@ -24,12 +32,25 @@ fn dir_root_resolves_links_inside() {
     let d = tmp("dir");
     sample(&d);
     let r = Root::open(&d).unwrap();
-    assert_eq!(r.read_trim("/sys/bus/pci/devices/0000:00:01.0/numa_node").as_deref(), Some("1"));
-    assert_eq!(r.read_trim("/sys/abs/0000:00:01.0/numa_node").as_deref(), Some("1"));
-    assert_eq!(r.canonicalize("/sys/bus/pci/devices/0000:00:01.0").unwrap(), "/sys/devices/pci0000:00/0000:00:01.0");
+    assert_eq!(
+        r.read_trim("/sys/bus/pci/devices/0000:00:01.0/numa_node")
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        r.read_trim("/sys/abs/0000:00:01.0/numa_node").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        r.canonicalize("/sys/bus/pci/devices/0000:00:01.0").unwrap(),
+        "/sys/devices/pci0000:00/0000:00:01.0"
+    );
     assert!(r.read("/sys/dangling").is_err());
     assert!(r.read("/sys/loop").is_err());
-    assert_eq!(r.link_name("/sys/bus/pci/devices/0000:00:01.0").as_deref(), Some("0000:00:01.0"));
+    assert_eq!(
+        r.link_name("/sys/bus/pci/devices/0000:00:01.0").as_deref(),
+        Some("0000:00:01.0")
+    );
     assert!(r.exists("/sys/abs"));
     assert!(!r.exists("/sys/dangling"));
     assert!(r.read_dir("/nope").is_err());
@@ -43,24 +64,43 @@ fn tarball_root_matches_dir_root() {
     std::fs::create_dir_all(&top).unwrap();
     sample(&top);
     let tgz = d.join("snap.tar.gz");
-    let status = std::process::Command::new("tar").arg("czf").arg(&tgz).arg("-C").arg(&d).arg("machine").status();
+    let status = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&d)
+        .arg("machine")
+        .status();
     if !status.map(|s| s.success()).unwrap_or(false) {
         return; // no tar(1) here
     }
     let r = Root::open(&tgz).unwrap();
     assert!(!r.is_live());
-    assert_eq!(r.read_trim("/sys/bus/pci/devices/0000:00:01.0/numa_node").as_deref(), Some("1"));
-    assert_eq!(r.read_trim("/sys/abs/0000:00:01.0/numa_node").as_deref(), Some("1"));
+    assert_eq!(
+        r.read_trim("/sys/bus/pci/devices/0000:00:01.0/numa_node")
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        r.read_trim("/sys/abs/0000:00:01.0/numa_node").as_deref(),
+        Some("1")
+    );
     assert!(r.read("/sys/dangling").is_err());
     assert!(r.read("/sys/loop").is_err());
-    assert_eq!(r.read_dir("/sys/bus/pci/devices").unwrap(), vec!["0000:00:01.0"]);
+    assert_eq!(
+        r.read_dir("/sys/bus/pci/devices").unwrap(),
+        vec!["0000:00:01.0"]
+    );
     assert!(r.is_dir("/sys/bus/pci/devices/0000:00:01.0"));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
 fn bad_roots() {
-    assert!(matches!(Root::open("/definitely/not/here"), Err(RootError::NotFound(_))));
+    assert!(matches!(
+        Root::open("/definitely/not/here"),
+        Err(RootError::NotFound(_))
+    ));
     let d = tmp("bad");
     let f = d.join("garbage.tar.gz");
     std::fs::write(&f, b"\x1f\x8b\x08garbage garbage").unwrap();
@@ -79,9 +119,13 @@ fn recording_uses_resolved_paths() {
     r.read_trim("/sys/bus/pci/devices/0000:00:01.0/numa_node");
     let rec = r.recorded();
     assert!(matches!(
-        rec.entries.get("/sys/devices/pci0000:00/0000:00:01.0/numa_node"),
+        rec.entries
+            .get("/sys/devices/pci0000:00/0000:00:01.0/numa_node"),
         Some(record::RecordedEntry::File(_))
     ));
-    assert!(matches!(rec.entries.get("/sys/bus/pci/devices/0000:00:01.0"), Some(record::RecordedEntry::Symlink(_))));
+    assert!(matches!(
+        rec.entries.get("/sys/bus/pci/devices/0000:00:01.0"),
+        Some(record::RecordedEntry::Symlink(_))
+    ));
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -39,7 +39,9 @@ impl std::error::Error for PciAddressError {}
 impl FromStr for PciAddress {
     type Err = PciAddressError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || PciAddressError { input: s.to_string() };
+        let err = || PciAddressError {
+            input: s.to_string(),
+        };
         let parts: Vec<&str> = s.split(':').collect();
         let (dom, bus, devfn) = match parts.as_slice() {
             [d, b, df] => (*d, *b, *df),
@@ -60,13 +62,22 @@ impl FromStr for PciAddress {
         if device > 31 || function > 7 {
             return Err(err());
         }
-        Ok(PciAddress { domain, bus, device: device as u8, function: function as u8 })
+        Ok(PciAddress {
+            domain,
+            bus,
+            device: device as u8,
+            function: function as u8,
+        })
     }
 }
 
 impl fmt::Display for PciAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.domain, self.bus, self.device, self.function)
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{:x}",
+            self.domain, self.bus, self.device, self.function
+        )
     }
 }
 
@@ -97,7 +108,15 @@ mod tests {
         assert_eq!(b.to_string(), "10000:00:01.7");
         let c: PciAddress = "3b:00.1".parse().unwrap();
         assert_eq!(c.to_string(), "0000:3b:00.1");
-        for bad in ["", "0000:41:00", "0000:41:20.0", "0000:41:00.8", "zz:00.0", "0000:0041:00.0", "a:b:c:d.0"] {
+        for bad in [
+            "",
+            "0000:41:00",
+            "0000:41:20.0",
+            "0000:41:00.8",
+            "zz:00.0",
+            "0000:0041:00.0",
+            "a:b:c:d.0",
+        ] {
             assert!(bad.parse::<PciAddress>().is_err(), "{bad}");
         }
     }

@@ -79,7 +79,12 @@ impl SetParseError {
 
 impl fmt::Display for SetParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}' is not a valid list: {}", self.input.escape_debug(), self.reason)
+        write!(
+            f,
+            "'{}' is not a valid list: {}",
+            self.input.escape_debug(),
+            self.reason
+        )
     }
 }
 impl std::error::Error for SetParseError {}
@@ -93,7 +98,10 @@ impl<K: SetKind> Default for IdSet<K> {
 impl<K: SetKind> IdSet<K> {
     /// An empty set.
     pub const fn new() -> Self {
-        IdSet { words: Vec::new(), _kind: PhantomData }
+        IdSet {
+            words: Vec::new(),
+            _kind: PhantomData,
+        }
     }
 
     /// Parses the kernel list syntax: `0-3,8,10-15:2/4` (ranges, single ids
@@ -127,7 +135,9 @@ impl<K: SetKind> IdSet<K> {
             let (used, group) = match stride {
                 None => (1, 1),
                 Some(st) => {
-                    let (u, g) = st.split_once('/').ok_or_else(|| SetParseError::new(s, "stride must be USED/GROUP"))?;
+                    let (u, g) = st
+                        .split_once('/')
+                        .ok_or_else(|| SetParseError::new(s, "stride must be USED/GROUP"))?;
                     let (u, g) = (num(s, u)?, num(s, g)?);
                     if u == 0 || g == 0 || u > g {
                         return Err(SetParseError::new(s, "stride must have 0 < USED <= GROUP"));
@@ -150,7 +160,10 @@ impl<K: SetKind> IdSet<K> {
     /// significant first (`ff,ffffffff`). An optional `0x` prefix is accepted.
     pub fn parse_mask(s: &str) -> Result<Self, SetParseError> {
         let t = s.trim();
-        let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+        let t = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .unwrap_or(t);
         if t.is_empty() {
             return Err(SetParseError::new(s, "empty mask"));
         }
@@ -160,10 +173,12 @@ impl<K: SetKind> IdSet<K> {
         }
         let mut set = Self::new();
         for (i, chunk) in chunks.iter().rev().enumerate() {
-            if chunk.is_empty() || chunk.len() > 8 || !chunk.bytes().all(|c| c.is_ascii_hexdigit()) {
+            if chunk.is_empty() || chunk.len() > 8 || !chunk.bytes().all(|c| c.is_ascii_hexdigit())
+            {
                 return Err(SetParseError::new(s, "each word must be 1-8 hex digits"));
             }
-            let w = u32::from_str_radix(chunk, 16).map_err(|_| SetParseError::new(s, "bad hex word"))?;
+            let w = u32::from_str_radix(chunk, 16)
+                .map_err(|_| SetParseError::new(s, "bad hex word"))?;
             for bit in 0..32 {
                 if w & (1 << bit) != 0 {
                     set.insert_raw(i as u32 * 32 + bit);
@@ -238,7 +253,9 @@ impl<K: SetKind> IdSet<K> {
 
     /// Whether the kernel number `i` is a member.
     pub fn contains_raw(&self, i: u32) -> bool {
-        self.words.get((i / 64) as usize).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.words
+            .get((i / 64) as usize)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Number of members.
@@ -259,7 +276,9 @@ impl<K: SetKind> IdSet<K> {
     /// Kernel numbers of the members in increasing order.
     pub fn iter_raw(&self) -> impl DoubleEndedIterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
-            (0..64u32).filter(move |b| w & (1u64 << b) != 0).map(move |b| wi as u32 * 64 + b)
+            (0..64u32)
+                .filter(move |b| w & (1u64 << b) != 0)
+                .map(move |b| wi as u32 * 64 + b)
         })
     }
 
@@ -281,7 +300,15 @@ impl<K: SetKind> IdSet<K> {
 
     /// Members of both sets.
     pub fn intersection(&self, other: &Self) -> Self {
-        let mut s = IdSet { words: self.words.iter().zip(&other.words).map(|(a, b)| a & b).collect(), _kind: PhantomData };
+        let mut s = IdSet {
+            words: self
+                .words
+                .iter()
+                .zip(&other.words)
+                .map(|(a, b)| a & b)
+                .collect(),
+            _kind: PhantomData,
+        };
         s.trim();
         s
     }
@@ -290,15 +317,25 @@ impl<K: SetKind> IdSet<K> {
     pub fn union(&self, other: &Self) -> Self {
         let n = self.words.len().max(other.words.len());
         let words = (0..n)
-            .map(|i| self.words.get(i).copied().unwrap_or(0) | other.words.get(i).copied().unwrap_or(0))
+            .map(|i| {
+                self.words.get(i).copied().unwrap_or(0) | other.words.get(i).copied().unwrap_or(0)
+            })
             .collect();
-        IdSet { words, _kind: PhantomData }
+        IdSet {
+            words,
+            _kind: PhantomData,
+        }
     }
 
     /// Members of `self` that are not in `other`.
     pub fn difference(&self, other: &Self) -> Self {
         let mut s = IdSet {
-            words: self.words.iter().enumerate().map(|(i, a)| a & !other.words.get(i).copied().unwrap_or(0)).collect(),
+            words: self
+                .words
+                .iter()
+                .enumerate()
+                .map(|(i, a)| a & !other.words.get(i).copied().unwrap_or(0))
+                .collect(),
             _kind: PhantomData,
         };
         s.trim();
@@ -323,7 +360,10 @@ impl<K: SetKind> IdSet<K> {
 
     /// Builds a set from a raw bitmap of 64-bit words (least significant first).
     pub fn from_words(words: &[u64]) -> Self {
-        let mut s = IdSet { words: words.to_vec(), _kind: PhantomData };
+        let mut s = IdSet {
+            words: words.to_vec(),
+            _kind: PhantomData,
+        };
         s.trim();
         s
     }
@@ -340,7 +380,9 @@ fn num(input: &str, t: &str) -> Result<u32, SetParseError> {
     if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
         return Err(SetParseError::new(input, "expected a decimal number"));
     }
-    let v: u64 = t.parse().map_err(|_| SetParseError::new(input, "number too large"))?;
+    let v: u64 = t
+        .parse()
+        .map_err(|_| SetParseError::new(input, "number too large"))?;
     if v >= MAX_ID as u64 {
         return Err(SetParseError::new(input, "number too large"));
     }
@@ -424,8 +466,20 @@ mod tests {
         assert_eq!(s.to_string(), "0-3,8-11");
         assert_eq!(CpuSet::parse_list("").unwrap().len(), 0);
         assert_eq!(CpuSet::parse_list("5").unwrap().to_string(), "5");
-        assert_eq!(CpuSet::parse_list("0-15:2/4").unwrap().to_string(), "0-1,4-5,8-9,12-13");
-        for bad in ["a", "3-1", "1,,2", "-1", "1-", "0-3:0/4", "99999999999", "4194304"] {
+        assert_eq!(
+            CpuSet::parse_list("0-15:2/4").unwrap().to_string(),
+            "0-1,4-5,8-9,12-13"
+        );
+        for bad in [
+            "a",
+            "3-1",
+            "1,,2",
+            "-1",
+            "1-",
+            "0-3:0/4",
+            "99999999999",
+            "4194304",
+        ] {
             assert!(CpuSet::parse_list(bad).is_err(), "{bad}");
         }
     }
@@ -436,7 +490,10 @@ mod tests {
         assert_eq!(s.to_string(), "0-39");
         assert_eq!(s.to_mask_string(40), "ff,ffffffff");
         assert_eq!(CpuSet::parse_list("0-1").unwrap().to_mask_string(4), "3");
-        assert_eq!(CpuSet::parse_list("0").unwrap().to_mask_string(64), "00000000,00000001");
+        assert_eq!(
+            CpuSet::parse_list("0").unwrap().to_mask_string(64),
+            "00000000,00000001"
+        );
         assert_eq!(NodeSet::parse_mask("00000000,00000000").unwrap().len(), 0);
         for bad in ["", "g", "123456789", "ff,,ff"] {
             assert!(NodeSet::parse_mask(bad).is_err(), "{bad}");

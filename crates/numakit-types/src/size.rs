@@ -32,7 +32,10 @@ impl fmt::Display for ByteSize {
         }
         if u == 0 {
             write!(f, "{} B", self.0)
-        } else if v >= 100.0 || (v.fract() * 10.0).round() == 0.0 || (v.fract() * 10.0).round() == 10.0 {
+        } else if v >= 100.0
+            || (v.fract() * 10.0).round() == 0.0
+            || (v.fract() * 10.0).round() == 10.0
+        {
             write!(f, "{:.0} {}", v, UNITS[u])
         } else {
             write!(f, "{:.1} {}", v, UNITS[u])

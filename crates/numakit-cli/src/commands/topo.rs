@@ -1,18 +1,60 @@
-//! `numakit topo`.
+//! `numakit topo`: the machine as a tree, JSON, a device matrix, or
+//! `numactl --hardware` text.
 
 use std::path::PathBuf;
 
+use numakit_topo::{Machine, Parts};
+
 use crate::error::{CliError, CliResult};
+use crate::output;
+use crate::render;
 
 /// Arguments of `numakit topo`.
 #[derive(Debug, clap::Args)]
 pub struct TopoArgs {
-    /// Print the whole model as JSON (schema `numakit.topology/1`).
-    #[arg(long)]
+    /// Print the whole model as JSON (schema `numakit.topology/1`, see docs/topology-json.md).
+    #[arg(long, conflicts_with_all = ["hardware", "matrix"])]
     pub json: bool,
+    /// Print exactly what `numactl --hardware` (numactl 2.0.19) prints.
+    #[arg(long, conflicts_with = "matrix")]
+    pub hardware: bool,
+    /// Print the device-to-device matrix (like `nvidia-smi topo -m`, for every vendor).
+    #[arg(long)]
+    pub matrix: bool,
+    /// In the tree, also show bridges, caches and every CPU.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Opens the root named by `--root`/`NUMAKIT_ROOT`, or `/`.
+pub fn open_root(root: Option<PathBuf>) -> CliResult<numakit_root::Root> {
+    numakit_root::Root::open_or_live(root.as_deref()).map_err(|e| {
+        CliError::new(crate::error::chain(&e))
+            .hint("--root takes a directory holding sys/ and proc/, or a .tar.gz/.tar.bz2 made by 'numakit snapshot'")
+    })
 }
 
 /// Runs `numakit topo`.
-pub fn run(_root: Option<PathBuf>, _args: TopoArgs) -> CliResult<u8> {
-    Err(CliError::new("topo is not built yet"))
+pub fn run(root: Option<PathBuf>, args: TopoArgs) -> CliResult<u8> {
+    let root = open_root(root)?;
+    let out =
+        |s: &str| output::print(s).map_err(|e| CliError::new(format!("cannot write output: {e}")));
+    if args.hardware {
+        let m = Machine::discover_parts(&root, Parts::NODES);
+        out(&render::hardware::numactl_hardware(&m, false))?;
+        return Ok(0);
+    }
+    let m = Machine::discover(&root);
+    if args.json {
+        output::print_json(&m)?;
+    } else if args.matrix {
+        out(&render::matrix::render(&m))?;
+    } else {
+        out(&render::tree::render(
+            &m,
+            args.verbose,
+            output::color_stdout(),
+        ))?;
+    }
+    Ok(0)
 }

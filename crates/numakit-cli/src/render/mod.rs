@@ -1,0 +1,5 @@
+//! Text renderings of the machine model.
+
+pub mod hardware;
+pub mod matrix;
+pub mod tree;

@@ -1,0 +1,368 @@
+//! The default `numakit topo` view: a one-line summary, then a tree of
+//! machine > package > node > CPUs, with each device under the node that
+//! owns it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use numakit_topo::node::NodeKind;
+use numakit_topo::pci::{DeviceKind, NodeSource};
+use numakit_topo::{Machine, Node, PciDevice};
+use numakit_types::{ByteSize, CpuSet, NodeId};
+
+use crate::output::sanitize;
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    fn warn(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+}
+
+/// A tree node: a label and children.
+struct T {
+    label: String,
+    kids: Vec<T>,
+}
+
+impl T {
+    fn new(label: impl Into<String>) -> T {
+        T {
+            label: label.into(),
+            kids: Vec::new(),
+        }
+    }
+}
+
+fn draw(t: &T, prefix: &str, last: bool, top: bool, out: &mut String) {
+    if top {
+        let _ = writeln!(out, "{}", t.label);
+    } else {
+        let _ = writeln!(
+            out,
+            "{prefix}{}{}",
+            if last { "└─ " } else { "├─ " },
+            t.label
+        );
+    }
+    let child_prefix = if top {
+        String::new()
+    } else {
+        format!("{prefix}{}", if last { "   " } else { "│  " })
+    };
+    for (i, k) in t.kids.iter().enumerate() {
+        draw(k, &child_prefix, i + 1 == t.kids.len(), false, out);
+    }
+}
+
+/// The one-line summary.
+pub fn summary(m: &Machine) -> String {
+    let packages: std::collections::BTreeSet<u32> =
+        m.cpus.iter().filter_map(|c| c.package).collect();
+    let online = m.cpus.iter().filter(|c| c.online != Some(false)).count();
+    let mut s = String::new();
+    if !packages.is_empty() {
+        let _ = write!(s, "{} package{}, ", packages.len(), plural(packages.len()));
+    }
+    let _ = write!(s, "{} NUMA node{}", m.nodes.len(), plural(m.nodes.len()));
+    let _ = write!(s, ", {} CPUs", m.cpus.len());
+    if online != m.cpus.len() {
+        let _ = write!(s, " ({online} online)");
+    }
+    let mem: Option<u64> = m.nodes.iter().map(|n| n.memory_total_bytes).sum();
+    match mem.or(m.memory.total_bytes) {
+        Some(b) => {
+            let _ = write!(s, ", {} memory", ByteSize(b));
+        }
+        None => s.push_str(", memory unknown"),
+    }
+    let endpoints = m
+        .pci_devices
+        .iter()
+        .filter(|d| d.kind != DeviceKind::Bridge)
+        .count();
+    let _ = write!(s, ", {endpoints} PCI device{}", plural(endpoints));
+    match m.iommu.active {
+        Some(true) => {
+            let _ = write!(s, ", IOMMU on ({} groups)", m.iommu.groups.len());
+        }
+        Some(false) => s.push_str(", IOMMU off"),
+        None => s.push_str(", IOMMU unknown"),
+    }
+    s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn node_label(m: &Machine, n: &Node, st: &Style) -> String {
+    let mut s = st.bold(&format!("Node {}", n.id));
+    match (n.memory_total_bytes, n.memory_free_bytes) {
+        (Some(t), Some(f)) => {
+            let _ = write!(s, ": {} ({} free)", ByteSize(t), ByteSize(f));
+        }
+        (Some(t), None) => {
+            let _ = write!(s, ": {}", ByteSize(t));
+        }
+        _ => s.push_str(": memory unknown"),
+    }
+    if !n.cpus.is_empty() {
+        let _ = write!(s, ", CPUs {}", n.cpus);
+    }
+    match n.kind {
+        NodeKind::MemoryOnly => s.push_str(", no CPUs"),
+        NodeKind::CpuOnly => s.push_str(", no memory"),
+        NodeKind::GenericInitiator => s.push_str(", generic initiator"),
+        _ => {}
+    }
+    if let Some(t) = n.memory_tier {
+        let _ = write!(s, ", tier {t}");
+    }
+    if n.online == Some(false) {
+        s.push_str(&st.warn(" [offline]"));
+    }
+    let hp: Vec<String> = n
+        .hugepages
+        .iter()
+        .filter(|p| p.total.unwrap_or(0) > 0)
+        .map(|p| format!("{}×{}", p.total.unwrap_or(0), ByteSize(p.size_bytes)))
+        .collect();
+    if !hp.is_empty() {
+        let _ = write!(s, ", hugepages {}", hp.join(" "));
+    }
+    let _ = m;
+    s
+}
+
+fn cpu_lines(m: &Machine, cpus: &CpuSet, verbose: bool, st: &Style) -> Vec<T> {
+    let mut v = Vec::new();
+    // caches shared within these CPUs, summarised per level/type
+    let mut by: BTreeMap<(u32, String), (u64, usize)> = BTreeMap::new();
+    for c in m
+        .caches
+        .iter()
+        .filter(|c| c.cpus.is_subset(cpus) || c.cpus.intersects(cpus))
+    {
+        let e = by
+            .entry((c.level, c.kind.clone()))
+            .or_insert((c.size_bytes.unwrap_or(0), 0));
+        e.1 += 1;
+    }
+    if !by.is_empty() {
+        let parts: Vec<String> = by
+            .iter()
+            .rev()
+            .map(|((l, k), (size, n))| {
+                let t = match k.as_str() {
+                    "Data" => "d",
+                    "Instruction" => "i",
+                    _ => "",
+                };
+                format!("L{l}{t} {}×{n}", ByteSize(*size))
+            })
+            .collect();
+        v.push(T::new(st.dim(&format!("caches: {}", parts.join(", ")))));
+    }
+    // cores: group CPUs by (package, die, cluster, core)
+    let mut cores: BTreeMap<(Option<u32>, Option<u32>, Option<u32>, Option<u32>), CpuSet> =
+        BTreeMap::new();
+    for c in m.cpus.iter().filter(|c| cpus.contains(c.id)) {
+        let key = if c.core.is_some() {
+            (c.package, c.die, c.cluster, c.core)
+        } else {
+            (None, None, None, Some(c.id.0))
+        };
+        cores.entry(key).or_default().insert(c.id);
+    }
+    let offline: CpuSet = m
+        .cpus
+        .iter()
+        .filter(|c| cpus.contains(c.id) && c.online == Some(false))
+        .map(|c| c.id)
+        .collect();
+    if verbose {
+        for ((_, _, _, core), set) in &cores {
+            let mut l = match core {
+                Some(c) => format!("Core {c}: CPU {set}"),
+                None => format!("CPU {set}"),
+            };
+            if set.intersects(&offline) {
+                l.push_str(&st.warn(" [offline]"));
+            }
+            v.push(T::new(l));
+        }
+    } else if !cores.is_empty() {
+        let threads = cpus.len();
+        let smt = if cores.len() < threads {
+            format!(", {} threads per core", threads / cores.len().max(1))
+        } else {
+            String::new()
+        };
+        let mut l = format!("{} core{}{}", cores.len(), plural(cores.len()), smt);
+        if !offline.is_empty() {
+            l.push_str(&st.warn(&format!(", CPUs {offline} offline")));
+        }
+        v.push(T::new(l));
+    }
+    v
+}
+
+/// One line for a PCI device.
+pub fn device_label(d: &PciDevice, st_color: bool) -> String {
+    let st = Style { color: st_color };
+    let mut s = format!("{} {}", d.address, st.bold(d.kind.as_str()));
+    let name = match (&d.vendor_name, &d.device_name) {
+        (Some(v), Some(n)) => format!("{v} {n}"),
+        (Some(v), None) => format!("{v} [{:04x}]", d.device_id.unwrap_or(0)),
+        _ => format!(
+            "[{:04x}:{:04x}]",
+            d.vendor_id.unwrap_or(0),
+            d.device_id.unwrap_or(0)
+        ),
+    };
+    let _ = write!(s, " {}", sanitize(&name));
+    if let Some(drv) = &d.driver {
+        let _ = write!(s, " ({})", sanitize(drv));
+    }
+    if !d.os_names.is_empty() {
+        let names: Vec<String> = d.os_names.iter().map(|o| sanitize(&o.name)).collect();
+        let _ = write!(s, " {}", names.join(","));
+    }
+    if let (Some(cs), Some(cw)) = (&d.link.current_speed, d.link.current_width) {
+        let _ = write!(s, " {}", st.dim(&format!("x{cw} {}", short_speed(cs))));
+        if d.link.degraded {
+            let max = format!(
+                " [degraded, max x{} {}]",
+                d.link.max_width.map_or("?".into(), |w| w.to_string()),
+                d.link
+                    .max_speed
+                    .as_deref()
+                    .map(short_speed)
+                    .unwrap_or_else(|| "?".into())
+            );
+            s.push_str(&st.warn(&max));
+        }
+    }
+    if d.numa_node_source == NodeSource::Inferred {
+        s.push_str(&st.dim(" (node inferred)"));
+    }
+    s
+}
+
+fn short_speed(s: &str) -> String {
+    s.trim_end_matches(" PCIe").replace(" GT/s", "GT/s")
+}
+
+fn shown(d: &PciDevice, verbose: bool) -> bool {
+    verbose || d.kind != DeviceKind::Bridge
+}
+
+/// Renders the tree.
+pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
+    let st = Style { color };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", st.bold(&summary(m)));
+    let mut root = T::new("Machine");
+    let dev_nodes = |id: Option<NodeId>| -> Vec<T> {
+        m.pci_devices
+            .iter()
+            .filter(|d| d.numa_node == id && shown(d, verbose))
+            .map(|d| T::new(device_label(d, color)))
+            .collect()
+    };
+    // node -> package (when all its CPUs sit in one package)
+    let mut pkg_nodes: BTreeMap<Option<u32>, Vec<&Node>> = BTreeMap::new();
+    for n in &m.nodes {
+        let pkgs: std::collections::BTreeSet<Option<u32>> = m
+            .cpus
+            .iter()
+            .filter(|c| n.cpus.contains(c.id))
+            .map(|c| c.package)
+            .collect();
+        let pkg = if pkgs.len() == 1 {
+            pkgs.into_iter().next().flatten()
+        } else {
+            None
+        };
+        pkg_nodes.entry(pkg).or_default().push(n);
+    }
+    let node_tree = |n: &Node| -> T {
+        let mut t = T::new(node_label(m, n, &st));
+        t.kids.extend(cpu_lines(m, &n.cpus, verbose, &st));
+        t.kids.extend(dev_nodes(Some(n.id)));
+        t
+    };
+    for (pkg, nodes) in &pkg_nodes {
+        match pkg {
+            Some(p) => {
+                let cpus = nodes.iter().fold(CpuSet::new(), |a, n| a.union(&n.cpus));
+                let mut t = T::new(st.bold(&format!("Package {p}")) + &format!(" (CPUs {cpus})"));
+                t.kids.extend(nodes.iter().map(|n| node_tree(n)));
+                root.kids.push(t);
+            }
+            None => root.kids.extend(nodes.iter().map(|n| node_tree(n))),
+        }
+    }
+    let orphans = dev_nodes(None);
+    if !orphans.is_empty() {
+        let mut t = T::new(st.dim("Devices with no known NUMA node"));
+        t.kids = orphans;
+        root.kids.push(t);
+    }
+    // devices whose node is not one of the nodes
+    let known = m.node_ids();
+    let stray: Vec<T> = m
+        .pci_devices
+        .iter()
+        .filter(|d| d.numa_node.is_some_and(|n| !known.contains(n)) && shown(d, verbose))
+        .map(|d| T::new(device_label(d, color)))
+        .collect();
+    if !stray.is_empty() {
+        let mut t = T::new(st.warn("Devices on nodes sysfs does not list"));
+        t.kids = stray;
+        root.kids.push(t);
+    }
+    draw(&root, "", true, true, &mut out);
+    if m.nodes.len() > 1 {
+        out.push_str(&distance_table(m));
+    }
+    out
+}
+
+fn distance_table(m: &Machine) -> String {
+    let mut s = String::from("Distances:\n      ");
+    for n in &m.nodes {
+        let _ = write!(s, "{:>5}", n.id);
+    }
+    s.push('\n');
+    for n in &m.nodes {
+        let _ = write!(s, "{:>5}:", n.id);
+        for d in &n.distances {
+            match d {
+                Some(d) => {
+                    let _ = write!(s, "{d:>5}");
+                }
+                None => s.push_str("    ?"),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}

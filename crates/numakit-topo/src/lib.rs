@@ -1,0 +1,245 @@
+//! The numakit machine model.
+//!
+//! [`Machine::discover`] reads one machine through a [`Root`] (the live
+//! system, a directory copy or a snapshot tarball) and answers "where is this
+//! CPU, this page, this device, and how far apart are they": NUMA nodes with
+//! their memory, hugepage pools, distances, memory tiers and HMAT attributes;
+//! CPUs with packages, dies, clusters, cores, SMT siblings and caches; the
+//! CPUs and nodes this process may use; PCI devices with their NUMA node,
+//! link, BARs, bridges and OS names; IOMMU groups; and the kernel knobs that
+//! shape placement.
+//!
+//! Nothing here panics on bad input: a missing, unreadable or garbage file
+//! makes the fact it carries unknown (`None`), never a guess.
+//!
+//! # Example
+//! ```
+//! use numakit_root::Root;
+//! use numakit_topo::Machine;
+//! let dir = std::env::temp_dir().join(format!("numakit-topo-doc-{}", std::process::id()));
+//! let node = dir.join("sys/devices/system/node");
+//! std::fs::create_dir_all(node.join("node0")).unwrap();
+//! std::fs::create_dir_all(node.join("node1")).unwrap();
+//! std::fs::write(node.join("online"), "0-1\n").unwrap();
+//! std::fs::write(node.join("node0/cpulist"), "0-3\n").unwrap();
+//! std::fs::write(node.join("node1/cpulist"), "4-7\n").unwrap();
+//! std::fs::write(node.join("node0/distance"), "10 21\n").unwrap();
+//! std::fs::write(node.join("node1/distance"), "21 10\n").unwrap();
+//! let m = Machine::discover(&Root::open(&dir).unwrap());
+//! assert_eq!(m.nodes.len(), 2);
+//! assert_eq!(m.distance(0.into(), 1.into()), Some(21));
+//! assert_eq!(m.node_of_cpu(5.into()), Some(1.into()));
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+pub mod cpu;
+pub mod iommu;
+pub mod knobs;
+pub mod matrix;
+pub mod node;
+pub mod pci;
+mod util;
+
+use numakit_root::Root;
+use numakit_types::{CpuId, CpuSet, NodeId, NodeSet, PciAddress};
+use serde::Serialize;
+
+pub use cpu::{Allowed, Cache, Cpu};
+pub use iommu::Iommu;
+pub use knobs::Knobs;
+pub use node::{Node, NodeStates};
+pub use pci::PciDevice;
+
+/// The schema name and version of [`Machine`]'s JSON form.
+pub const SCHEMA: &str = "numakit.topology/1";
+
+/// What to read. `numactl --hardware` needs only the nodes; `topo` reads all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// CPUs, caches, allowed sets.
+    pub cpus: bool,
+    /// PCI devices.
+    pub pci: bool,
+    /// IOMMU units and groups.
+    pub iommu: bool,
+    /// Kernel knobs and tiers.
+    pub knobs: bool,
+}
+
+impl Parts {
+    /// Everything.
+    pub const ALL: Parts = Parts {
+        cpus: true,
+        pci: true,
+        iommu: true,
+        knobs: true,
+    };
+    /// Only NUMA nodes (with memory and distances).
+    pub const NODES: Parts = Parts {
+        cpus: false,
+        pci: false,
+        iommu: false,
+        knobs: false,
+    };
+}
+
+/// Facts about the running kernel.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Kernel {
+    /// `uname -r`, from `/proc/sys/kernel/osrelease`.
+    pub release: Option<String>,
+    /// The kernel command line.
+    pub cmdline: Option<String>,
+}
+
+/// System-wide memory from `/proc/meminfo`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SystemMemory {
+    /// MemTotal in bytes.
+    pub total_bytes: Option<u64>,
+    /// MemFree in bytes.
+    pub free_bytes: Option<u64>,
+    /// MemAvailable in bytes.
+    pub available_bytes: Option<u64>,
+}
+
+/// One machine, as read from a root. Serialises to the documented
+/// `numakit.topology/1` JSON document (see `docs/topology-json.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The running kernel.
+    pub kernel: Kernel,
+    /// Node state masks (`possible`, `online`, `has_cpu`, ...).
+    pub node_states: NodeStates,
+    /// NUMA nodes, by increasing id. A machine without `node/` in sysfs gets
+    /// one node 0 holding every CPU and all memory (as the kernel behaves
+    /// without NUMA).
+    pub nodes: Vec<Node>,
+    /// Memory tiers (`/sys/devices/virtual/memory_tiering`).
+    pub memory_tiers: Vec<node::MemoryTier>,
+    /// System memory.
+    pub memory: SystemMemory,
+    /// CPUs by increasing id (present ones).
+    pub cpus: Vec<Cpu>,
+    /// CPU caches, one entry per distinct cache instance.
+    pub caches: Vec<Cache>,
+    /// CPU kinds on hybrid processors, when sysfs tells them.
+    pub cpu_kinds: Vec<cpu::CpuKind>,
+    /// What this process may use.
+    pub allowed: Allowed,
+    /// PCI devices by address.
+    pub pci_devices: Vec<PciDevice>,
+    /// The IOMMU.
+    pub iommu: Iommu,
+    /// Kernel knobs that shape placement.
+    pub knobs: Knobs,
+}
+
+impl Machine {
+    /// Reads everything.
+    pub fn discover(root: &Root) -> Machine {
+        Self::discover_parts(root, Parts::ALL)
+    }
+
+    /// Reads the parts asked for; the rest stays empty.
+    pub fn discover_parts(root: &Root, parts: Parts) -> Machine {
+        let kernel = Kernel {
+            release: root.read_trim("/proc/sys/kernel/osrelease"),
+            cmdline: if parts.iommu || parts.knobs {
+                root.read_trim("/proc/cmdline")
+            } else {
+                None
+            },
+        };
+        let node_states = node::read_states(root);
+        let cpus = if parts.cpus {
+            cpu::read_cpus(root)
+        } else {
+            Vec::new()
+        };
+        let mut nodes = node::read_nodes(root, &node_states);
+        let memory = node::read_system_memory(root);
+        if nodes.is_empty() {
+            nodes.push(node::synthetic_node(root, &cpus, &memory));
+        }
+        let mut m = Machine {
+            schema: SCHEMA,
+            kernel,
+            node_states,
+            nodes,
+            memory_tiers: Vec::new(),
+            memory,
+            caches: Vec::new(),
+            cpu_kinds: Vec::new(),
+            cpus,
+            allowed: Allowed::default(),
+            pci_devices: Vec::new(),
+            iommu: Iommu::default(),
+            knobs: Knobs::default(),
+        };
+        if parts.cpus {
+            cpu::fill_nodes(&mut m.cpus, &m.nodes);
+            m.caches = cpu::read_caches(root, &m.cpus);
+            m.cpu_kinds = cpu::read_kinds(root, &m.cpus);
+            m.allowed = cpu::read_allowed(root);
+        }
+        if parts.knobs {
+            m.memory_tiers = node::read_tiers(root);
+            node::assign_tiers(&mut m.nodes, &m.memory_tiers);
+            m.knobs = knobs::read(root);
+        }
+        if parts.pci {
+            m.pci_devices = pci::discover(root, &m.nodes);
+        }
+        if parts.iommu {
+            m.iommu = iommu::discover(root, m.kernel.cmdline.as_deref());
+            iommu::assign_groups(&mut m.pci_devices, &m.iommu);
+        }
+        m
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// All node ids.
+    pub fn node_ids(&self) -> NodeSet {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The SLIT distance from `a` to `b`, if known.
+    pub fn distance(&self, a: NodeId, b: NodeId) -> Option<u32> {
+        let col = self.nodes.iter().position(|n| n.id == b)?;
+        self.node(a)?.distances.get(col).copied().flatten()
+    }
+
+    /// The node whose CPU list holds `cpu`.
+    pub fn node_of_cpu(&self, cpu: CpuId) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .find(|n| n.cpus.contains(cpu))
+            .map(|n| n.id)
+    }
+
+    /// The CPUs of the nodes in `nodes`.
+    pub fn cpus_of_nodes(&self, nodes: &NodeSet) -> CpuSet {
+        self.nodes
+            .iter()
+            .filter(|n| nodes.contains(n.id))
+            .fold(CpuSet::new(), |acc, n| acc.union(&n.cpus))
+    }
+
+    /// The PCI device at `addr`.
+    pub fn pci_device(&self, addr: PciAddress) -> Option<&PciDevice> {
+        self.pci_devices.iter().find(|d| d.address == addr)
+    }
+
+    /// The CPU with this id.
+    pub fn cpu(&self, id: CpuId) -> Option<&Cpu> {
+        self.cpus.iter().find(|c| c.id == id)
+    }
+}

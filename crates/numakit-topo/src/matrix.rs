@@ -1,0 +1,1 @@
+//! The device-to-device matrix (`nvidia-smi topo -m`, for any vendor).

@@ -1,0 +1,109 @@
+#!/bin/bash
+# Boot the test VM once for one topology and wait for it to power off.
+#
+#   boot.sh -t 2node|3node -k KERNEL_DIR -i INITRD -w WORKDIR
+#           [-T TIMEOUT_S] [-a KERNEL_ARGS] [-v]
+#
+# Leaves in WORKDIR: stdout (ttyS1), stderr (ttyS2), export.tar (ttyS3, the
+# guest's /out), console.log (ttyS0), firmware.log (SeaBIOS), qemu.cmd,
+# qemu.err, and `exit` holding the guest's NKVM-EXIT value.
+# Exit status: the guest's NKVM-EXIT value; 92 QEMU failed or no exit marker,
+# 93 timeout, 90 usage.
+#
+# The machine (TCG, q35, VT-d):
+#   2node  2 sockets x 2 cores: node 0 = CPUs 0-1 + 1 GiB, node 1 = CPUs 2-3
+#          + 1 GiB, SLIT distance 21.
+#   3node  2node + node 2: 512 MiB, no CPUs, distance 30 from node 0, 40 from 1.
+#   PCIe   pxb-pcie bus 0x20 (numa_node 0): root port -> virtio-net 21:00.0
+#          pxb-pcie bus 0x40 (numa_node 1): root port -> NVMe 41:00.0,
+#                                           root port -> edu 42:00.0
+#          pcie.0: root port -> edu 01:00.0 (no node)
+#          intel-iommu (intremap, caching-mode), kernel intel_iommu=on
+set -uo pipefail
+topo='' kdir='' initrd='' wd='' tmo=600 kargs='' verbose=0
+usage() { echo "usage: $0 -t TOPO -k KERNEL_DIR -i INITRD -w WORKDIR [-T SECS] [-a ARGS] [-v]" >&2; exit 90; }
+while getopts "t:k:i:w:T:a:v" o; do
+  case $o in
+    t) topo=$OPTARG;; k) kdir=$OPTARG;; i) initrd=$OPTARG;; w) wd=$OPTARG;;
+    T) tmo=$OPTARG;; a) kargs=$OPTARG;; v) verbose=1;; *) usage;;
+  esac
+done
+[ -n "$topo" ] && [ -n "$kdir" ] && [ -n "$initrd" ] && [ -n "$wd" ] || usage
+vmlinuz=$(ls "$kdir"/boot/vmlinuz-* 2>/dev/null | head -1)
+[ -n "$vmlinuz" ] || { echo "boot: no vmlinuz in $kdir/boot" >&2; exit 92; }
+mkdir -p "$wd"
+for f in console.log stdout stderr export.tar firmware.log qemu.err exit; do : > "$wd/$f"; done
+truncate -s 16M "$wd/nvme.img"
+
+q=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
+   -accel tcg,thread=multi -cpu max -machine q35)
+case $topo in
+  2node) mem=2048;;
+  3node) mem=2560;;
+  *) echo "boot: unknown topology $topo (2node, 3node)" >&2; exit 90;;
+esac
+q+=(-smp 4,sockets=2,cores=2,threads=1 -m "${mem}M"
+    -object memory-backend-ram,id=mem0,size=1024M
+    -object memory-backend-ram,id=mem1,size=1024M
+    -numa node,nodeid=0,memdev=mem0
+    -numa node,nodeid=1,memdev=mem1
+    -numa cpu,node-id=0,socket-id=0
+    -numa cpu,node-id=1,socket-id=1
+    -numa dist,src=0,dst=1,val=21)
+if [ "$topo" = 3node ]; then
+  q+=(-object memory-backend-ram,id=mem2,size=512M
+      -numa node,nodeid=2,memdev=mem2
+      -numa dist,src=0,dst=2,val=30
+      -numa dist,src=1,dst=2,val=40)
+fi
+# one PCIe expander root bus per node, then a device on the main root bus
+q+=(-device pxb-pcie,id=pxb0,bus_nr=32,numa_node=0,bus=pcie.0
+    -device pcie-root-port,id=rp0,bus=pxb0,chassis=1,slot=0
+    -device virtio-net-pci,netdev=net0,bus=rp0,mac=52:54:00:4e:4b:01
+    -netdev user,id=net0,restrict=on
+    -device pxb-pcie,id=pxb1,bus_nr=64,numa_node=1,bus=pcie.0
+    -device pcie-root-port,id=rp1,bus=pxb1,chassis=2,slot=0
+    -device nvme,drive=nvme0,serial=numakit-nvme0,bus=rp1
+    -drive file="$wd/nvme.img",if=none,id=nvme0,format=raw
+    -device pcie-root-port,id=rp2,bus=pxb1,chassis=3,slot=0
+    -device edu,bus=rp2
+    -device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=0
+    -device edu,bus=rp3
+    -device intel-iommu,intremap=on,caching-mode=on)
+# numa_balancing=disable: pages stay where the checks put them
+append="console=ttyS0 panic=-1 quiet loglevel=4 intel_iommu=on numa_balancing=disable nkvm.topo=$topo $kargs"
+q+=(-kernel "$vmlinuz" -initrd "$initrd" -append "$append"
+    -serial "file:$wd/console.log" -serial "file:$wd/stdout"
+    -serial "file:$wd/stderr" -serial "file:$wd/export.tar"
+    -chardev "file,id=fw,path=$wd/firmware.log" -device isa-debugcon,iobase=0x402,chardev=fw)
+# shellcheck disable=SC2206  # extra QEMU arguments, split on spaces
+[ -n "${NUMAKIT_VM_QEMU_ARGS:-}" ] && q+=($NUMAKIT_VM_QEMU_ARGS)
+printf '%q ' "${q[@]}" > "$wd/qemu.cmd"; echo >> "$wd/qemu.cmd"
+
+qpid='' tpid=''
+cleanup() {
+  [ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+  [ -n "$tpid" ] && kill "$tpid" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if [ "$verbose" = 1 ]; then tail -n +1 -f "$wd/console.log" >&2 & tpid=$!; fi
+timeout -k 5 "$tmo" "${q[@]}" < /dev/null > "$wd/qemu.err" 2>&1 &
+qpid=$!
+wait "$qpid"; qrc=$?; qpid=''
+if [ -n "$tpid" ]; then sleep 0.2; kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null; tpid=''; fi
+
+rc=$(tr -d '\r' < "$wd/console.log" | sed -n 's/^NKVM-EXIT=\([0-9][0-9]*\)$/\1/p' | tail -1)
+echo "$rc" > "$wd/exit"
+if [ -z "$rc" ]; then
+  if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    echo "boot: $topo: no result after ${tmo}s (timeout); last console lines:" >&2
+    tr -d '\r' < "$wd/console.log" | tail -n 15 | sed 's/^/boot:   /' >&2
+    exit 93
+  fi
+  echo "boot: $topo: QEMU exited $qrc without the guest's exit marker" >&2
+  tail -n 10 "$wd/qemu.err" | sed 's/^/boot:   qemu: /' >&2
+  tr -d '\r' < "$wd/console.log" | tail -n 15 | sed 's/^/boot:   /' >&2
+  exit 92
+fi
+exit "$rc"
