@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch to the command modules.
 
 use std::ffi::OsString;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,28 @@ pub enum Command {
     Topo(commands::topo::TopoArgs),
     /// Save the files numakit reads into a tarball that `--root` replays.
     Snapshot(commands::snapshot::SnapshotArgs),
+    /// Run a command with a memory policy and CPU binding (numactl-like, plus `--near DEVICE`).
+    Run(commands::run::RunArgs),
+    /// Show this process's policy, allowed and bound CPUs and nodes.
+    Show(commands::show::ShowArgs),
+    /// Count a process's pages per NUMA node, per mapping.
+    Pages(commands::pages::PagesArgs),
+    /// Move a process's pages from some nodes to others.
+    Migrate(commands::migrate::MigrateArgs),
+    /// numactl 2.0.19 compatible interface (also when invoked as `numactl`).
+    #[command(disable_help_flag = true)]
+    Numactl {
+        /// numactl's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// migratepages compatible interface (also when invoked as `migratepages`).
+    #[command(disable_help_flag = true)]
+    Migratepages {
+        /// migratepages' arguments: PID FROM-NODES TO-NODES.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
@@ -36,6 +59,16 @@ pub enum Command {
 
 /// Parses argv (honouring argv[0] compatibility names) and runs the command.
 pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
+    let argv0 = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match argv0.as_str() {
+        "numactl" => return commands::numactl::run(argv.into_iter().skip(1).collect()),
+        "migratepages" => return commands::migrate::run_migratepages(argv.into_iter().skip(1).collect()),
+        _ => {}
+    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
@@ -52,6 +85,12 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
     match cli.command {
         Command::Topo(a) => commands::topo::run(root, a),
         Command::Snapshot(a) => commands::snapshot::run(root, a),
+        Command::Run(a) => commands::run::run(root, a),
+        Command::Show(a) => commands::show::run(root, a),
+        Command::Pages(a) => commands::pages::run(root, a),
+        Command::Migrate(a) => commands::migrate::run(root, a),
+        Command::Numactl { args } => commands::numactl::run(args),
+        Command::Migratepages { args } => commands::migrate::run_migratepages(args),
         Command::Dma(a) => commands::dma::run(a),
     }
 }
