@@ -66,7 +66,9 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         .unwrap_or_default();
     match argv0.as_str() {
         "numactl" => return commands::numactl::run(argv.into_iter().skip(1).collect()),
-        "migratepages" => return commands::migrate::run_migratepages(argv.into_iter().skip(1).collect()),
+        "migratepages" => {
+            return commands::migrate::run_migratepages(argv.into_iter().skip(1).collect());
+        }
         _ => {}
     }
     let cli = match Cli::try_parse_from(&argv) {
