@@ -1,7 +1,6 @@
 //! Argument parsing and dispatch to the command modules.
 
 use std::ffi::OsString;
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
