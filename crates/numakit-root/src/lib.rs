@@ -29,6 +29,7 @@
 
 mod archive;
 mod record;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -38,6 +39,7 @@ use std::sync::{Arc, Mutex};
 
 pub use archive::MAX_SNAPSHOT_BYTES;
 pub use record::{Recorded, RecordedEntry};
+pub use snapshot::write_snapshot;
 
 /// Why a root could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -316,14 +318,49 @@ impl Root {
             Kind::Dir(base) => {
                 let p = self.resolve(path, true)?;
                 let v = list_host_dir(&host_path(base, &p))?;
-                self.record(|r| r.dir(&p));
+                if self.recorder.is_some() {
+                    let kids: Vec<(String, RecordedEntry)> = v
+                        .iter()
+                        .filter_map(|name| {
+                            let hp = host_path(base, &format!("{p}/{name}"));
+                            let m = std::fs::symlink_metadata(&hp).ok()?;
+                            let e = if m.file_type().is_symlink() {
+                                RecordedEntry::Symlink(
+                                    std::fs::read_link(&hp).ok()?.to_string_lossy().into_owned(),
+                                )
+                            } else if m.is_dir() {
+                                RecordedEntry::Dir
+                            } else {
+                                RecordedEntry::File(Arc::from(&b""[..]))
+                            };
+                            Some((name.clone(), e))
+                        })
+                        .collect();
+                    self.record(|r| r.listing(&p, kids));
+                }
                 v
             }
             Kind::Tree(t) => {
                 let p = self.resolve(path, true)?;
                 match t.entries.get(&p) {
                     Some(Entry::Dir(c)) => {
-                        self.record(|r| r.dir(&p));
+                        if self.recorder.is_some() {
+                            let kids = c
+                                .iter()
+                                .filter_map(|name| {
+                                    let e = match t
+                                        .entries
+                                        .get(&format!("{}/{name}", p.trim_end_matches('/')))?
+                                    {
+                                        Entry::Dir(_) => RecordedEntry::Dir,
+                                        Entry::Symlink(l) => RecordedEntry::Symlink(l.clone()),
+                                        Entry::File(_) => RecordedEntry::File(Arc::from(&b""[..])),
+                                    };
+                                    Some((name.clone(), e))
+                                })
+                                .collect();
+                            self.record(|r| r.listing(&p, kids));
+                        }
                         c.iter().cloned().collect()
                     }
                     Some(_) => return Err(io::Error::from_raw_os_error(20)), // ENOTDIR
@@ -341,7 +378,14 @@ impl Root {
             Kind::Live => Path::new(path).exists(),
             _ => match self.resolve(path, true) {
                 Ok(p) if self.lexists(&p).unwrap_or(false) => {
-                    self.record(|r| r.exists(&p));
+                    if self.recorder.is_some() {
+                        let is_dir = match &*self.kind {
+                            Kind::Dir(base) => host_path(base, &p).is_dir(),
+                            Kind::Tree(t) => matches!(t.entries.get(&p), Some(Entry::Dir(_))),
+                            Kind::Live => false,
+                        };
+                        self.record(|r| r.exists(&p, is_dir));
+                    }
                     true
                 }
                 _ => false,

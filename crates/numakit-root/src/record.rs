@@ -12,8 +12,6 @@ pub enum RecordedEntry {
     Symlink(String),
     /// A directory that was listed or tested.
     Dir,
-    /// A path whose existence was tested (not read).
-    Exists,
 }
 
 /// Everything read through a recording root: absolute path to entry.
@@ -42,10 +40,28 @@ impl Recorder {
             .entry(path.to_string())
             .or_insert(RecordedEntry::Dir);
     }
-    pub(crate) fn exists(&mut self, path: &str) {
-        self.entries
-            .entry(path.to_string())
-            .or_insert(RecordedEntry::Exists);
+    /// A directory listing: the children found, typed, recorded only where
+    /// nothing more precise is known about them (a placeholder file is empty).
+    pub(crate) fn listing(&mut self, path: &str, kids: Vec<(String, RecordedEntry)>) {
+        self.dir(path);
+        for (name, e) in kids {
+            let p = if path == "/" {
+                format!("/{name}")
+            } else {
+                format!("{path}/{name}")
+            };
+            self.entries.entry(p).or_insert(e);
+        }
+    }
+    /// A path whose existence was tested: a directory, or a placeholder file.
+    pub(crate) fn exists(&mut self, path: &str, is_dir: bool) {
+        if is_dir {
+            self.dir(path);
+        } else {
+            self.entries
+                .entry(path.to_string())
+                .or_insert_with(|| RecordedEntry::File(Arc::from(&b""[..])));
+        }
     }
     pub(crate) fn snapshot(&self) -> Recorded {
         Recorded {
