@@ -113,7 +113,8 @@ pub(crate) fn read_cpus(root: &Root) -> Vec<Cpu> {
                 node: None,
                 package: id_of("physical_package_id"),
                 die: id_of("die_id"),
-                cluster: id_of("cluster_id"),
+                // x86 writes 65535 (BAD_APICID) when it knows no cluster
+                cluster: id_of("cluster_id").filter(|&c| c != 0xffff),
                 core: id_of("core_id"),
                 smt_siblings: smt,
                 capacity: root.read_u64(&format!("{b}/cpu_capacity")),
