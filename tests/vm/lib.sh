@@ -11,7 +11,7 @@
 #   PATH        /vm/bin (numakit, memhog, setpol, ...) first
 
 # Without the runner (sourcing by hand), results go to stdout.
-{ : >&3; } 2>/dev/null || exec 3>&1
+if ! { true >&3; } 2>/dev/null; then exec 3>&1; fi
 : "${CHECK_NAME:=adhoc}" "${CHECK_TMP:=/tmp/check.$$}" "${VM_TOPO:=unknown}"
 mkdir -p "$CHECK_TMP"
 
@@ -37,12 +37,18 @@ expect_eq() {
 
 # ---------------------------------------------------------------- numakit
 # numakit_lacks CMD [OPTION...]: prints why the feature is missing and
-# returns 0 when `numakit CMD --help` fails ("numakit CMD not available") or
-# does not mention one of the OPTIONs ("numakit CMD has no OPTION"); returns 1
-# (prints nothing) when everything is there.
+# returns 0, or prints nothing and returns 1 when it is there. Missing means:
+#   - `numakit CMD --help` fails                  -> "numakit CMD not available"
+#   - `numakit CMD` alone says it is a stub ("not built yet", "not
+#     implemented", "unimplemented")             -> "numakit CMD not available"
+#   - the help does not mention one of OPTIONs   -> "numakit CMD has no OPTION"
 numakit_lacks() {
   _c=$1; shift
   if ! _h=$(numakit $_c --help 2>&1); then echo "numakit $_c not available"; return 0; fi
+  _p=$(timeout 10 numakit $_c 2>&1 < /dev/null)
+  if echo "$_p" | grep -qiE 'not built yet|not implemented|unimplemented'; then
+    echo "numakit $_c not available"; return 0
+  fi
   for _o; do
     case $_h in *"$_o"*) ;; *) echo "numakit $_c has no $_o"; return 0;; esac
   done
@@ -95,6 +101,52 @@ numa_pages() {
 }
 # numa_pages_all PID|FILE -> the same line, summed over every mapping
 numa_pages_all() { numa_pages "$1" 0 ffffffffffffffff; }
+
+# json_flat < JSON: one line per leaf, `PATH=VALUE`, for checking --json
+# output without jq. Paths look like .a.b[0].c; strings lose their quotes
+# (escapes are kept as written); empty objects/arrays print {} / [].
+json_flat() {
+  awk '
+    function ws() { while (p <= n && index(" \t\r\n", substr(s, p, 1))) p++ }
+    function str(   c, o) {
+      p++; o = ""
+      while (p <= n) {
+        c = substr(s, p, 1)
+        if (c == "\\") { o = o substr(s, p, 2); p += 2; continue }
+        p++
+        if (c == "\"") return o
+        o = o c
+      }
+      return o
+    }
+    function val(path,   c, k, i, b) {
+      ws(); c = substr(s, p, 1)
+      if (c == "{") {
+        p++; ws()
+        if (substr(s, p, 1) == "}") { p++; print path "={}"; return }
+        while (p <= n) {
+          ws(); k = str(); ws(); p++
+          val(path "." k); ws(); c = substr(s, p, 1); p++
+          if (c != ",") return
+        }
+      } else if (c == "[") {
+        p++; ws()
+        if (substr(s, p, 1) == "]") { p++; print path "=[]"; return }
+        for (i = 0; p <= n; i++) {
+          val(path "[" i "]"); ws(); c = substr(s, p, 1); p++
+          if (c != ",") return
+        }
+      } else if (c == "\"") {
+        print path "=" str()
+      } else {
+        b = p
+        while (p <= n && !index(",}] \t\r\n", substr(s, p, 1))) p++
+        print path "=" substr(s, b, p - b)
+      }
+    }
+    { s = s $0 "\n" }
+    END { n = length(s); p = 1; ws(); while (p <= n) { val(""); ws() } }'
+}
 
 # ---------------------------------------------------------------- processes
 # wait_for FILE [SECS [PID]]: wait until FILE exists (default 60 s). Gives up

@@ -22,6 +22,7 @@
 #   NUMAKIT_VM_KERNEL_PKG      kernel package (default linux-image-6.12-cloud-amd64)
 #   NUMAKIT_VM_KERNEL_DIR      use this unpacked kernel tree instead
 #   NUMAKIT_VM_BIN             use this static numakit binary (skip cargo)
+#   NUMAKIT_VM_ADD             extra files for the guest's /vm/bin (space separated)
 #   NUMAKIT_VM_FILTER          only checks whose TOPO/file name contains this
 #   NUMAKIT_VM_TIMEOUT         seconds per boot (default 600)
 #   NUMAKIT_VM_CHECK_TIMEOUT   seconds per check file (default 120)
@@ -31,7 +32,7 @@
 set -uo pipefail
 vmdir=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$vmdir/../.." && pwd)
-topos='2node 3node' keep_going=0 verbose=0
+topos=all keep_going=0 verbose=0
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -69,7 +70,10 @@ missing() {
 command -v qemu-system-x86_64 >/dev/null || missing "qemu-system-x86_64 not found"
 bb=$(command -v busybox || true)
 [ -n "$bb" ] || missing "busybox not found"
-ldd "$bb" 2>&1 | grep -qE 'not a dynamic|statically linked' ||
+is_static() { # ldd fails on static binaries; pipefail must not see that
+  local o; o=$(ldd "$1" 2>&1); case $o in *'not a dynamic'*|*'statically linked'*) return 0;; esac; return 1
+}
+is_static "$bb" ||
   missing "busybox at $bb is not statically linked (busybox-static)"
 export NUMAKIT_VM_BUSYBOX=$bb
 for t in cpio gzip xz modprobe depmod; do
@@ -103,7 +107,6 @@ results=${NUMAKIT_VM_RESULTS:-$out/vm-results}
 mkdir -p "$out/vm-tools" "$results"
 build_log=$out/vm-build.log
 : > "$build_log"
-is_static() { ldd "$1" 2>&1 | grep -qE 'not a dynamic|statically linked'; }
 t0=$(date +%s.%N)
 if [ -n "${NUMAKIT_VM_BIN:-}" ]; then
   numakit=$NUMAKIT_VM_BIN
@@ -120,7 +123,7 @@ else
 fi
 [ -x "$numakit" ] && is_static "$numakit" ||
   { rig_fail "$numakit is missing or not statically linked"; say "0 passed, 0 failed"; exit 1; }
-bins=("$numakit")
+bins=("$numakit:numakit")
 for src in "$vmdir"/tools/*.c; do
   [ -f "$src" ] || continue
   b=$out/vm-tools/$(basename "$src" .c)
@@ -133,6 +136,10 @@ for src in "$vmdir"/tools/*.c; do
     fi
   fi
   bins+=("$b")
+done
+for f in ${NUMAKIT_VM_ADD:-}; do
+  [ -f "$f" ] || { rig_fail "NUMAKIT_VM_ADD: no file $f"; say "0 passed, 0 failed"; exit 1; }
+  bins+=("$f")
 done
 [ "$verbose" = 1 ] && cat "$build_log"
 say "built numakit and $(( ${#bins[@]} - 1 )) tool(s) in $(elapsed "$t0")s"

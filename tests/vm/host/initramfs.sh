@@ -6,7 +6,8 @@
 #
 #   -k  unpacked kernel package (host/kernel.sh): modules come from here
 #   -m  kernel module to load at boot, with its dependencies (repeatable)
-#   -b  file copied to /vm/bin (in PATH in the guest): static binaries only
+#   -b  SRC[:NAME] copied to /vm/bin/NAME (in PATH in the guest; NAME
+#       defaults to SRC's name): static binaries only
 #   -c  check file; its parent directory name (any, 2node, 3node) is kept:
 #       tests/vm/checks/2node/10-x.sh -> /vm/checks/2node/10-x.sh
 #
@@ -26,7 +27,8 @@ done
 [ -n "$kdir" ] && [ -n "$out" ] || { echo "usage: $0 -k KERNEL_DIR -o OUT [-m MOD] [-b FILE] [-c CHECK]" >&2; exit 2; }
 
 bb=${NUMAKIT_VM_BUSYBOX:-$(command -v busybox || true)}
-[ -n "$bb" ] && ldd "$bb" 2>&1 | grep -qE 'not a dynamic|statically linked' ||
+lddout=$( [ -n "$bb" ] && ldd "$bb" 2>&1 || true)
+case $lddout in *'not a dynamic'*|*'statically linked'*) ;; *) false;; esac ||
   { echo "initramfs: no static busybox (apt-get install busybox-static)" >&2; exit 1; }
 ver=$(cat "$kdir/.complete" 2>/dev/null || ls "$kdir/lib/modules" | head -1)
 
@@ -62,7 +64,9 @@ if [ ${#mods[@]} -gt 0 ]; then
 fi
 
 for b in "${bins[@]+"${bins[@]}"}"; do
-  install -m 755 "$b" "$stage/vm/bin/$(basename "$b")"
+  src=${b%%:*} name=${b#*:}
+  [ "$name" = "$b" ] && name=$(basename "$src")
+  install -m 755 "$src" "$stage/vm/bin/$name"
 done
 for c in "${checks[@]+"${checks[@]}"}"; do
   d=$(basename "$(dirname "$c")")
