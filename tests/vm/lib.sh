@@ -226,6 +226,12 @@ node_distance() { cat "/sys/devices/system/node/node$1/distance"; }
 node_mem_mib() { awk '/MemTotal:/ { print int($4 / 1024) }' "/sys/devices/system/node/node$1/meminfo"; }
 # node_ids -> the online node ids, one line, space separated
 node_ids() { ls /sys/devices/system/node | sed -n 's/^node\([0-9][0-9]*\)$/\1/p' | sort -n | tr '\n' ' ' | sed 's/ $//'; }
+# expand_list "0-2,5" -> "0 1 2 5" (a kernel cpulist/nodelist, "" stays "")
+expand_list() {
+  echo "$1" | awk -F, '{ o = ""; for (i = 1; i <= NF; i++) { if ($i == "") continue
+    n = split($i, r, "-"); a = r[1] + 0; b = (n > 1 ? r[2] : r[1]) + 0
+    for (j = a; j <= b; j++) o = o (o == "" ? "" : " ") j } print o }'
+}
 # cpus_allowed PID|self -> Cpus_allowed_list of the process
 cpus_allowed() { awk '/^Cpus_allowed_list:/ { print $2 }' "/proc/$1/status"; }
 # pci_attr BDF ATTR -> /sys/bus/pci/devices/BDF/ATTR

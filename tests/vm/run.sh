@@ -3,12 +3,16 @@
 # the checks of tests/vm/checks/ inside, print their results.
 #
 #   tests/vm/run.sh [--topo 2node|3node|all] [--keep-going] [-v]
+#   tests/vm/run.sh --shell [--topo 2node|3node]
 #
 #   --topo T       boot only this topology (default: all = 2node then 3node)
 #   --keep-going   boot every selected topology even after one had a failure
 #                  (default: stop after the first topology with a failure)
 #   -v, --verbose  stream the VM console, show every check's log and the
 #                  build output
+#   --shell        build as usual, then boot one topology (the first
+#                  selected) with a shell on this terminal instead of running
+#                  the checks (/vm/runner.sh runs them; Ctrl-A X quits)
 #
 # One boot per topology runs all its checks. Prints one TAP-like line per
 # check result and ends with
@@ -32,7 +36,7 @@
 set -uo pipefail
 vmdir=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$vmdir/../.." && pwd)
-topos=all keep_going=0 verbose=0
+topos=all keep_going=0 verbose=0 shell=0
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     --topo=*) topos=${1#--topo=}; shift;;
     --keep-going) keep_going=1; shift;;
     -v|--verbose) verbose=1; shift;;
+    --shell) shell=1; shift;;
     -h|--help) usage; exit 0;;
     *) echo "vm: unknown argument: $1" >&2; usage >&2; exit 2;;
   esac
@@ -160,6 +165,9 @@ for topo in $topos; do
   expect[$topo]=$list
 done
 mods=(vfio-pci virtio_net)
+kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
+kargs=$kargs_base
+[ "$verbose" = 1 ] && kargs+=" nkvm.verbose=1"
 t0=$(date +%s.%N)
 work=$(mktemp -d "${TMPDIR:-/tmp}/numakit-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -170,6 +178,14 @@ if ! "$vmdir/host/initramfs.sh" -k "$kdir" -o "$work/initrd.gz" "${margs[@]}" "$
   rig_fail "building the initramfs failed"; say "0 passed, 0 failed"; exit 1
 fi
 [ "$verbose" = 1 ] && say "initramfs: $(stat -c %s "$work/initrd.gz") bytes in $(elapsed "$t0")s"
+
+# ------------------------------------------------------------ interactive
+if [ "$shell" = 1 ]; then
+  topo=${topos%% *}
+  say "$topo: interactive boot; the checks are in /vm/checks, run them with /vm/runner.sh"
+  "$vmdir/host/boot.sh" -S -t "$topo" -k "$kdir" -i "$work/initrd.gz" -w "$work/$topo" -a "$kargs_base"
+  exit $?
+fi
 
 # ------------------------------------------------------------ boot + results
 passed=0 failed=0 skipped=0 num=0
@@ -186,8 +202,6 @@ report() { # one result line from the guest: renumber, count, print
     *) echo "# guest: $l";;
   esac
 }
-kargs="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
-[ "$verbose" = 1 ] && kargs+=" nkvm.verbose=1"
 stop=0
 for topo in $topos; do
   if [ "$stop" = 1 ]; then
@@ -202,8 +216,10 @@ for topo in $topos; do
   rm -rf "$wd"; mkdir -p "$wd"
   vflag=(); [ "$verbose" = 1 ] && vflag=(-v)
   t0=$(date +%s.%N)
+  # with -v, boot.sh's stderr (the live console) goes straight to ours
+  berr=$wd/boot.err; [ "$verbose" = 1 ] && berr=/dev/stderr
   "$vmdir/host/boot.sh" -t "$topo" -k "$kdir" -i "$work/initrd.gz" -w "$wd" \
-    -T "${NUMAKIT_VM_TIMEOUT:-600}" -a "$kargs" "${vflag[@]+"${vflag[@]}"}" 2> "$wd/boot.err"
+    -T "${NUMAKIT_VM_TIMEOUT:-600}" -a "$kargs" "${vflag[@]+"${vflag[@]}"}" 2> "$berr"
   brc=$?
   secs=$(elapsed "$t0")
   [ -s "$wd/export.tar" ] && mkdir -p "$wd/out" && tar -x -f "$wd/export.tar" -C "$wd/out" 2>/dev/null
@@ -228,7 +244,7 @@ for topo in $topos; do
     echo "not ok $num - $name: no result # ${why:-the guest never reported this check}"
   done
   if [ -n "$why" ]; then
-    sed 's/^/vm: /' "$wd/boot.err"
+    [ -s "$wd/boot.err" ] && sed 's/^/vm: /' "$wd/boot.err"
     [ -s "$wd/stderr" ] && sed 's/^/vm: guest stderr: /' "$wd/stderr"
     rig_fail "$topo: $why (console: $wd/console.log)"
   elif [ -s "$wd/stderr" ]; then

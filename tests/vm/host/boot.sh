@@ -2,7 +2,11 @@
 # Boot the test VM once for one topology and wait for it to power off.
 #
 #   boot.sh -t 2node|3node -k KERNEL_DIR -i INITRD -w WORKDIR
-#           [-T TIMEOUT_S] [-a KERNEL_ARGS] [-v]
+#           [-T TIMEOUT_S] [-a KERNEL_ARGS] [-v | -S]
+#
+#   -v  copy the console to stderr while the VM runs
+#   -S  interactive: the console is this terminal (Ctrl-A X quits QEMU) and
+#       the guest starts a shell instead of the runner (nkvm.shell)
 #
 # Leaves in WORKDIR: stdout (ttyS1), stderr (ttyS2), export.tar (ttyS3, the
 # guest's /out), console.log (ttyS0), firmware.log (SeaBIOS), qemu.cmd,
@@ -20,12 +24,12 @@
 #          pcie.0: root port -> edu 01:00.0 (no node)
 #          intel-iommu (intremap, caching-mode), kernel intel_iommu=on
 set -uo pipefail
-topo='' kdir='' initrd='' wd='' tmo=600 kargs='' verbose=0
-usage() { echo "usage: $0 -t TOPO -k KERNEL_DIR -i INITRD -w WORKDIR [-T SECS] [-a ARGS] [-v]" >&2; exit 90; }
-while getopts "t:k:i:w:T:a:v" o; do
+topo='' kdir='' initrd='' wd='' tmo=600 kargs='' verbose=0 shell=0
+usage() { echo "usage: $0 -t TOPO -k KERNEL_DIR -i INITRD -w WORKDIR [-T SECS] [-a ARGS] [-v|-S]" >&2; exit 90; }
+while getopts "t:k:i:w:T:a:vS" o; do
   case $o in
     t) topo=$OPTARG;; k) kdir=$OPTARG;; i) initrd=$OPTARG;; w) wd=$OPTARG;;
-    T) tmo=$OPTARG;; a) kargs=$OPTARG;; v) verbose=1;; *) usage;;
+    T) tmo=$OPTARG;; a) kargs=$OPTARG;; v) verbose=1;; S) shell=1;; *) usage;;
   esac
 done
 [ -n "$topo" ] && [ -n "$kdir" ] && [ -n "$initrd" ] && [ -n "$wd" ] || usage
@@ -72,14 +76,20 @@ q+=(-device pxb-pcie,id=pxb0,bus_nr=32,numa_node=0,bus=pcie.0
     -device intel-iommu,intremap=on,caching-mode=on)
 # numa_balancing=disable: pages stay where the checks put them
 append="console=ttyS0 panic=-1 quiet loglevel=4 intel_iommu=on numa_balancing=disable nkvm.topo=$topo $kargs"
+console=("file:$wd/console.log")
+if [ "$shell" = 1 ]; then console=(mon:stdio); append+=" nkvm.shell"; fi
 q+=(-kernel "$vmlinuz" -initrd "$initrd" -append "$append"
-    -serial "file:$wd/console.log" -serial "file:$wd/stdout"
+    -serial "${console[0]}" -serial "file:$wd/stdout"
     -serial "file:$wd/stderr" -serial "file:$wd/export.tar"
     -chardev "file,id=fw,path=$wd/firmware.log" -device isa-debugcon,iobase=0x402,chardev=fw)
 # shellcheck disable=SC2206  # extra QEMU arguments, split on spaces
 [ -n "${NUMAKIT_VM_QEMU_ARGS:-}" ] && q+=($NUMAKIT_VM_QEMU_ARGS)
 printf '%q ' "${q[@]}" > "$wd/qemu.cmd"; echo >> "$wd/qemu.cmd"
 
+if [ "$shell" = 1 ]; then
+  "${q[@]}"
+  exit $?
+fi
 qpid='' tpid=''
 cleanup() {
   [ -n "$qpid" ] && kill "$qpid" 2>/dev/null
