@@ -1,0 +1,281 @@
+//! The placement error: what failed, with the values involved, in plain words.
+
+use std::ffi::OsString;
+
+use numakit_sys::Errno;
+use numakit_types::{CpuSet, NodeId, NodeSet};
+
+/// Result of a placement call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a placement request was refused or failed.
+///
+/// Variants produced by validation mean that nothing was applied. Messages
+/// are one line and say what was expected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A node the machine does not have.
+    #[error("node {node} does not exist: this machine has nodes {known}")]
+    UnknownNode {
+        /// The node asked for.
+        node: NodeId,
+        /// The nodes the machine has.
+        known: NodeSet,
+    },
+    /// A node that exists but is offline.
+    #[error("node {node} is offline")]
+    OfflineNode {
+        /// The node asked for.
+        node: NodeId,
+    },
+    /// An empty node set where at least one node is needed.
+    #[error("{what} needs at least one node, and the set is empty")]
+    EmptyNodes {
+        /// What needed nodes (`--membind`, `interleave policy`).
+        what: String,
+    },
+    /// Nodes outside the process's allowed memory nodes (cpuset/cgroup).
+    #[error("node(s) {nodes} are outside this process's allowed memory nodes ({allowed})")]
+    NodesNotAllowed {
+        /// The nodes outside.
+        nodes: NodeSet,
+        /// `Mems_allowed`.
+        allowed: NodeSet,
+    },
+    /// A node without memory as the target of a memory policy.
+    #[error("node {node} has no memory")]
+    NodeWithoutMemory {
+        /// The node.
+        node: NodeId,
+    },
+    /// A CPU the machine does not have.
+    #[error("CPU {cpu} does not exist: this machine has CPUs {known}")]
+    UnknownCpu {
+        /// The CPU asked for.
+        cpu: u32,
+        /// The CPUs the machine has.
+        known: CpuSet,
+    },
+    /// An empty CPU set.
+    #[error("{what} needs at least one CPU, and the set is empty")]
+    EmptyCpus {
+        /// What needed CPUs.
+        what: String,
+    },
+    /// CPUs outside the process's allowed CPUs (cpuset/cgroup).
+    #[error("CPU(s) {cpus} are outside this process's allowed CPUs ({allowed})")]
+    CpusNotAllowed {
+        /// The CPUs outside.
+        cpus: CpuSet,
+        /// `Cpus_allowed`.
+        allowed: CpuSet,
+    },
+    /// Nodes none of whose CPUs this process may use (or without CPUs).
+    #[error("node(s) {nodes} have no CPUs this process may use")]
+    NoCpusOnNodes {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Two memory policies in one request.
+    #[error("two memory policies given ({first} and {second}); choose one")]
+    TwoPolicies {
+        /// The first.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// Two CPU bindings in one request.
+    #[error("two CPU bindings given ({first} and {second}); choose one")]
+    TwoCpuBindings {
+        /// The first.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// A policy whose mode takes a different number of nodes.
+    #[error("{mode} takes {expected}, got {nodes}")]
+    BadNodeCount {
+        /// The mode.
+        mode: String,
+        /// What it takes (`exactly one node`, `no nodes`).
+        expected: &'static str,
+        /// What was given.
+        nodes: NodeSet,
+    },
+    /// A flag that does not go with the mode.
+    #[error("{flag} does not go with {mode}: {why}")]
+    BadFlag {
+        /// The flag.
+        flag: &'static str,
+        /// The mode.
+        mode: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// A feature the running kernel lacks.
+    #[error("this kernel ({kernel}) has no {feature} (needs Linux {needs} or later)")]
+    Unsupported {
+        /// The feature (`weighted interleave`).
+        feature: &'static str,
+        /// The first kernel with it.
+        needs: &'static str,
+        /// The running kernel's release, or `unknown`.
+        kernel: String,
+    },
+    /// A device string that is not one of the accepted forms.
+    #[error(
+        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N"
+    )]
+    BadDeviceSpec {
+        /// The string.
+        spec: String,
+    },
+    /// A device that does not exist.
+    #[error("no device {spec} on this machine{known}")]
+    UnknownDevice {
+        /// The device as written.
+        spec: String,
+        /// `: it has ...` listing what exists, or empty.
+        known: String,
+    },
+    /// A device whose NUMA node the firmware does not tell.
+    #[error("device {device} has no NUMA node (its numa_node is -1 or missing)")]
+    DeviceWithoutNode {
+        /// The device's PCI address.
+        device: String,
+    },
+    /// `--home-node` for a command to be exec'd.
+    #[error(
+        "a home node applies to memory ranges (set_mempolicy_home_node), which exec discards; it cannot be set for a command"
+    )]
+    HomeNodeNeedsRange,
+    /// A home node that is not in the policy's nodes, or a policy mode
+    /// without home nodes.
+    #[error("home node {node} needs a bind or preferred-many policy that includes it")]
+    BadHomeNode {
+        /// The node.
+        node: NodeId,
+    },
+    /// An action on a root that is not the running system.
+    #[error("cannot {action}: the machine was read from {root}, not the running system")]
+    NotLive {
+        /// The action.
+        action: &'static str,
+        /// The root's label.
+        root: String,
+    },
+    /// A process that does not exist (or vanished).
+    #[error("no process {pid} (it may have exited)")]
+    NoSuchProcess {
+        /// The pid.
+        pid: i32,
+    },
+    /// The kernel said no for lack of privilege.
+    #[error(
+        "{action}: permission denied; this needs CAP_SYS_NICE (or the same user), and a container's seccomp profile may block it"
+    )]
+    PermissionDenied {
+        /// What was attempted.
+        action: String,
+    },
+    /// A range that is empty, unaligned or reversed.
+    #[error("bad memory range {range}: {why}")]
+    BadRange {
+        /// The range as given.
+        range: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// A text that could not be read (maps file, address).
+    #[error("cannot read {what} {text:?}: {why}")]
+    Parse {
+        /// What was read.
+        what: &'static str,
+        /// The text.
+        text: String,
+        /// Why.
+        why: String,
+    },
+    /// A file that could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call failed in a way not named above.
+    #[error("{call} failed: {errno}{hint}")]
+    Syscall {
+        /// The call and its main argument (`set_mempolicy(bind 0-1)`).
+        call: String,
+        /// The errno.
+        errno: Errno,
+        /// `: meaning`, or empty.
+        hint: String,
+    },
+    /// The command could not be executed.
+    #[error("cannot run {program:?}: {why}")]
+    Exec {
+        /// The program.
+        program: OsString,
+        /// `command not found`, `permission denied`, ...
+        why: String,
+        /// The status a shell would give (127 not found, 126 not executable).
+        status: u8,
+    },
+}
+
+impl Error {
+    /// Whether the error came from validation, before any system call
+    /// (nothing was applied).
+    pub fn is_validation(&self) -> bool {
+        !matches!(
+            self,
+            Error::Syscall { .. }
+                | Error::Exec { .. }
+                | Error::Io { .. }
+                | Error::PermissionDenied { .. }
+                | Error::NoSuchProcess { .. }
+        )
+    }
+
+    /// The exit status a command should end with for this error: the
+    /// shell's 127/126 for exec failures, else 2.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Exec { status, .. } => *status,
+            _ => 2,
+        }
+    }
+
+    /// Maps an errno of `call` to a plain error. `pid` names the process
+    /// for `ESRCH`.
+    pub(crate) fn from_errno(call: String, errno: Errno, pid: Option<i32>) -> Error {
+        match errno {
+            Errno::ESRCH => Error::NoSuchProcess {
+                pid: pid.unwrap_or(0),
+            },
+            Errno::EPERM => Error::PermissionDenied { action: call },
+            _ => {
+                let hint = match errno {
+                    Errno::EINVAL => ": the kernel refused the mode, flags or nodes",
+                    Errno::EFAULT => ": part of the range is not mapped",
+                    Errno::ENOMEM => ": out of memory on the nodes asked for",
+                    Errno::EIO => ": some pages could not be moved to obey the policy",
+                    Errno::ENODEV => ": a target node is not online",
+                    Errno::EACCES => ": a target node is outside the process's cpuset",
+                    Errno::ENOSYS => ": the kernel does not have this system call",
+                    _ => "",
+                };
+                Error::Syscall {
+                    call,
+                    errno,
+                    hint: hint.to_string(),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Safe NUMA placement for Rust: a libnuma without `unsafe` for its users.
+//!
+//! This crate owns placement: memory [`Policy`]s (mode, nodes, flags) for a
+//! thread, a process or a memory range; CPU binding; node-local,
+//! interleaved and weighted allocations that unmap on drop ([`Mapping`]);
+//! first-touch initialisation from threads pinned to the node that will use
+//! each part ([`Placer::first_touch`]); where each page of a range lives
+//! ([`Placer::page_counts`], one batched `move_pages` query per chunk); and
+//! migration of ranges and whole processes.
+//!
+//! Every request is checked against the machine model
+//! ([`numakit_topo::Machine`]: nodes, CPUs, devices, and the CPUs and nodes
+//! this process may use) **before** any system call: an unknown or offline
+//! node, an empty set, a node or CPU outside the cpuset, a device that does
+//! not exist or a mode the kernel lacks is an [`Error`] and nothing is
+//! applied. System calls go through a [`Backend`]: [`LiveBackend`] for the
+//! kernel, [`RecordingBackend`] to test planning without one. Actions refuse
+//! a root that is not the running system.
+//!
+//! [`RunRequest`] → [`Plan`] → [`Plan::apply_to_current_process`] →
+//! [`exec`] is what `numakit run` and the numactl-compatible interface use.
+//!
+//! # Example
+//! ```
+//! use numakit_placement::{Placer, Policy};
+//! let placer = Placer::live().unwrap();
+//! // 1 MiB bound to node 0, touched, then asked where its pages are.
+//! let mut buf = placer.allocate(1 << 20, &Policy::on_node(0.into())).unwrap();
+//! buf.as_mut_slice().fill(1);
+//! let counts = placer.mapping_page_counts(&buf).unwrap();
+//! assert_eq!(counts.on_node(0.into()), buf.len() as u64 / numakit_sys::mm::page_size() as u64);
+//! ```
+#![deny(missing_docs)]
+
+mod backend;
+mod device;
+mod error;
+mod mapping;
+pub mod maps;
+mod pages;
+mod placer;
+mod plan;
+mod policy;
+
+pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
+pub use device::{DeviceSpec, ResolvedDevice};
+pub use error::{Error, Result};
+pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
+pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
+pub use placer::{CurrentPolicy, Placer, current_policy};
+pub use plan::{CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, resolve_cpus};
+pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
+
+pub use numakit_sys::mempolicy::MbindFlags;

@@ -1,0 +1,92 @@
+//! Owned mappings placed on nodes ([`Mapping`]), and the parts of a
+//! first-touch initialisation ([`TouchPart`]).
+
+use numakit_sys::mm::{AnonMapping, MapFlags};
+use numakit_types::{CpuSet, NodeId};
+
+use crate::Policy;
+
+/// Huge pages for an allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HugePages {
+    /// Base pages (transparent huge pages as the system default says).
+    #[default]
+    Default,
+    /// Ask for transparent huge pages (`madvise(MADV_HUGEPAGE)`); the
+    /// length is rounded to 2 MiB.
+    Transparent,
+    /// Refuse transparent huge pages (`MADV_NOHUGEPAGE`).
+    Never,
+    /// Pages from the default hugetlb pool (`MAP_HUGETLB`, 2 MiB on
+    /// x86_64); fails with `ENOMEM` when the pool is empty.
+    Hugetlb,
+}
+
+/// How to allocate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllocOptions {
+    /// The policy of the range (`None`: the thread's policy at fault time).
+    pub policy: Option<Policy>,
+    /// Huge pages.
+    pub huge: HugePages,
+    /// Touch every page now, so it is placed before the call returns.
+    pub populate: bool,
+}
+
+/// An owned, page-aligned anonymous mapping with a placement, unmapped on
+/// drop. Dereference it as bytes with [`as_slice`](Self::as_slice).
+#[derive(Debug)]
+pub struct Mapping {
+    pub(crate) map: AnonMapping,
+    pub(crate) policy: Option<Policy>,
+}
+
+impl Mapping {
+    /// The start address.
+    pub fn addr(&self) -> usize {
+        self.map.addr()
+    }
+    /// The length in bytes (a multiple of the page size).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// Always false.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// The policy the range was bound with.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_ref()
+    }
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.map.as_slice()
+    }
+    /// The bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.map.as_mut_slice()
+    }
+}
+
+pub(crate) const HUGE_2M: usize = 2 << 20;
+
+pub(crate) fn map_flags(huge: HugePages) -> MapFlags {
+    match huge {
+        HugePages::Hugetlb => MapFlags::HUGETLB,
+        _ => MapFlags::empty(),
+    }
+}
+
+/// One part of a first-touch initialisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TouchPart {
+    /// The node this part is for.
+    pub node: NodeId,
+    /// First element of the part.
+    pub start: usize,
+    /// Number of elements.
+    pub len: usize,
+    /// The CPUs its thread was pinned to (`None`: the node has no CPU this
+    /// process may use; the thread used a preferred policy instead).
+    pub cpus: Option<CpuSet>,
+}

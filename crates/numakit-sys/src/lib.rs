@@ -1,0 +1,45 @@
+//! The system-call floor of numakit: the only crate with `unsafe` code.
+//!
+//! It owns thin wrappers for the NUMA memory-policy calls
+//! ([`mempolicy::set_mempolicy`], [`mempolicy::get_mempolicy`],
+//! [`mempolicy::mbind`], [`mempolicy::move_pages`],
+//! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
+//! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
+//! [`sched::sched_getaffinity`]) and anonymous mappings ([`mm`]). Modes are
+//! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
+//! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
+//!
+//! Node masks are slices of 64-bit words, least significant first, as
+//! `NodeSet::as_words()` gives them. The kernel's `get_nodes()` drops the top
+//! bit of `maxnode` (it decrements it before use), so the wrappers pass
+//! `bits + 1` for a mask of `bits` bits; callers never compute `maxnode`.
+//!
+//! Only 64-bit Linux is supported (`unsigned long` is 64 bits).
+//!
+//! # Example
+//! ```
+//! use numakit_sys::mempolicy::{get_mempolicy, GetMempolicyFlags};
+//! // The nodes this thread may allocate from (Mems_allowed).
+//! let (_, mask) = get_mempolicy(None, GetMempolicyFlags::MEMS_ALLOWED).unwrap();
+//! assert!(mask.iter().any(|w| *w != 0));
+//! ```
+#![deny(missing_docs)]
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+compile_error!("numakit-sys supports 64-bit Linux only");
+
+mod errno;
+pub mod mempolicy;
+pub mod mm;
+pub mod nr;
+pub mod sched;
+
+pub use errno::Errno;
+
+/// Result of a system call: the value, or the errno it failed with.
+pub type Result<T> = std::result::Result<T, Errno>;
+
+/// Turns a raw `syscall()` return into a result, reading `errno` on -1.
+fn ret(r: libc::c_long) -> Result<libc::c_long> {
+    if r == -1 { Err(Errno::last()) } else { Ok(r) }
+}
