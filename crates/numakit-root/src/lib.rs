@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod archive;
+mod inroot;
 mod record;
 mod snapshot;
 
@@ -86,6 +87,8 @@ pub(crate) struct Tree {
 enum Kind {
     Live,
     Dir(PathBuf),
+    /// A directory the kernel resolves for us (`openat2` with `RESOLVE_IN_ROOT`).
+    FastDir(PathBuf, inroot::InRoot),
     Tree(Arc<Tree>),
 }
 
@@ -142,7 +145,10 @@ impl Root {
             let kind = if canon == Path::new("/") {
                 Kind::Live
             } else {
-                Kind::Dir(canon)
+                match inroot::InRoot::open(&canon) {
+                    Some(fast) => Kind::FastDir(canon, fast),
+                    None => Kind::Dir(canon),
+                }
             };
             return Ok(Root {
                 kind: Arc::new(kind),
@@ -184,8 +190,10 @@ impl Root {
     /// On the live system the recording root resolves links itself, so that
     /// every link on the way is recorded too.
     pub fn start_recording(&self) -> Root {
+        // the portable resolver sees, and records, every link on the way
         let kind = match &*self.kind {
             Kind::Live => Arc::new(Kind::Dir(PathBuf::from("/"))),
+            Kind::FastDir(base, _) => Arc::new(Kind::Dir(base.clone())),
             _ => self.kind.clone(),
         };
         Root {
@@ -215,6 +223,7 @@ impl Root {
     pub fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         match &*self.kind {
             Kind::Live => std::fs::read(path),
+            Kind::FastDir(_, f) => f.read(path),
             Kind::Dir(base) => {
                 let p = self.resolve(path, true)?;
                 let data = std::fs::read(host_path(base, &p))?;
@@ -246,8 +255,13 @@ impl Root {
 
     /// Reads a file and trims surrounding whitespace; `None` if it cannot be
     /// read for any reason (missing, unreadable, a dangling link, a directory).
+    /// Trailing NUL bytes are trimmed too: some snapshot tools (and some
+    /// sysfs attributes) leave them after the newline.
     pub fn read_trim(&self, path: &str) -> Option<String> {
-        self.read_to_string(path).ok().map(|s| s.trim().to_string())
+        self.read_to_string(path).ok().map(|s| {
+            s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                .to_string()
+        })
     }
 
     /// Reads a file holding one number (decimal, or hex with `0x`), trimmed;
@@ -266,6 +280,7 @@ impl Root {
     pub fn read_link(&self, path: &str) -> io::Result<String> {
         let (p, target) = match &*self.kind {
             Kind::Live => return Ok(std::fs::read_link(path)?.to_string_lossy().into_owned()),
+            Kind::FastDir(_, f) => return f.read_link(path),
             Kind::Dir(base) => {
                 let p = self.resolve(path, false)?;
                 let t = std::fs::read_link(host_path(base, &p))?
@@ -301,6 +316,7 @@ impl Root {
     pub fn canonicalize(&self, path: &str) -> io::Result<String> {
         match &*self.kind {
             Kind::Live => Ok(std::fs::canonicalize(path)?.to_string_lossy().into_owned()),
+            Kind::FastDir(base, f) => f.canonicalize(path, base),
             _ => {
                 let p = self.resolve(path, true)?;
                 if !self.lexists(&p)? {
@@ -315,6 +331,7 @@ impl Root {
     pub fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
         let mut names = match &*self.kind {
             Kind::Live => list_host_dir(Path::new(path))?,
+            Kind::FastDir(_, f) => f.read_dir(path)?,
             Kind::Dir(base) => {
                 let p = self.resolve(path, true)?;
                 let v = list_host_dir(&host_path(base, &p))?;
@@ -376,11 +393,14 @@ impl Root {
     pub fn exists(&self, path: &str) -> bool {
         match &*self.kind {
             Kind::Live => Path::new(path).exists(),
+            Kind::FastDir(_, f) => f.exists(path),
             _ => match self.resolve(path, true) {
                 Ok(p) if self.lexists(&p).unwrap_or(false) => {
                     if self.recorder.is_some() {
                         let is_dir = match &*self.kind {
-                            Kind::Dir(base) => host_path(base, &p).is_dir(),
+                            Kind::Dir(base) | Kind::FastDir(base, _) => {
+                                host_path(base, &p).is_dir()
+                            }
                             Kind::Tree(t) => matches!(t.entries.get(&p), Some(Entry::Dir(_))),
                             Kind::Live => false,
                         };
@@ -397,13 +417,14 @@ impl Root {
     pub fn is_dir(&self, path: &str) -> bool {
         let p = match &*self.kind {
             Kind::Live => return Path::new(path).is_dir(),
+            Kind::FastDir(_, f) => return f.is_dir(path),
             _ => match self.resolve(path, true) {
                 Ok(p) => p,
                 Err(_) => return false,
             },
         };
         let ok = match &*self.kind {
-            Kind::Dir(base) => host_path(base, &p).is_dir(),
+            Kind::Dir(base) | Kind::FastDir(base, _) => host_path(base, &p).is_dir(),
             Kind::Tree(t) => matches!(t.entries.get(&p), Some(Entry::Dir(_))),
             Kind::Live => false,
         };
@@ -416,7 +437,9 @@ impl Root {
     fn lexists(&self, p: &str) -> io::Result<bool> {
         Ok(match &*self.kind {
             Kind::Live => std::fs::symlink_metadata(p).is_ok(),
-            Kind::Dir(base) => std::fs::symlink_metadata(host_path(base, p)).is_ok(),
+            Kind::Dir(base) | Kind::FastDir(base, _) => {
+                std::fs::symlink_metadata(host_path(base, p)).is_ok()
+            }
             Kind::Tree(t) => t.entries.contains_key(p),
         })
     }
@@ -424,7 +447,7 @@ impl Root {
     fn link_at(&self, p: &str) -> io::Result<Option<String>> {
         match &*self.kind {
             Kind::Live => unreachable_live(),
-            Kind::Dir(base) => {
+            Kind::Dir(base) | Kind::FastDir(base, _) => {
                 let hp = host_path(base, p);
                 match std::fs::symlink_metadata(&hp) {
                     Ok(m) if m.file_type().is_symlink() => Ok(Some(

@@ -1,0 +1,97 @@
+//! Fast reads under a directory root with `openat2(RESOLVE_IN_ROOT)`: the
+//! kernel resolves every path, links included, as if the directory were `/`,
+//! in one system call. Used when the kernel has `openat2` (Linux 5.6+); the
+//! portable resolver in `lib.rs` is the fallback and the recording path.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+
+#[derive(Debug)]
+pub(crate) struct InRoot {
+    fd: OwnedFd,
+}
+
+fn rel(path: &str) -> &str {
+    let r = path.trim_start_matches('/');
+    if r.is_empty() { "." } else { r }
+}
+
+impl InRoot {
+    /// Opens `base` and checks that `openat2` works here.
+    pub(crate) fn open(base: &Path) -> Option<InRoot> {
+        let fd = rustix::fs::open(
+            base,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let me = InRoot { fd };
+        me.open_at(".", OFlags::PATH | OFlags::DIRECTORY).ok()?;
+        Some(me)
+    }
+
+    fn open_at(&self, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
+        Ok(openat2(
+            &self.fd,
+            rel(path),
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )?)
+    }
+
+    pub(crate) fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        let fd = self.open_at(path, OFlags::RDONLY)?;
+        let mut f = std::fs::File::from(fd);
+        let mut v = Vec::new();
+        f.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    pub(crate) fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let mut names = Vec::new();
+        for e in rustix::fs::Dir::read_from(&fd)? {
+            let e = e?;
+            let n = e.file_name().to_string_lossy();
+            if n != "." && n != ".." {
+                names.push(n.into_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    pub(crate) fn read_link(&self, path: &str) -> io::Result<String> {
+        let p = path.trim_end_matches('/');
+        let (parent, name) = match p.rsplit_once('/') {
+            Some((a, b)) => (a, b),
+            None => (".", p),
+        };
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(io::Error::from_raw_os_error(22)); // EINVAL
+        }
+        let dir = self.open_at(parent, OFlags::PATH | OFlags::DIRECTORY)?;
+        let t = rustix::fs::readlinkat(&dir, name, Vec::new())?;
+        Ok(t.to_string_lossy().into_owned())
+    }
+
+    pub(crate) fn canonicalize(&self, path: &str, base: &Path) -> io::Result<String> {
+        let fd = self.open_at(path, OFlags::PATH)?;
+        let host = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        let inside = host
+            .strip_prefix(base)
+            .map_err(|_| io::Error::other("path left the root"))?;
+        Ok(format!("/{}", inside.to_string_lossy()))
+    }
+
+    pub(crate) fn exists(&self, path: &str) -> bool {
+        self.open_at(path, OFlags::PATH).is_ok()
+    }
+
+    pub(crate) fn is_dir(&self, path: &str) -> bool {
+        self.open_at(path, OFlags::PATH | OFlags::DIRECTORY).is_ok()
+    }
+}
