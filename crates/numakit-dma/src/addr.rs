@@ -1,0 +1,155 @@
+//! Address newtypes. A CPU physical address and a DMA address are different
+//! types: nothing converts one into the other except a translator (the
+//! direct mapping, the IOMMU page tables, swiotlb), and a translation can fail.
+
+use std::fmt;
+
+macro_rules! address_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(u64);
+
+        impl $name {
+            /// The address with this raw value.
+            pub const fn new(raw: u64) -> Self {
+                Self(raw)
+            }
+            /// The raw value.
+            pub const fn raw(self) -> u64 {
+                self.0
+            }
+            /// `self + bytes`, or `None` on overflow.
+            pub const fn checked_add(self, bytes: u64) -> Option<Self> {
+                match self.0.checked_add(bytes) {
+                    Some(v) => Some(Self(v)),
+                    None => None,
+                }
+            }
+            /// How many bytes `self` lies above `base`, or `None` when below it.
+            pub const fn offset_from(self, base: Self) -> Option<u64> {
+                self.0.checked_sub(base.0)
+            }
+            /// The address rounded down to a multiple of `align` (a power of two).
+            pub const fn align_down(self, align: u64) -> Self {
+                Self(self.0 & !(align - 1))
+            }
+            /// Whether the address is a multiple of `align` (a power of two).
+            pub const fn is_aligned(self, align: u64) -> bool {
+                self.0 & (align - 1) == 0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:#x}", self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:#x})"), self.0)
+            }
+        }
+
+        impl fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::LowerHex::fmt(&self.0, f)
+            }
+        }
+
+        /// Serialised as a `0x`-prefixed hexadecimal string.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
+address_type!(
+    /// A CPU physical address (the kernel's `phys_addr_t`).
+    PhysAddr
+);
+address_type!(
+    /// A DMA address: what a device puts on the bus (the kernel's `dma_addr_t`).
+    /// Behind an IOMMU it is an I/O virtual address; without one it equals the
+    /// physical address, but only the direct-mapping translator may say so.
+    #[doc(alias = "dma_addr_t")]
+    Iova
+);
+
+/// The kernel's `DMA_MAPPING_ERROR`: the value a failed mapping returns.
+pub const DMA_MAPPING_ERROR: Iova = Iova::new(u64::MAX);
+
+/// The highest DMA address a device can generate (`dma_set_mask`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DmaMask(u64);
+
+impl DmaMask {
+    /// `DMA_BIT_MASK(n)`: all addresses below `2^n`.
+    #[doc(alias = "DMA_BIT_MASK")]
+    pub const fn bits(n: u32) -> Self {
+        if n >= 64 { Self(u64::MAX) } else { Self((1u64 << n) - 1) }
+    }
+    /// A mask from its raw value.
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+    /// The raw value.
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+    /// The number of address bits the mask allows.
+    pub const fn width(self) -> u32 {
+        64 - self.0.leading_zeros()
+    }
+    /// Whether every byte of `[start, start + len)` is reachable.
+    pub const fn covers(self, start: u64, len: u64) -> bool {
+        if len == 0 {
+            return start <= self.0;
+        }
+        match start.checked_add(len - 1) {
+            Some(end) => end <= self.0,
+            None => false,
+        }
+    }
+}
+
+impl fmt::Display for DmaMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == u64::MAX || (self.0.wrapping_add(1)).is_power_of_two() {
+            write!(f, "{}-bit", self.width())
+        } else {
+            write!(f, "{:#x}", self.0)
+        }
+    }
+}
+
+impl fmt::Debug for DmaMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DmaMask({self})")
+    }
+}
+
+impl serde::Serialize for DmaMask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:#x}", self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(DmaMask::bits(32).raw(), 0xffff_ffff);
+        assert_eq!(DmaMask::bits(64).raw(), u64::MAX);
+        assert!(DmaMask::bits(32).covers(0xffff_f000, 0x1000));
+        assert!(!DmaMask::bits(32).covers(0xffff_f000, 0x1001));
+        assert_eq!(DmaMask::bits(40).to_string(), "40-bit");
+        assert_eq!(PhysAddr::new(0x1234).to_string(), "0x1234");
+        assert_eq!(format!("{:?}", Iova::new(0x10)), "Iova(0x10)");
+    }
+}

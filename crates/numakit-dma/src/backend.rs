@@ -1,0 +1,522 @@
+//! The driver-facing API: a trait a driver is written against, with typed
+//! ownership of every buffer.
+//!
+//! - [`CpuBuf`] is CPU memory the CPU owns: it can be read and written.
+//! - `map_single`/`map_sg` consume it and return a [`StreamingMap<Device>`]
+//!   or [`SgMap<Device>`]: the device owns the memory and safe code has no way
+//!   to touch it.
+//! - `sync_for_cpu` turns a device-owned mapping into a CPU-owned one
+//!   ([`StreamingMap<Cpu>`]), which can be read and written; `sync_for_device`
+//!   hands it back; `unmap` returns the [`CpuBuf`].
+//! - [`CoherentBuf`] is its own type: both sides may access it at any time.
+//!
+//! Nothing here hands out a `&[u8]` into memory a device may write: data
+//! moves by copy-in and copy-out. Handles are not `Clone`; dropping a mapping
+//! without unmapping it leaks it, which the checker reports when the device
+//! goes away.
+//!
+//! The trait is meant to be implemented by a backend that drives real devices
+//! (VFIO) as well as by [`ModelBackend`]; handles are created only by the
+//! backends of this crate.
+
+use std::marker::PhantomData;
+use std::panic::Location;
+
+use crate::model::{MapFunc, ModelBackend};
+use crate::types::{MemKind, Zone};
+use crate::{DeviceId, DmaDirection, DmaMask, Error, Iova, PhysAddr, Result};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Who owns a streaming mapping: [`Cpu`] or [`Device`].
+pub trait Owner: sealed::Sealed {}
+
+/// The CPU owns the mapping (after a sync for the CPU).
+#[derive(Debug)]
+pub enum Cpu {}
+/// The device owns the mapping (after map or a sync for the device).
+#[derive(Debug)]
+pub enum Device {}
+impl sealed::Sealed for Cpu {}
+impl sealed::Sealed for Device {}
+impl Owner for Cpu {}
+impl Owner for Device {}
+
+/// CPU memory owned by the CPU (`kmalloc`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CpuBuf {
+    addr: u64,
+    len: u64,
+}
+
+impl CpuBuf {
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Splits the buffer in two at byte `at`, as a driver does when one
+    /// allocation holds several fields. The halves may share a cache line:
+    /// mapping one and writing the other is what the `shared-cache-line` and
+    /// `cpu-access-device-owned` rules catch.
+    pub fn split_at(self, at: usize) -> (CpuBuf, CpuBuf) {
+        let at = (at as u64).min(self.len);
+        (CpuBuf { addr: self.addr, len: at }, CpuBuf { addr: self.addr + at, len: self.len - at })
+    }
+    /// The CPU physical address (model backends only; a VFIO backend has
+    /// user virtual addresses instead).
+    pub fn phys(&self) -> PhysAddr {
+        PhysAddr::new(self.addr)
+    }
+}
+
+/// Coherent DMA memory (`dma_alloc_coherent`): CPU and device may both
+/// access it at any time, without syncs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CoherentBuf {
+    dev: DeviceId,
+    cpu: u64,
+    dma: Iova,
+    len: u64,
+}
+
+impl CoherentBuf {
+    /// The address the device uses.
+    pub fn dma_addr(&self) -> Iova {
+        self.dma
+    }
+    /// The size in bytes (whole pages).
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    /// Whether the buffer is empty (never).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The device it was allocated for.
+    pub fn device(&self) -> DeviceId {
+        self.dev
+    }
+}
+
+/// A streaming mapping of one buffer, owned by `O`.
+#[derive(Debug)]
+#[must_use = "a mapping that is dropped without unmap leaks its IOVA and bounce buffer"]
+pub struct StreamingMap<O: Owner> {
+    dev: DeviceId,
+    dma: Iova,
+    dir: DmaDirection,
+    func: MapFunc,
+    buf: CpuBuf,
+    _owner: PhantomData<O>,
+}
+
+impl<O: Owner> StreamingMap<O> {
+    /// The address the device uses.
+    pub fn dma_addr(&self) -> Iova {
+        self.dma
+    }
+    /// The mapped length.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    /// Whether the mapping is empty (never).
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+    /// The direction.
+    pub fn direction(&self) -> DmaDirection {
+        self.dir
+    }
+    /// The device.
+    pub fn device(&self) -> DeviceId {
+        self.dev
+    }
+    fn owned<P: Owner>(self) -> StreamingMap<P> {
+        StreamingMap { dev: self.dev, dma: self.dma, dir: self.dir, func: self.func, buf: self.buf, _owner: PhantomData }
+    }
+}
+
+/// A list of CPU buffers to map together (`struct sg_table`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SgTable {
+    entries: Vec<CpuBuf>,
+}
+
+impl SgTable {
+    /// A table of these buffers.
+    pub fn new(entries: Vec<CpuBuf>) -> Self {
+        Self { entries }
+    }
+    /// The number of entries (`orig_nents`).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// The buffers back.
+    pub fn into_entries(self) -> Vec<CpuBuf> {
+        self.entries
+    }
+}
+
+/// One DMA segment of a mapped scatterlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmaSegment {
+    /// `sg_dma_address`.
+    pub addr: Iova,
+    /// `sg_dma_len`.
+    pub len: u64,
+}
+
+/// A mapped scatterlist, owned by `O`.
+#[derive(Debug)]
+#[must_use = "a mapping that is dropped without unmap leaks its IOVA and bounce buffers"]
+pub struct SgMap<O: Owner> {
+    dev: DeviceId,
+    dir: DmaDirection,
+    table: SgTable,
+    segs: Vec<DmaSegment>,
+    _owner: PhantomData<O>,
+}
+
+impl<O: Owner> SgMap<O> {
+    /// The DMA segments: as many as `dma_map_sg` returned, which may be fewer
+    /// than the entries when the IOMMU merged them.
+    pub fn segments(&self) -> &[DmaSegment] {
+        &self.segs
+    }
+    /// The number of entries mapped (`orig_nents`).
+    pub fn nents(&self) -> usize {
+        self.table.len()
+    }
+    /// The direction.
+    pub fn direction(&self) -> DmaDirection {
+        self.dir
+    }
+    /// The device.
+    pub fn device(&self) -> DeviceId {
+        self.dev
+    }
+    fn owned<P: Owner>(self) -> SgMap<P> {
+        SgMap { dev: self.dev, dir: self.dir, table: self.table, segs: self.segs, _owner: PhantomData }
+    }
+}
+
+/// A failed mapping: the error, and the buffer back.
+#[derive(Debug, thiserror::Error)]
+#[error("DMA mapping failed")]
+pub struct MapError<T> {
+    /// Why.
+    #[source]
+    pub error: Error,
+    /// What was to be mapped, still owned by the CPU.
+    pub buf: T,
+}
+
+/// What a backend says about a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Its name.
+    pub name: String,
+    /// Streaming DMA mask.
+    pub dma_mask: DmaMask,
+    /// Coherent DMA mask.
+    pub coherent_mask: DmaMask,
+}
+
+/// The DMA API a driver is written against: devices, DMA memory, mappings,
+/// syncs and DMA addresses.
+///
+/// # Example
+/// ```
+/// use numakit_dma::{DeviceConfig, DmaBackend, DmaDirection, ModelBackend};
+/// fn send<B: DmaBackend>(dma: &mut B, dev: numakit_dma::DeviceId, payload: &[u8]) -> numakit_dma::Result<()> {
+///     let mut buf = dma.alloc(payload.len())?;
+///     dma.write(&mut buf, 0, payload)?;
+///     let map = dma.map_single(dev, buf, DmaDirection::ToDevice).map_err(|e| e.error)?;
+///     // ... give map.dma_addr() to the device, wait for it ...
+///     let buf = dma.unmap(map);
+///     dma.free(buf);
+///     Ok(())
+/// }
+/// let mut model = ModelBackend::builder().device(DeviceConfig::new("nic")).build().unwrap();
+/// let nic = model.device_id("nic").unwrap();
+/// send(&mut model, nic, b"hello").unwrap();
+/// assert!(model.findings().is_empty());
+/// ```
+pub trait DmaBackend {
+    /// What the backend knows about `dev`.
+    fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo>;
+
+    /// Sets the streaming and coherent masks.
+    #[doc(alias = "dma_set_mask_and_coherent")]
+    fn set_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()>;
+
+    /// Allocates CPU memory suitable for streaming DMA (cache-line aligned).
+    #[doc(alias = "kmalloc")]
+    #[track_caller]
+    fn alloc(&mut self, size: usize) -> Result<CpuBuf>;
+
+    /// Frees CPU memory.
+    #[doc(alias = "kfree")]
+    #[track_caller]
+    fn free(&mut self, buf: CpuBuf);
+
+    /// Copies out of a CPU-owned buffer.
+    #[track_caller]
+    fn read(&mut self, buf: &CpuBuf, offset: usize, out: &mut [u8]) -> Result<()>;
+
+    /// Copies into a CPU-owned buffer.
+    #[track_caller]
+    fn write(&mut self, buf: &mut CpuBuf, offset: usize, data: &[u8]) -> Result<()>;
+
+    /// Allocates coherent memory for `dev`.
+    #[doc(alias = "dma_alloc_coherent")]
+    #[track_caller]
+    fn alloc_coherent(&mut self, dev: DeviceId, size: usize) -> Result<CoherentBuf>;
+
+    /// Frees coherent memory.
+    #[doc(alias = "dma_free_coherent")]
+    #[track_caller]
+    fn free_coherent(&mut self, buf: CoherentBuf);
+
+    /// Copies out of coherent memory.
+    fn coherent_read(&mut self, buf: &CoherentBuf, offset: usize, out: &mut [u8]) -> Result<()>;
+
+    /// Copies into coherent memory.
+    fn coherent_write(&mut self, buf: &CoherentBuf, offset: usize, data: &[u8]) -> Result<()>;
+
+    /// Maps a buffer for `dev`; the device owns it until it comes back.
+    #[doc(alias = "dma_map_single")]
+    #[track_caller]
+    fn map_single(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
+
+    /// Maps a buffer as a page and offset (`dma_map_page`); unmapping uses
+    /// `dma_unmap_page`.
+    #[doc(alias = "dma_map_page")]
+    #[track_caller]
+    fn map_page(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
+
+    /// Unmaps, returning the buffer to the CPU.
+    #[doc(alias = "dma_unmap_single")]
+    #[doc(alias = "dma_unmap_page")]
+    #[track_caller]
+    fn unmap<O: Owner>(&mut self, map: StreamingMap<O>) -> CpuBuf;
+
+    /// Hands the mapping to the CPU.
+    #[doc(alias = "dma_sync_single_for_cpu")]
+    #[track_caller]
+    fn sync_for_cpu(&mut self, map: StreamingMap<Device>) -> StreamingMap<Cpu>;
+
+    /// Hands the mapping back to the device.
+    #[doc(alias = "dma_sync_single_for_device")]
+    #[track_caller]
+    fn sync_for_device(&mut self, map: StreamingMap<Cpu>) -> StreamingMap<Device>;
+
+    /// Copies out of a mapping the CPU owns.
+    #[track_caller]
+    fn read_mapped(&mut self, map: &StreamingMap<Cpu>, offset: usize, out: &mut [u8]) -> Result<()>;
+
+    /// Copies into a mapping the CPU owns.
+    #[track_caller]
+    fn write_mapped(&mut self, map: &mut StreamingMap<Cpu>, offset: usize, data: &[u8]) -> Result<()>;
+
+    /// Maps a scatterlist for `dev`.
+    #[doc(alias = "dma_map_sg")]
+    #[doc(alias = "dma_map_sgtable")]
+    #[track_caller]
+    fn map_sg(&mut self, dev: DeviceId, table: SgTable, dir: DmaDirection) -> Result<SgMap<Device>, MapError<SgTable>>;
+
+    /// Unmaps a scatterlist (with the original entry count, always).
+    #[doc(alias = "dma_unmap_sg")]
+    #[track_caller]
+    fn unmap_sg<O: Owner>(&mut self, map: SgMap<O>) -> SgTable;
+
+    /// Hands a scatterlist mapping to the CPU.
+    #[doc(alias = "dma_sync_sg_for_cpu")]
+    #[track_caller]
+    fn sync_sg_for_cpu(&mut self, map: SgMap<Device>) -> SgMap<Cpu>;
+
+    /// Hands a scatterlist mapping back to the device.
+    #[doc(alias = "dma_sync_sg_for_device")]
+    #[track_caller]
+    fn sync_sg_for_device(&mut self, map: SgMap<Cpu>) -> SgMap<Device>;
+
+    /// Copies out of entry `index` of a scatterlist mapping the CPU owns.
+    #[track_caller]
+    fn read_sg(&mut self, map: &SgMap<Cpu>, index: usize, offset: usize, out: &mut [u8]) -> Result<()>;
+}
+
+fn bounds(offset: usize, len: usize, size: u64) -> Result<u64> {
+    let end = offset.checked_add(len).map(|e| e as u64);
+    match end {
+        Some(e) if e <= size => Ok(offset as u64),
+        _ => Err(Error::OutOfBounds { offset: offset as u64, len: len as u64, size }),
+    }
+}
+
+impl ModelBackend {
+    fn typed_map(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection, func: MapFunc, site: &'static Location<'static>) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
+        match self.map_impl(dev, func, &[(buf.addr, buf.len)], dir, None, true, site) {
+            Ok(id) => {
+                let dma = Iova::new(self.maps[&id].dma);
+                Ok(StreamingMap { dev, dma, dir, func, buf, _owner: PhantomData })
+            }
+            Err(error) => Err(MapError { error, buf }),
+        }
+    }
+}
+
+impl DmaBackend for ModelBackend {
+    fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
+        let d = self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
+        Ok(DeviceInfo { name: d.name.clone(), dma_mask: d.dma_mask, coherent_mask: d.coherent_mask })
+    }
+
+    fn set_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
+        self.dma_set_mask_and_coherent(dev, mask)
+    }
+
+    #[track_caller]
+    fn alloc(&mut self, size: usize) -> Result<CpuBuf> {
+        let label = format!("buf#{}", self.allocs.len() + 1);
+        let p = self.kmalloc(size as u64, 0, Zone::Normal, MemKind::Kmalloc, &label)?;
+        Ok(CpuBuf { addr: p.raw(), len: size as u64 })
+    }
+
+    #[track_caller]
+    fn free(&mut self, buf: CpuBuf) {
+        self.kfree(PhysAddr::new(buf.addr));
+    }
+
+    #[track_caller]
+    fn read(&mut self, buf: &CpuBuf, offset: usize, out: &mut [u8]) -> Result<()> {
+        let o = bounds(offset, out.len(), buf.len)?;
+        self.cpu_read(PhysAddr::new(buf.addr + o), out);
+        Ok(())
+    }
+
+    #[track_caller]
+    fn write(&mut self, buf: &mut CpuBuf, offset: usize, data: &[u8]) -> Result<()> {
+        let o = bounds(offset, data.len(), buf.len)?;
+        self.cpu_write(PhysAddr::new(buf.addr + o), data);
+        Ok(())
+    }
+
+    #[track_caller]
+    fn alloc_coherent(&mut self, dev: DeviceId, size: usize) -> Result<CoherentBuf> {
+        let label = format!("coherent#{}", self.allocs.len() + 1);
+        let id = self.alloc_coherent_impl(dev, size as u64, &label, Location::caller())?;
+        let r = &self.maps[&id];
+        Ok(CoherentBuf { dev, cpu: r.entries[0].phys, dma: Iova::new(r.dma), len: r.size })
+    }
+
+    #[track_caller]
+    fn free_coherent(&mut self, buf: CoherentBuf) {
+        self.free_coherent_impl(buf.dev, buf.len, buf.cpu, buf.dma.raw(), Location::caller());
+    }
+
+    fn coherent_read(&mut self, buf: &CoherentBuf, offset: usize, out: &mut [u8]) -> Result<()> {
+        let o = bounds(offset, out.len(), buf.len)?;
+        self.cpu_phys_read(buf.cpu + o, out);
+        Ok(())
+    }
+
+    fn coherent_write(&mut self, buf: &CoherentBuf, offset: usize, data: &[u8]) -> Result<()> {
+        let o = bounds(offset, data.len(), buf.len)?;
+        self.cpu_phys_write(buf.cpu + o, data);
+        Ok(())
+    }
+
+    #[track_caller]
+    fn map_single(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
+        self.typed_map(dev, buf, dir, MapFunc::Single, Location::caller())
+    }
+
+    #[track_caller]
+    fn map_page(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
+        self.typed_map(dev, buf, dir, MapFunc::Page, Location::caller())
+    }
+
+    #[track_caller]
+    fn unmap<O: Owner>(&mut self, map: StreamingMap<O>) -> CpuBuf {
+        let site = Location::caller();
+        self.unmap_impl(map.dev, map.dma.raw(), Some(map.buf.len), None, map.dir, map.func, site);
+        map.buf
+    }
+
+    #[track_caller]
+    fn sync_for_cpu(&mut self, map: StreamingMap<Device>) -> StreamingMap<Cpu> {
+        self.sync_impl(map.dev, map.dma.raw(), map.buf.len, map.dir, true, None, Location::caller());
+        map.owned()
+    }
+
+    #[track_caller]
+    fn sync_for_device(&mut self, map: StreamingMap<Cpu>) -> StreamingMap<Device> {
+        self.sync_impl(map.dev, map.dma.raw(), map.buf.len, map.dir, false, None, Location::caller());
+        map.owned()
+    }
+
+    #[track_caller]
+    fn read_mapped(&mut self, map: &StreamingMap<Cpu>, offset: usize, out: &mut [u8]) -> Result<()> {
+        let o = bounds(offset, out.len(), map.buf.len)?;
+        self.cpu_read(PhysAddr::new(map.buf.addr + o), out);
+        Ok(())
+    }
+
+    #[track_caller]
+    fn write_mapped(&mut self, map: &mut StreamingMap<Cpu>, offset: usize, data: &[u8]) -> Result<()> {
+        let o = bounds(offset, data.len(), map.buf.len)?;
+        self.cpu_write(PhysAddr::new(map.buf.addr + o), data);
+        Ok(())
+    }
+
+    #[track_caller]
+    fn map_sg(&mut self, dev: DeviceId, table: SgTable, dir: DmaDirection) -> Result<SgMap<Device>, MapError<SgTable>> {
+        let ents: Vec<(u64, u64)> = table.entries.iter().map(|b| (b.addr, b.len)).collect();
+        match self.map_impl(dev, MapFunc::Sg, &ents, dir, None, true, Location::caller()) {
+            Ok(id) => {
+                let segs = self.maps[&id].segs.iter().map(|s| DmaSegment { addr: Iova::new(s.0), len: s.1 }).collect();
+                Ok(SgMap { dev, dir, table, segs, _owner: PhantomData })
+            }
+            Err(error) => Err(MapError { error, buf: table }),
+        }
+    }
+
+    #[track_caller]
+    fn unmap_sg<O: Owner>(&mut self, map: SgMap<O>) -> SgTable {
+        let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
+        self.unmap_impl(map.dev, dma, None, Some(map.table.len()), map.dir, MapFunc::Sg, Location::caller());
+        map.table
+    }
+
+    #[track_caller]
+    fn sync_sg_for_cpu(&mut self, map: SgMap<Device>) -> SgMap<Cpu> {
+        let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
+        self.sync_impl(map.dev, dma, 0, map.dir, true, Some(map.table.len()), Location::caller());
+        map.owned()
+    }
+
+    #[track_caller]
+    fn sync_sg_for_device(&mut self, map: SgMap<Cpu>) -> SgMap<Device> {
+        let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
+        self.sync_impl(map.dev, dma, 0, map.dir, false, Some(map.table.len()), Location::caller());
+        map.owned()
+    }
+
+    #[track_caller]
+    fn read_sg(&mut self, map: &SgMap<Cpu>, index: usize, offset: usize, out: &mut [u8]) -> Result<()> {
+        let b = map.table.entries.get(index).ok_or(Error::OutOfBounds { offset: index as u64, len: 1, size: map.table.len() as u64 })?;
+        let o = bounds(offset, out.len(), b.len)?;
+        self.cpu_read(PhysAddr::new(b.addr + o), out);
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! The checker's vocabulary: rules with stable ids, and findings.
+//!
+//! The checks themselves run inside [`ModelBackend`](crate::ModelBackend) at
+//! every DMA API call, CPU access and device access, when the model is built
+//! with the checker on (the default).
+
+use std::fmt;
+use std::panic::Location;
+
+use crate::iommu::Fault;
+use crate::{Iova, PhysAddr};
+
+macro_rules! rules {
+    ($($(#[$m:meta])* $var:ident = $id:literal, $kernel:literal, $summary:literal;)*) => {
+        /// A rule of the checker. The id (`Rule::id`) is stable: scripts and
+        /// tests may match on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Rule {
+            $($(#[$m])* $var,)*
+        }
+
+        impl Rule {
+            /// Every rule, in documentation order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$var,)*];
+
+            /// The stable id (`double-unmap`).
+            pub const fn id(self) -> &'static str {
+                match self { $(Rule::$var => $id,)* }
+            }
+
+            /// Whether the kernel's `CONFIG_DMA_API_DEBUG` checks it too.
+            pub const fn kernel_checks(self) -> bool {
+                match self { $(Rule::$var => $kernel,)* }
+            }
+
+            /// One line saying what the rule forbids.
+            pub const fn summary(self) -> &'static str {
+                match self { $(Rule::$var => $summary,)* }
+            }
+
+            /// The rule with this id.
+            pub fn from_id(id: &str) -> Option<Rule> {
+                match id { $($id => Some(Rule::$var),)* _ => None }
+            }
+        }
+    };
+}
+
+rules! {
+    /// Unmapping or freeing a DMA address that is not mapped.
+    FreeNotMapped = "free-not-mapped", true, "unmap or free of a DMA address that was never mapped for this device";
+    /// Unmapping the same mapping twice.
+    DoubleUnmap = "double-unmap", true, "unmap of a mapping that was already unmapped";
+    /// Unmap with a size other than the mapping's.
+    UnmapSizeMismatch = "unmap-size-mismatch", true, "unmap or free with a size other than the one mapped";
+    /// Unmap with a direction other than the mapping's.
+    UnmapDirectionMismatch = "unmap-direction-mismatch", true, "unmap with a direction other than the one mapped";
+    /// Unmap with the wrong function (`dma_unmap_page` for `dma_map_single`,
+    /// `dma_unmap_single` of coherent memory...).
+    UnmapFunctionMismatch = "unmap-function-mismatch", true, "unmap with a function that does not match the map function";
+    /// `dma_unmap_sg` or `dma_sync_sg_*` with an entry count other than the
+    /// one passed to `dma_map_sg`.
+    SgCountMismatch = "sg-count-mismatch", true, "unmap or sync of a scatterlist with an entry count other than the one mapped";
+    /// `dma_free_coherent` with a CPU address other than the one allocated.
+    FreeCpuAddressMismatch = "free-cpu-address-mismatch", true, "dma_free_coherent with a CPU address other than the allocation's";
+    /// A sync of an address that is not mapped.
+    SyncNotMapped = "sync-not-mapped", true, "sync of a DMA address that is not mapped";
+    /// A sync reaching outside the mapping.
+    SyncOutsideMapping = "sync-outside-mapping", true, "sync of a range that reaches outside the mapping";
+    /// A sync with a direction other than the mapping's.
+    SyncDirectionMismatch = "sync-direction-mismatch", true, "sync with a direction other than the one mapped";
+    /// A mapping whose result was never tested with `dma_mapping_error`.
+    UncheckedMappingError = "unchecked-mapping-error", true, "a mapping unmapped without its result ever being checked with dma_mapping_error";
+    /// Mapping memory on a kernel stack.
+    MapStackMemory = "map-stack-memory", true, "mapping of stack memory";
+    /// Mapping vmalloc memory with a single-buffer mapping.
+    MapVmallocMemory = "map-vmalloc-memory", true, "mapping of vmalloc memory, which is not physically contiguous";
+    /// Mappings or coherent buffers still alive when the device goes away.
+    LeakOnDeviceRemoval = "leak-on-device-removal", true, "mappings or coherent buffers still held when the device is removed";
+    /// Two live mappings of the same bytes, one of them device-writable.
+    OverlappingMapping = "overlapping-mapping", true, "the same memory mapped twice while one mapping lets the device write";
+    /// A mapping with the invalid direction `DMA_NONE`.
+    InvalidDirection = "invalid-direction", true, "a mapping or sync with DMA_NONE";
+    /// Freeing CPU memory that is still mapped for DMA.
+    FreeWhileMapped = "free-while-mapped", false, "CPU memory freed while still mapped for DMA";
+    /// The CPU touches a cache line of a buffer the device owns.
+    CpuAccessDeviceOwned = "cpu-access-device-owned", false, "CPU access to any cache line of a buffer the device owns";
+    /// The CPU reads data a device wrote without a sync for the CPU first.
+    MissingSyncForCpu = "missing-sync-for-cpu", false, "CPU read of device-written data without dma_sync_*_for_cpu or unmap first";
+    /// CPU writes into a mapping it owns that are then thrown away by the
+    /// invalidation of an unmap or a second sync for the CPU.
+    CpuWriteDiscarded = "cpu-write-discarded", false, "CPU writes into a mapping it owns, then unmap or sync for the CPU without a sync for the device first";
+    /// A device access that starts or ends outside its mapping.
+    DeviceAccessBeyondMapping = "device-access-beyond-mapping", false, "device access that reaches beyond the mapped bytes";
+    /// A device write to a to-device mapping.
+    DeviceWriteToDevice = "device-write-todevice", false, "device write to a DMA_TO_DEVICE mapping";
+    /// A device read of a from-device mapping.
+    DeviceReadFromDevice = "device-read-fromdevice", false, "device read of a DMA_FROM_DEVICE mapping";
+    /// A device access to a streaming mapping the CPU owns (after a sync for
+    /// the CPU, before the sync for the device).
+    DeviceAccessCpuOwned = "device-access-cpu-owned", false, "device access to a mapping the CPU owns after dma_sync_*_for_cpu";
+    /// A device access to an address that was unmapped.
+    UseAfterUnmap = "use-after-unmap", false, "device access to a DMA address after it was unmapped";
+    /// A device access to an address never mapped for it.
+    DeviceAccessUnmapped = "device-access-unmapped", false, "device access to a DMA address that was never mapped for this device";
+    /// Two live mappings share a cache line, one of them device-writable.
+    SharedCacheLine = "shared-cache-line", false, "two mappings share a cache line while one lets the device write";
+    /// Unbalanced `dma_buf_begin_cpu_access`/`dma_buf_end_cpu_access`.
+    DmabufBeginEndMismatch = "dmabuf-begin-end-mismatch", false, "DMA-BUF CPU access end without begin, nested begin, or with another direction";
+    /// CPU access to a DMA-BUF outside begin/end.
+    DmabufCpuAccessOutside = "dmabuf-cpu-access-outside-begin-end", false, "CPU access to a DMA-BUF outside begin_cpu_access/end_cpu_access";
+    /// Access to a DMA-BUF before waiting for another party's write fence.
+    DmabufFenceNotWaited = "dmabuf-fence-not-waited", false, "access to a DMA-BUF before waiting for the writer's fence";
+    /// A scenario's `expect` saw other bytes than it expected.
+    ExpectMismatch = "expect-mismatch", false, "a scenario expectation about the data did not hold";
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+/// A place in the driver: a Rust source location (from `#[track_caller]`)
+/// or a line of a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Origin {
+    /// A Rust caller.
+    Rust {
+        /// The source file.
+        file: String,
+        /// The line.
+        line: u32,
+        /// The column.
+        column: u32,
+    },
+    /// A scenario line.
+    Scenario {
+        /// The line, from 1.
+        scenario_line: u32,
+    },
+}
+
+impl Origin {
+    pub(crate) fn rust(l: &Location<'_>) -> Self {
+        Origin::Rust { file: l.file().to_string(), line: l.line(), column: l.column() }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Rust { file, line, column } => write!(f, "{file}:{line}:{column}"),
+            Origin::Scenario { scenario_line } => write!(f, "line {scenario_line}"),
+        }
+    }
+}
+
+/// What the checker found: the rule, what broke it and where.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The rule broken.
+    pub rule: Rule,
+    /// What happened, in one sentence.
+    pub message: String,
+    /// The device involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The buffer involved (its allocation label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<String>,
+    /// The DMA address involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dma_addr: Option<Iova>,
+    /// The CPU physical address involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phys_addr: Option<PhysAddr>,
+    /// The size of the access or call, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Where the offending call was made.
+    pub at: Origin,
+    /// Where the mapping involved was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapped_at: Option<Origin>,
+    /// The fault the IOMMU raised for this access, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+}
+
+impl Finding {
+    pub(crate) fn new(rule: Rule, at: Origin, message: String) -> Self {
+        Self {
+            rule,
+            message,
+            device: None,
+            buffer: None,
+            dma_addr: None,
+            phys_addr: None,
+            size: None,
+            at,
+            mapped_at: None,
+            fault: None,
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: [{}] {}", self.at, self.rule, self.message)?;
+        let mut sep = " (";
+        let mut field = |f: &mut fmt::Formatter<'_>, k: &str, v: &dyn fmt::Display| -> fmt::Result {
+            let r = write!(f, "{sep}{k} {v}");
+            sep = ", ";
+            r
+        };
+        if let Some(d) = &self.device {
+            field(f, "device", d)?;
+        }
+        if let Some(b) = &self.buffer {
+            field(f, "buffer", b)?;
+        }
+        if let Some(a) = &self.dma_addr {
+            field(f, "dma", a)?;
+        }
+        if let Some(p) = &self.phys_addr {
+            field(f, "phys", p)?;
+        }
+        if let Some(s) = &self.size {
+            field(f, "size", s)?;
+        }
+        if let Some(m) = &self.mapped_at {
+            field(f, "mapped at", m)?;
+        }
+        if sep == ", " {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Rule::ALL {
+            assert!(seen.insert(r.id()), "duplicate id {}", r.id());
+            assert_eq!(Rule::from_id(r.id()), Some(*r));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The crate's error type.
+
+use crate::iommu::Fault;
+use crate::{DmaMask, PhysAddr};
+
+/// What went wrong in a DMA API call. API misuse that the kernel would let
+/// through is not an error: it is a [`Finding`](crate::Finding) of the
+/// checker, and the call goes on as the kernel's would.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The machine description is not valid.
+    #[error("invalid machine: {0}")]
+    InvalidConfig(String),
+    /// No device with this index.
+    #[error("no device number {0}")]
+    NoDevice(u32),
+    /// The device was removed.
+    #[error("device {0} was removed")]
+    DeviceGone(String),
+    /// `dma_set_mask` with a mask the platform cannot serve.
+    #[error("device {device}: a {mask} DMA mask is not supported: the lowest memory zone needs 24 bits")]
+    MaskTooSmall {
+        /// The device.
+        device: String,
+        /// The mask asked for.
+        mask: DmaMask,
+    },
+    /// No physical memory left in the zone.
+    #[error("out of memory: no room for {size} bytes in the {zone} zone")]
+    OutOfMemory {
+        /// The size asked for.
+        size: u64,
+        /// The zone.
+        zone: &'static str,
+    },
+    /// `DMA_NONE` is not a direction for a mapping.
+    #[error("DMA_NONE is not a valid direction for a mapping")]
+    InvalidDirection,
+    /// A mapping or allocation of zero bytes.
+    #[error("zero-length DMA mapping")]
+    ZeroLength,
+    /// The device's IOVA space below its mask is full.
+    #[error("device {device}: no free IOVA range of {pages} pages below its {mask} mask")]
+    IovaExhausted {
+        /// The device.
+        device: String,
+        /// Pages asked for.
+        pages: u64,
+        /// The device's mask.
+        mask: DmaMask,
+    },
+    /// The device cannot reach the buffer and it cannot be bounced.
+    #[error("device {device} cannot reach {addr} with its {mask} mask{why}")]
+    Unreachable {
+        /// The device.
+        device: String,
+        /// The buffer's physical address.
+        addr: PhysAddr,
+        /// The device's mask.
+        mask: DmaMask,
+        /// Why bouncing did not help.
+        why: &'static str,
+    },
+    /// swiotlb has no room for the bounce buffer.
+    #[error("swiotlb is full: no room to bounce {size} bytes (at most 256 KiB per mapping)")]
+    SwiotlbFull {
+        /// The size asked for.
+        size: u64,
+    },
+    /// The IOMMU (or the bus) refused a device access.
+    #[error("{0}")]
+    Fault(Fault),
+    /// An access outside a buffer.
+    #[error("offset {offset} plus length {len} is outside the {size}-byte buffer")]
+    OutOfBounds {
+        /// The offset.
+        offset: u64,
+        /// The length.
+        len: u64,
+        /// The buffer's size.
+        size: u64,
+    },
+    /// A handle that does not belong to this backend or was already released.
+    #[error("stale or foreign {0} handle")]
+    StaleHandle(&'static str),
+    /// Waiting on a fence nobody has signalled: in a sequential model the
+    /// wait would never return.
+    #[error("fence {0} is not signalled: the wait would never return")]
+    FenceUnsignalled(String),
+    /// The device has no DMA engine configured.
+    #[error("device {0} has no DMA engine ring configured")]
+    NoEngine(String),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,93 @@
+//! A deterministic model of the Linux kernel's DMA API, with a checker.
+//!
+//! The kernel's DMA API cannot be called from user space, yet its rules are
+//! where drivers go wrong: the wrong direction corrupts data silently, the
+//! CPU must not touch a buffer between map and unmap, an unmapped IOVA
+//! faults. This crate owns a faithful model of it, so that driver logic can
+//! be written, tested and taught without a kernel:
+//!
+//! - **Memory and a CPU cache** with write-back lines of 64 or 128 bytes,
+//!   a coherent (x86-like) and a non-coherent (arm64-like) mode doing the
+//!   kernel's cache maintenance at map, sync and unmap, and speculative line
+//!   fills while a device owns a buffer.
+//! - **Devices** with DMA masks, and a **DMA engine** that runs descriptors
+//!   from a ring in coherent memory ([`engine`]).
+//! - **An IOMMU** ([`iommu`]): a domain per group, page tables with
+//!   permissions from the direction, the kernel's IOVA allocator, strict or
+//!   lazy invalidation, faults.
+//! - **swiotlb** bounce buffering for devices that cannot reach memory or are
+//!   untrusted.
+//! - **DMA-BUF** ([`dmabuf`]): export, attach, map, fences, CPU access.
+//! - **The checker** ([`Rule`]): every check of the kernel's
+//!   `CONFIG_DMA_API_DEBUG` and those it cannot do (CPU access to a device's
+//!   cache lines, missing syncs, wrong-direction device writes, use after
+//!   unmap...). Findings name the rule, the buffer, the addresses and the
+//!   caller's source location.
+//! - **Scenarios** ([`scenario`]): a small text format describing a machine
+//!   and a driver's steps, run into a timeline and findings.
+//!
+//! Two APIs reach the model. [`ModelBackend`]'s `dma_*` methods are shaped
+//! like the kernel's functions (raw addresses, `DMA_MAPPING_ERROR`), so every
+//! C mistake can be reproduced. The [`DmaBackend`] trait is what a Rust
+//! driver is written against: ownership of each buffer is in its type, so
+//! most of those mistakes do not compile, and the same driver can run on a
+//! backend that drives real devices.
+//!
+//! Everything is deterministic: the same steps give the same timeline.
+//!
+//! # Example
+//! The wrong direction on a non-coherent machine: the device writes into a
+//! buffer mapped to-device, the CPU reads stale bytes, the checker says why.
+//! ```
+//! use numakit_dma::{Coherence, DeviceConfig, DmaDirection, MemKind, ModelBackend, Rule, Zone};
+//! let mut m = ModelBackend::builder()
+//!     .coherence(Coherence::NonCoherent)
+//!     .device(DeviceConfig::new("nic"))
+//!     .build()
+//!     .unwrap();
+//! let nic = m.device_id("nic").unwrap();
+//! let buf = m.kmalloc(64, 0, Zone::Normal, MemKind::Kmalloc, "rx").unwrap();
+//! m.cpu_write(buf, &[0u8; 64]);
+//! let dma = m.dma_map_single(nic, buf, 64, DmaDirection::ToDevice); // should be FromDevice
+//! assert!(!m.dma_mapping_error(nic, dma));
+//! m.device_write(nic, dma, &[0xab; 64]).unwrap();
+//! m.dma_unmap_single(nic, dma, 64, DmaDirection::ToDevice);
+//! let mut seen = [0u8; 64];
+//! m.cpu_read(buf, &mut seen);
+//! assert_eq!(seen, [0u8; 64], "the CPU still sees its own stale line");
+//! assert_eq!(m.findings()[0].rule, Rule::DeviceWriteToDevice);
+//! ```
+#![deny(missing_docs)]
+
+mod addr;
+mod backend;
+mod cache;
+mod check;
+mod checker;
+pub mod dmabuf;
+pub mod engine;
+mod error;
+mod event;
+mod hash;
+pub mod iommu;
+mod memory;
+mod model;
+pub mod scenario;
+mod swiotlb;
+mod types;
+
+pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PhysAddr};
+pub use backend::{
+    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, DmaSegment, MapError, Owner, SgMap, SgTable,
+    StreamingMap,
+};
+pub use checker::{Finding, Origin, Rule};
+pub use error::{Error, Result};
+pub use event::{Event, EventSource};
+pub use memory::PAGE_SIZE;
+pub use model::{MachineConfig, MapFunc, ModelBackend, ModelBuilder, ScatterEntry, layout};
+pub use swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
+pub use types::{
+    Access, Coherence, DeviceConfig, DeviceId, DirectionParseError, DmaDirection, IommuMode, Maintenance, MemKind,
+    Speculation, Zone,
+};
