@@ -245,7 +245,8 @@ fn node_kind(states: &NodeStates, id: NodeId, cpus: &CpuSet, has_mem: Option<boo
 pub fn parse_node_meminfo(text: &str) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else {
+        // snapshot tools may leave NUL bytes after the last newline
+        let Some((k, v)) = line.trim_matches('\0').split_once(':') else {
             continue;
         };
         // "Node 0 MemTotal" -> "MemTotal"
