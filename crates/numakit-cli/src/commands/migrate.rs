@@ -1,20 +1,156 @@
-//! `numakit migrate` and `migratepages`.
+//! `numakit migrate` and the `migratepages PID FROM TO` compatible interface.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use numakit_types::NodeSet;
+use serde::Serialize;
+
+use crate::commands::pages::{count, live_placer, read_maps};
+use crate::commands::run::{from_placement, parse_nodes};
 use crate::error::{CliError, CliResult};
+use crate::output;
 
 /// Arguments of `numakit migrate`.
 #[derive(Debug, clap::Args)]
-pub struct MigrateArgs {}
-
-/// Runs `numakit migrate`.
-pub fn run(_root: Option<PathBuf>, _args: MigrateArgs) -> CliResult<u8> {
-    Err(CliError::new("migrate is not built yet"))
+#[command(
+    after_help = "Counts the process's pages per node (move_pages queries) before and after migrate_pages.\n\nExit status: 0 every page moved; 1 some pages were not moved; 2 bad input, no such process, no permission."
+)]
+pub struct MigrateArgs {
+    /// The process.
+    pub pid: i32,
+    /// Move pages from these nodes.
+    #[arg(long, value_name = "NODES")]
+    pub from: String,
+    /// To these nodes.
+    #[arg(long, value_name = "NODES")]
+    pub to: String,
+    /// Print JSON (schema `numakit.migrate/1`).
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs the `migratepages PID FROM TO` compatible interface.
-pub fn run_migratepages(_args: Vec<OsString>) -> CliResult<u8> {
-    Err(CliError::new("migratepages is not built yet"))
+/// Per-node counts of `numakit.migrate/1`.
+#[derive(Debug, Serialize)]
+pub struct NodeMove {
+    /// The node.
+    pub node: u32,
+    /// Present pages before.
+    pub before: u64,
+    /// Present pages after.
+    pub after: u64,
+}
+
+/// The `numakit.migrate/1` document.
+#[derive(Debug, Serialize)]
+pub struct MigrateReport {
+    /// Always `numakit.migrate/1`.
+    pub schema: &'static str,
+    /// The process.
+    pub pid: i32,
+    /// Source nodes.
+    pub from: NodeSet,
+    /// Target nodes.
+    pub to: NodeSet,
+    /// Per node, before and after.
+    pub nodes: Vec<NodeMove>,
+    /// Pages that left the source nodes.
+    pub moved: u64,
+    /// Pages the kernel could not move (migrate_pages' return value).
+    pub not_moved: u64,
+}
+
+/// Runs `numakit migrate`.
+pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
+    let root = crate::commands::topo::open_root(root)?;
+    let placer = live_placer(&root, "migrate pages")?;
+    let from = parse_nodes("--from", &args.from, placer.machine())?;
+    let to = parse_nodes("--to", &args.to, placer.machine())?;
+    let before = count(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    let outcome = placer
+        .migrate_process(args.pid, &from, &to)
+        .map_err(from_placement)?;
+    let after = count(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    let mut ids: Vec<u32> = placer.machine().node_ids().iter_raw().collect();
+    ids.extend(before.by_node.keys().chain(after.by_node.keys()));
+    ids.sort_unstable();
+    ids.dedup();
+    let get = |c: &numakit_placement::PageCounts, n: u32| c.by_node.get(&n).copied().unwrap_or(0);
+    let nodes: Vec<NodeMove> = ids
+        .iter()
+        .map(|n| NodeMove {
+            node: *n,
+            before: get(&before, *n),
+            after: get(&after, *n),
+        })
+        .collect();
+    let moved = nodes
+        .iter()
+        .filter(|n| from.contains_raw(n.node) && !to.contains_raw(n.node))
+        .map(|n| n.before.saturating_sub(n.after))
+        .sum();
+    let report = MigrateReport {
+        schema: "numakit.migrate/1",
+        pid: args.pid,
+        from,
+        to,
+        nodes,
+        moved,
+        not_moved: outcome.not_moved,
+    };
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        let mut t = format!("{:<6} {:>10} {:>10}\n", "NODE", "BEFORE", "AFTER");
+        for n in &report.nodes {
+            t.push_str(&format!("{:<6} {:>10} {:>10}\n", n.node, n.before, n.after));
+        }
+        t.push_str(&format!(
+            "moved {} pages from node(s) {} to {}; not moved: {}\n",
+            report.moved, report.from, report.to, report.not_moved
+        ));
+        output::print(&t).map_err(|e| CliError::new(format!("cannot write output: {e}")))?;
+    }
+    Ok(if report.not_moved > 0 {
+        crate::error::EXIT_FINDINGS
+    } else {
+        crate::error::EXIT_OK
+    })
+}
+
+/// Runs the `migratepages PID FROM-NODES TO-NODES` compatible interface:
+/// silent on success, `migratepages: ...` and exit 1 on errors, like the
+/// original.
+pub fn run_migratepages(args: Vec<OsString>) -> CliResult<u8> {
+    let fail = |msg: String| CliError {
+        message: msg,
+        hint: None,
+        code: 1,
+        program: "migratepages",
+    };
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.len() != 3 || args.iter().any(|a| a == "-h" || a == "--help") {
+        eprintln!("usage: migratepages pid from-nodes to-nodes");
+        eprintln!();
+        eprintln!("nodes is a comma delimited list of node numbers or A-B ranges or all.");
+        return Ok(1);
+    }
+    let pid: i32 = args[0]
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| fail(format!("invalid pid: {}", args[0])))?;
+    let root = numakit_root::Root::live();
+    let placer = live_placer(&root, "migrate pages").map_err(|e| fail(e.message))?;
+    let from = parse_nodes("from-nodes", &args[1], placer.machine())
+        .map_err(|_| fail(format!("<{}> is invalid", args[1])))?;
+    let to = parse_nodes("to-nodes", &args[2], placer.machine())
+        .map_err(|_| fail(format!("<{}> is invalid", args[2])))?;
+    placer
+        .migrate_process(pid, &from, &to)
+        .map_err(|e| fail(format!("migrate_pages: {}", crate::error::chain(&e))))?;
+    Ok(0)
 }
