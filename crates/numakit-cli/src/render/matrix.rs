@@ -1,8 +1,79 @@
-//! The device-to-device matrix.
+//! The device-to-device matrix (`numakit topo --matrix`), laid out like
+//! `nvidia-smi topo -m`: one row and column per device, then the CPU and NUMA
+//! affinity columns, a table of what each label is, and the legend. The
+//! classification itself lives in `numakit_topo::matrix`.
+
+use std::fmt::Write;
 
 use numakit_topo::Machine;
+use numakit_topo::matrix::{Connection, Matrix};
 
-/// Renders the matrix.
-pub fn render(_m: &Machine) -> String {
-    String::from("matrix: not built yet\n")
+use crate::output::sanitize;
+
+/// Renders the matrix of `m`.
+pub fn render(m: &Machine) -> String {
+    render_matrix(&Matrix::build(m))
+}
+
+/// Renders a built matrix.
+pub fn render_matrix(mx: &Matrix) -> String {
+    let mut out = String::new();
+    if mx.devices.is_empty() {
+        out.push_str("No GPUs, NICs, NVMe drives, accelerators or CXL memory devices found.\n");
+        return out;
+    }
+    let w = mx
+        .devices
+        .iter()
+        .map(|e| e.label.len())
+        .max()
+        .unwrap_or(4)
+        .max(4)
+        + 2;
+    let _ = write!(out, "{:w$}", "");
+    for e in &mx.devices {
+        let _ = write!(out, "{:<w$}", e.label);
+    }
+    out.push_str("CPU Affinity    NUMA Affinity\n");
+    for (e, row) in mx.devices.iter().zip(&mx.cells) {
+        let _ = write!(out, "{:<w$}", e.label);
+        for c in row {
+            let code = if *c == Connection::X { " X" } else { c.code() };
+            let _ = write!(out, "{code:<w$}");
+        }
+        let cpus = e
+            .cpu_affinity
+            .as_ref()
+            .map_or_else(|| "N/A".to_string(), |c| c.to_string());
+        let node = e
+            .numa_affinity
+            .map_or_else(|| "N/A".to_string(), |n| n.to_string());
+        let _ = writeln!(out, "{cpus:<16}{node}");
+    }
+    out.push_str("\nDevices:\n");
+    let lw = w.saturating_sub(2);
+    for e in &mx.devices {
+        let mut line = format!(
+            "  {:<lw$}  {}  {:<11}  {}",
+            e.label,
+            e.address,
+            e.kind.as_str(),
+            sanitize(&e.name)
+        );
+        if !e.os_names.is_empty() {
+            let names: Vec<String> = e.os_names.iter().map(|n| sanitize(n)).collect();
+            let _ = write!(line, "  ({})", names.join(", "));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str("\nLegend:\n\n");
+    for c in Connection::ALL {
+        let _ = writeln!(out, "  {:<4} = {}", c.code(), c.meaning());
+    }
+    out.push_str(
+        "\nNVLink, xGMI / Infinity Fabric and other GPU-to-GPU links are not visible in sysfs, so\n\
+         they are not shown: GPUs joined by them appear with their PCIe path.\n",
+    );
+    out
 }

@@ -224,46 +224,82 @@ fn cpu_lines(m: &Machine, cpus: &CpuSet, verbose: bool, st: &Style) -> Vec<T> {
     v
 }
 
-/// One line for a PCI device.
+/// One line for a PCI device: address, kind, names, driver, OS names, link
+/// (flagged when degraded), BAR size for GPUs and accelerators, SR-IOV and
+/// where the NUMA node came from when it was inferred.
 pub fn device_label(d: &PciDevice, st_color: bool) -> String {
     let st = Style { color: st_color };
     let mut s = format!("{} {}", d.address, st.bold(d.kind.as_str()));
-    let name = match (&d.vendor_name, &d.device_name) {
-        (Some(v), Some(n)) => format!("{v} {n}"),
-        (Some(v), None) => format!("{v} [{:04x}]", d.device_id.unwrap_or(0)),
-        _ => format!(
-            "[{:04x}:{:04x}]",
-            d.vendor_id.unwrap_or(0),
-            d.device_id.unwrap_or(0)
-        ),
-    };
-    let _ = write!(s, " {}", sanitize(&name));
+    let _ = write!(s, " {}", sanitize(&d.display_name()));
     if let Some(drv) = &d.driver {
         let _ = write!(s, " ({})", sanitize(drv));
     }
-    if !d.os_names.is_empty() {
-        let names: Vec<String> = d.os_names.iter().map(|o| sanitize(&o.name)).collect();
-        let _ = write!(s, " {}", names.join(","));
+    let names = os_names(d);
+    if !names.is_empty() {
+        let _ = write!(s, " [{}]", names.join(", "));
     }
     if let (Some(cs), Some(cw)) = (&d.link.current_speed, d.link.current_width) {
         let _ = write!(s, " {}", st.dim(&format!("x{cw} {}", short_speed(cs))));
-        if d.link.degraded {
-            let max = format!(
-                " [degraded, max x{} {}]",
-                d.link.max_width.map_or("?".into(), |w| w.to_string()),
-                d.link
-                    .max_speed
-                    .as_deref()
-                    .map(short_speed)
-                    .unwrap_or_else(|| "?".into())
-            );
-            s.push_str(&st.warn(&max));
+    }
+    if d.link.degraded {
+        let max = format!(
+            " [degraded, max x{} {}]",
+            d.link.max_width.map_or("?".into(), |w| w.to_string()),
+            d.link
+                .max_speed
+                .as_deref()
+                .map(short_speed)
+                .unwrap_or_else(|| "?".into())
+        );
+        s.push_str(&st.warn(&max));
+    }
+    if matches!(d.kind, DeviceKind::Gpu | DeviceKind::Accelerator)
+        && let Some(bar) = d.largest_bar()
+    {
+        let _ = write!(s, " BAR {}", ByteSize(bar.size_bytes));
+        match (d.resizable_bar, bar.resizable_max_bytes) {
+            (Some(true), _) => s.push_str(" (ReBAR)"),
+            (Some(false), Some(max)) => {
+                let _ = write!(s, " (ReBAR off, up to {})", ByteSize(max));
+            }
+            (Some(false), None) => s.push_str(" (ReBAR off)"),
+            (None, _) => {}
         }
+    }
+    if let Some(n) = d.gpu_memory_node {
+        let _ = write!(s, ", memory on node {n}");
+    }
+    if let Some(pf) = d.sriov.physfn {
+        let _ = write!(s, " (VF of {pf})");
+    } else if let Some(total) = d.sriov.total_vfs.filter(|t| *t > 0) {
+        let _ = write!(s, " SR-IOV {}/{total} VFs", d.sriov.num_vfs.unwrap_or(0));
     }
     if d.numa_node_source == NodeSource::Inferred {
         s.push_str(&st.dim(" (node inferred)"));
     }
     s
+}
+
+/// OS names for display; DMA channels are summarised as one count.
+fn os_names(d: &PciDevice) -> Vec<String> {
+    let dma = d.os_names.iter().filter(|o| o.class == "dma").count();
+    let mut v: Vec<String> = d
+        .os_names
+        .iter()
+        .filter(|o| o.class != "dma")
+        .map(|o| sanitize(&o.name))
+        .collect();
+    match dma {
+        0 => {}
+        1 => v.extend(
+            d.os_names
+                .iter()
+                .filter(|o| o.class == "dma")
+                .map(|o| sanitize(&o.name)),
+        ),
+        n => v.push(format!("{n} DMA channels")),
+    }
+    v
 }
 
 fn short_speed(s: &str) -> String {
