@@ -42,7 +42,8 @@ pub fn run(root: Option<PathBuf>, args: TopoArgs) -> CliResult<u8> {
     if args.hardware {
         let m = Machine::discover_parts(&root, Parts::NODES);
         out(&render::hardware::numactl_hardware(&m, false))?;
-        return Ok(0);
+        // as numactl does on a kernel without NUMA
+        return Ok(u8::from(!render::hardware::numa_available(&m)));
     }
     let m = Machine::discover(&root);
     if args.json {

@@ -1,6 +1,8 @@
 //! `numactl --hardware`, byte for byte as numactl 2.0.19 prints it.
 //!
 //! The rules, as libnuma applies them:
+//! - without `/sys/devices/system/node` the kernel has no NUMA: numactl
+//!   prints `No NUMA available on this system` (and exits 1);
 //! - the nodes are the `nodeN` folders of `/sys/devices/system/node`; the
 //!   highest id is "max node";
 //! - `available: K nodes (LIST)` lists them with ranges (`0-1,4-5`);
@@ -17,9 +19,20 @@ use std::fmt::Write;
 
 use numakit_topo::Machine;
 
+/// What numactl prints, before exiting 1, on a kernel without NUMA.
+pub const NO_NUMA: &str = "No NUMA available on this system\n";
+
+/// Whether numactl would find NUMA on `m`: the kernel showed `node/` folders.
+pub fn numa_available(m: &Machine) -> bool {
+    m.nodes.iter().any(|n| !n.synthetic)
+}
+
 /// Renders `numactl --hardware` for `m`. With `cpu_compress`, CPUs print as
 /// ranges with a count (`--cpu-compress`).
 pub fn numactl_hardware(m: &Machine, cpu_compress: bool) -> String {
+    if !numa_available(m) {
+        return NO_NUMA.to_string();
+    }
     let mut o = String::new();
     let nodes: Vec<&numakit_topo::Node> = m.nodes.iter().filter(|n| !n.synthetic).collect();
     let ids: Vec<u32> = nodes.iter().map(|n| n.id.0).collect();
