@@ -1,0 +1,137 @@
+//! Bad roots: one `numakit: ` line (and at most a `hint:` line) on stderr,
+//! exit code 2; an empty root loads with every fact unknown.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("numakit-cli-errors-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_numakit"))
+        .args(args)
+        .env_remove("NUMAKIT_ROOT")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run numakit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Exit 2, nothing on stdout, one error line plus an optional hint.
+fn assert_one_error(args: &[&str], needle: &str) {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 2, "{args:?}: stderr {err}");
+    assert!(out.is_empty(), "{args:?}: stdout {out}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 2,
+        "{args:?}: want one error line and an optional hint, got {err:?}"
+    );
+    assert!(lines[0].starts_with("numakit: "), "{args:?}: {err:?}");
+    assert!(
+        lines[0].contains(needle),
+        "{args:?}: {err:?} lacks {needle:?}"
+    );
+    if let Some(h) = lines.get(1) {
+        assert!(h.starts_with("hint: "), "{args:?}: {err:?}");
+    }
+}
+
+#[test]
+fn root_that_does_not_exist() {
+    let p = tmp("missing");
+    for args in [
+        vec!["topo", "--root", p.to_str().unwrap()],
+        vec!["topo", "--json", "--root", p.to_str().unwrap()],
+        vec!["topo", "--hardware", "--root", p.to_str().unwrap()],
+    ] {
+        assert_one_error(&args, "does not exist");
+    }
+    // the environment variable is the same option
+    let out = Command::new(env!("CARGO_BIN_EXE_numakit"))
+        .args(["topo"])
+        .env("NUMAKIT_ROOT", &p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("numakit: "));
+}
+
+#[test]
+fn regular_file_that_is_not_a_snapshot() {
+    let p = tmp("notes.txt");
+    std::fs::write(&p, "this is not a tarball\n").unwrap();
+    assert_one_error(&["topo", "--root", p.to_str().unwrap()], "notes.txt");
+    let empty = tmp("empty.tar.gz");
+    std::fs::write(&empty, "").unwrap();
+    assert_one_error(&["topo", "--root", empty.to_str().unwrap()], "empty.tar.gz");
+    std::fs::remove_file(&p).unwrap();
+    std::fs::remove_file(&empty).unwrap();
+}
+
+#[test]
+fn corrupt_tarballs() {
+    // a gzip header followed by garbage
+    let gz = tmp("corrupt.tar.gz");
+    let mut bytes = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03];
+    bytes.extend((0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    std::fs::write(&gz, &bytes).unwrap();
+    assert_one_error(&["topo", "--root", gz.to_str().unwrap()], "corrupt.tar.gz");
+    // a real snapshot cut in half
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/qemu-2node/sysfs.tar.gz");
+    let whole = std::fs::read(fixture).unwrap();
+    let cut = tmp("cut.tar.gz");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    assert_one_error(
+        &["topo", "--json", "--root", cut.to_str().unwrap()],
+        "cut.tar.gz",
+    );
+    // a bzip2 magic and nothing else that makes sense
+    let bz = tmp("corrupt.tar.bz2");
+    std::fs::write(&bz, b"BZh9garbagegarbagegarbage").unwrap();
+    assert_one_error(&["topo", "--root", bz.to_str().unwrap()], "corrupt.tar.bz2");
+    for p in [gz, cut, bz] {
+        std::fs::remove_file(p).unwrap();
+    }
+}
+
+#[test]
+fn control_characters_in_the_root_name_are_escaped() {
+    let p = tmp("bad\x1b[31mname");
+    let (code, _, err) = run(&["topo", "--root", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(!err.contains('\x1b'), "escape byte printed raw: {err:?}");
+    assert_eq!(
+        err.lines().next().map(|l| l.starts_with("numakit: ")),
+        Some(true)
+    );
+}
+
+#[test]
+fn empty_directory_loads_with_unknown_facts() {
+    let d = tmp("emptydir");
+    std::fs::create_dir_all(&d).unwrap();
+    let (code, out, err) = run(&["topo", "--json", "--root", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["schema"], "numakit.topology/1");
+    // nothing is made up: no CPUs, no PCI devices, no known memory
+    assert_eq!(v["cpus"].as_array().map(Vec::len), Some(0), "{out}");
+    assert_eq!(v["pci_devices"].as_array().map(Vec::len), Some(0), "{out}");
+    for n in v["nodes"].as_array().unwrap() {
+        assert!(n["memory_total_bytes"].is_null(), "{n}");
+        assert_eq!(n["cpus"].as_array().map(Vec::len), Some(0), "{n}");
+    }
+    let (code, _, err) = run(&["topo", "--root", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
