@@ -41,7 +41,8 @@ pub(crate) fn meminfo_value(v: &str) -> Option<u64> {
     let mut it = v.split_whitespace();
     let n: u64 = it.next()?.parse().ok()?;
     match it.next() {
-        Some("kB") => Some(n.saturating_mul(1024)),
+        // a value too large for bytes is garbage, not u64::MAX
+        Some("kB") => n.checked_mul(1024),
         Some(_) => None,
         None => Some(n),
     }
