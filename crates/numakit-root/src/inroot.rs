@@ -3,7 +3,7 @@
 //! in one system call. Used when the kernel has `openat2` (Linux 5.6+); the
 //! portable resolver in `lib.rs` is the fallback and the recording path.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -44,11 +44,7 @@ impl InRoot {
     }
 
     pub(crate) fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        let fd = self.open_at(path, OFlags::RDONLY)?;
-        let mut f = std::fs::File::from(fd);
-        let mut v = Vec::new();
-        f.read_to_end(&mut v)?;
-        Ok(v)
+        read_fd(&self.open_at(path, OFlags::RDONLY)?)
     }
 
     pub(crate) fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
@@ -93,5 +89,22 @@ impl InRoot {
 
     pub(crate) fn is_dir(&self, path: &str) -> bool {
         self.open_at(path, OFlags::PATH | OFlags::DIRECTORY).is_ok()
+    }
+}
+
+/// Reads a whole file with plain `read` calls: sysfs files report a size of
+/// 4096 whatever they hold, so asking for the size first only costs calls.
+pub(crate) fn read_fd(fd: &OwnedFd) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut buf))?;
+        if n == 0 {
+            return Ok(v);
+        }
+        v.extend_from_slice(&buf[..n]);
+        if v.len() as u64 > crate::MAX_SNAPSHOT_BYTES {
+            return Err(io::Error::other("file too large"));
+        }
     }
 }
