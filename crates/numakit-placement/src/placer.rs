@@ -155,7 +155,7 @@ impl<B: Backend> Placer<B> {
                 why: "it is empty",
             });
         }
-        if addr % page_size() != 0 {
+        if !addr.is_multiple_of(page_size()) {
             return Err(Error::BadRange {
                 range: range(),
                 why: "the start is not page-aligned",
