@@ -90,7 +90,11 @@ impl DmaMask {
     /// `DMA_BIT_MASK(n)`: all addresses below `2^n`.
     #[doc(alias = "DMA_BIT_MASK")]
     pub const fn bits(n: u32) -> Self {
-        if n >= 64 { Self(u64::MAX) } else { Self((1u64 << n) - 1) }
+        if n >= 64 {
+            Self(u64::MAX)
+        } else {
+            Self((1u64 << n) - 1)
+        }
     }
     /// A mask from its raw value.
     pub const fn from_raw(raw: u64) -> Self {

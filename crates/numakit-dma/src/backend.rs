@@ -66,7 +66,16 @@ impl CpuBuf {
     /// `cpu-access-device-owned` rules catch.
     pub fn split_at(self, at: usize) -> (CpuBuf, CpuBuf) {
         let at = (at as u64).min(self.len);
-        (CpuBuf { addr: self.addr, len: at }, CpuBuf { addr: self.addr + at, len: self.len - at })
+        (
+            CpuBuf {
+                addr: self.addr,
+                len: at,
+            },
+            CpuBuf {
+                addr: self.addr + at,
+                len: self.len - at,
+            },
+        )
     }
     /// The CPU physical address (model backends only; a VFIO backend has
     /// user virtual addresses instead).
@@ -138,7 +147,14 @@ impl<O: Owner> StreamingMap<O> {
         self.dev
     }
     fn owned<P: Owner>(self) -> StreamingMap<P> {
-        StreamingMap { dev: self.dev, dma: self.dma, dir: self.dir, func: self.func, buf: self.buf, _owner: PhantomData }
+        StreamingMap {
+            dev: self.dev,
+            dma: self.dma,
+            dir: self.dir,
+            func: self.func,
+            buf: self.buf,
+            _owner: PhantomData,
+        }
     }
 }
 
@@ -206,7 +222,13 @@ impl<O: Owner> SgMap<O> {
         self.dev
     }
     fn owned<P: Owner>(self) -> SgMap<P> {
-        SgMap { dev: self.dev, dir: self.dir, table: self.table, segs: self.segs, _owner: PhantomData }
+        SgMap {
+            dev: self.dev,
+            dir: self.dir,
+            table: self.table,
+            segs: self.segs,
+            _owner: PhantomData,
+        }
     }
 }
 
@@ -297,13 +319,23 @@ pub trait DmaBackend {
     /// Maps a buffer for `dev`; the device owns it until it comes back.
     #[doc(alias = "dma_map_single")]
     #[track_caller]
-    fn map_single(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
+    fn map_single(
+        &mut self,
+        dev: DeviceId,
+        buf: CpuBuf,
+        dir: DmaDirection,
+    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
 
     /// Maps a buffer as a page and offset (`dma_map_page`); unmapping uses
     /// `dma_unmap_page`.
     #[doc(alias = "dma_map_page")]
     #[track_caller]
-    fn map_page(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
+    fn map_page(
+        &mut self,
+        dev: DeviceId,
+        buf: CpuBuf,
+        dir: DmaDirection,
+    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
 
     /// Unmaps, returning the buffer to the CPU.
     #[doc(alias = "dma_unmap_single")]
@@ -323,17 +355,28 @@ pub trait DmaBackend {
 
     /// Copies out of a mapping the CPU owns.
     #[track_caller]
-    fn read_mapped(&mut self, map: &StreamingMap<Cpu>, offset: usize, out: &mut [u8]) -> Result<()>;
+    fn read_mapped(&mut self, map: &StreamingMap<Cpu>, offset: usize, out: &mut [u8])
+    -> Result<()>;
 
     /// Copies into a mapping the CPU owns.
     #[track_caller]
-    fn write_mapped(&mut self, map: &mut StreamingMap<Cpu>, offset: usize, data: &[u8]) -> Result<()>;
+    fn write_mapped(
+        &mut self,
+        map: &mut StreamingMap<Cpu>,
+        offset: usize,
+        data: &[u8],
+    ) -> Result<()>;
 
     /// Maps a scatterlist for `dev`.
     #[doc(alias = "dma_map_sg")]
     #[doc(alias = "dma_map_sgtable")]
     #[track_caller]
-    fn map_sg(&mut self, dev: DeviceId, table: SgTable, dir: DmaDirection) -> Result<SgMap<Device>, MapError<SgTable>>;
+    fn map_sg(
+        &mut self,
+        dev: DeviceId,
+        table: SgTable,
+        dir: DmaDirection,
+    ) -> Result<SgMap<Device>, MapError<SgTable>>;
 
     /// Unmaps a scatterlist (with the original entry count, always).
     #[doc(alias = "dma_unmap_sg")]
@@ -352,23 +395,56 @@ pub trait DmaBackend {
 
     /// Copies out of entry `index` of a scatterlist mapping the CPU owns.
     #[track_caller]
-    fn read_sg(&mut self, map: &SgMap<Cpu>, index: usize, offset: usize, out: &mut [u8]) -> Result<()>;
+    fn read_sg(
+        &mut self,
+        map: &SgMap<Cpu>,
+        index: usize,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result<()>;
 }
 
 fn bounds(offset: usize, len: usize, size: u64) -> Result<u64> {
     let end = offset.checked_add(len).map(|e| e as u64);
     match end {
         Some(e) if e <= size => Ok(offset as u64),
-        _ => Err(Error::OutOfBounds { offset: offset as u64, len: len as u64, size }),
+        _ => Err(Error::OutOfBounds {
+            offset: offset as u64,
+            len: len as u64,
+            size,
+        }),
     }
 }
 
 impl ModelBackend {
-    fn typed_map(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection, func: MapFunc, site: &'static Location<'static>) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
-        match self.map_impl(dev, func, &[(buf.addr, buf.len)], dir, None, true, site) {
+    fn typed_map(
+        &mut self,
+        dev: DeviceId,
+        buf: CpuBuf,
+        dir: DmaDirection,
+        func: MapFunc,
+        site: &'static Location<'static>,
+    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
+        match self.map_impl(
+            dev,
+            func,
+            &[(buf.addr, buf.len)],
+            dir,
+            None,
+            true,
+            None,
+            site,
+        ) {
             Ok(id) => {
                 let dma = Iova::new(self.maps[&id].dma);
-                Ok(StreamingMap { dev, dma, dir, func, buf, _owner: PhantomData })
+                Ok(StreamingMap {
+                    dev,
+                    dma,
+                    dir,
+                    func,
+                    buf,
+                    _owner: PhantomData,
+                })
             }
             Err(error) => Err(MapError { error, buf }),
         }
@@ -378,7 +454,11 @@ impl ModelBackend {
 impl DmaBackend for ModelBackend {
     fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
         let d = self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
-        Ok(DeviceInfo { name: d.name.clone(), dma_mask: d.dma_mask, coherent_mask: d.coherent_mask })
+        Ok(DeviceInfo {
+            name: d.name.clone(),
+            dma_mask: d.dma_mask,
+            coherent_mask: d.coherent_mask,
+        })
     }
 
     fn set_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
@@ -389,7 +469,10 @@ impl DmaBackend for ModelBackend {
     fn alloc(&mut self, size: usize) -> Result<CpuBuf> {
         let label = format!("buf#{}", self.allocs.len() + 1);
         let p = self.kmalloc(size as u64, 0, Zone::Normal, MemKind::Kmalloc, &label)?;
-        Ok(CpuBuf { addr: p.raw(), len: size as u64 })
+        Ok(CpuBuf {
+            addr: p.raw(),
+            len: size as u64,
+        })
     }
 
     #[track_caller]
@@ -416,7 +499,12 @@ impl DmaBackend for ModelBackend {
         let label = format!("coherent#{}", self.allocs.len() + 1);
         let id = self.alloc_coherent_impl(dev, size as u64, &label, Location::caller())?;
         let r = &self.maps[&id];
-        Ok(CoherentBuf { dev, cpu: r.entries[0].phys, dma: Iova::new(r.dma), len: r.size })
+        Ok(CoherentBuf {
+            dev,
+            cpu: r.entries[0].phys,
+            dma: Iova::new(r.dma),
+            len: r.size,
+        })
     }
 
     #[track_caller]
@@ -437,55 +525,126 @@ impl DmaBackend for ModelBackend {
     }
 
     #[track_caller]
-    fn map_single(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
+    fn map_single(
+        &mut self,
+        dev: DeviceId,
+        buf: CpuBuf,
+        dir: DmaDirection,
+    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
         self.typed_map(dev, buf, dir, MapFunc::Single, Location::caller())
     }
 
     #[track_caller]
-    fn map_page(&mut self, dev: DeviceId, buf: CpuBuf, dir: DmaDirection) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
+    fn map_page(
+        &mut self,
+        dev: DeviceId,
+        buf: CpuBuf,
+        dir: DmaDirection,
+    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
         self.typed_map(dev, buf, dir, MapFunc::Page, Location::caller())
     }
 
     #[track_caller]
     fn unmap<O: Owner>(&mut self, map: StreamingMap<O>) -> CpuBuf {
         let site = Location::caller();
-        self.unmap_impl(map.dev, map.dma.raw(), Some(map.buf.len), None, map.dir, map.func, site);
+        self.unmap_impl(
+            map.dev,
+            map.dma.raw(),
+            Some(map.buf.len),
+            None,
+            map.dir,
+            map.func,
+            site,
+        );
         map.buf
     }
 
     #[track_caller]
     fn sync_for_cpu(&mut self, map: StreamingMap<Device>) -> StreamingMap<Cpu> {
-        self.sync_impl(map.dev, map.dma.raw(), map.buf.len, map.dir, true, None, Location::caller());
+        self.sync_impl(
+            map.dev,
+            map.dma.raw(),
+            map.buf.len,
+            map.dir,
+            true,
+            None,
+            Location::caller(),
+        );
         map.owned()
     }
 
     #[track_caller]
     fn sync_for_device(&mut self, map: StreamingMap<Cpu>) -> StreamingMap<Device> {
-        self.sync_impl(map.dev, map.dma.raw(), map.buf.len, map.dir, false, None, Location::caller());
+        self.sync_impl(
+            map.dev,
+            map.dma.raw(),
+            map.buf.len,
+            map.dir,
+            false,
+            None,
+            Location::caller(),
+        );
         map.owned()
     }
 
     #[track_caller]
-    fn read_mapped(&mut self, map: &StreamingMap<Cpu>, offset: usize, out: &mut [u8]) -> Result<()> {
+    fn read_mapped(
+        &mut self,
+        map: &StreamingMap<Cpu>,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
         let o = bounds(offset, out.len(), map.buf.len)?;
         self.cpu_read(PhysAddr::new(map.buf.addr + o), out);
         Ok(())
     }
 
     #[track_caller]
-    fn write_mapped(&mut self, map: &mut StreamingMap<Cpu>, offset: usize, data: &[u8]) -> Result<()> {
+    fn write_mapped(
+        &mut self,
+        map: &mut StreamingMap<Cpu>,
+        offset: usize,
+        data: &[u8],
+    ) -> Result<()> {
         let o = bounds(offset, data.len(), map.buf.len)?;
         self.cpu_write(PhysAddr::new(map.buf.addr + o), data);
         Ok(())
     }
 
     #[track_caller]
-    fn map_sg(&mut self, dev: DeviceId, table: SgTable, dir: DmaDirection) -> Result<SgMap<Device>, MapError<SgTable>> {
+    fn map_sg(
+        &mut self,
+        dev: DeviceId,
+        table: SgTable,
+        dir: DmaDirection,
+    ) -> Result<SgMap<Device>, MapError<SgTable>> {
         let ents: Vec<(u64, u64)> = table.entries.iter().map(|b| (b.addr, b.len)).collect();
-        match self.map_impl(dev, MapFunc::Sg, &ents, dir, None, true, Location::caller()) {
+        match self.map_impl(
+            dev,
+            MapFunc::Sg,
+            &ents,
+            dir,
+            None,
+            true,
+            None,
+            Location::caller(),
+        ) {
             Ok(id) => {
-                let segs = self.maps[&id].segs.iter().map(|s| DmaSegment { addr: Iova::new(s.0), len: s.1 }).collect();
-                Ok(SgMap { dev, dir, table, segs, _owner: PhantomData })
+                let segs = self.maps[&id]
+                    .segs
+                    .iter()
+                    .map(|s| DmaSegment {
+                        addr: Iova::new(s.0),
+                        len: s.1,
+                    })
+                    .collect();
+                Ok(SgMap {
+                    dev,
+                    dir,
+                    table,
+                    segs,
+                    _owner: PhantomData,
+                })
             }
             Err(error) => Err(MapError { error, buf: table }),
         }
@@ -494,27 +653,61 @@ impl DmaBackend for ModelBackend {
     #[track_caller]
     fn unmap_sg<O: Owner>(&mut self, map: SgMap<O>) -> SgTable {
         let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
-        self.unmap_impl(map.dev, dma, None, Some(map.table.len()), map.dir, MapFunc::Sg, Location::caller());
+        self.unmap_impl(
+            map.dev,
+            dma,
+            None,
+            Some(map.table.len()),
+            map.dir,
+            MapFunc::Sg,
+            Location::caller(),
+        );
         map.table
     }
 
     #[track_caller]
     fn sync_sg_for_cpu(&mut self, map: SgMap<Device>) -> SgMap<Cpu> {
         let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
-        self.sync_impl(map.dev, dma, 0, map.dir, true, Some(map.table.len()), Location::caller());
+        self.sync_impl(
+            map.dev,
+            dma,
+            0,
+            map.dir,
+            true,
+            Some(map.table.len()),
+            Location::caller(),
+        );
         map.owned()
     }
 
     #[track_caller]
     fn sync_sg_for_device(&mut self, map: SgMap<Cpu>) -> SgMap<Device> {
         let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
-        self.sync_impl(map.dev, dma, 0, map.dir, false, Some(map.table.len()), Location::caller());
+        self.sync_impl(
+            map.dev,
+            dma,
+            0,
+            map.dir,
+            false,
+            Some(map.table.len()),
+            Location::caller(),
+        );
         map.owned()
     }
 
     #[track_caller]
-    fn read_sg(&mut self, map: &SgMap<Cpu>, index: usize, offset: usize, out: &mut [u8]) -> Result<()> {
-        let b = map.table.entries.get(index).ok_or(Error::OutOfBounds { offset: index as u64, len: 1, size: map.table.len() as u64 })?;
+    fn read_sg(
+        &mut self,
+        map: &SgMap<Cpu>,
+        index: usize,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let b = map.table.entries.get(index).ok_or(Error::OutOfBounds {
+            offset: index as u64,
+            len: 1,
+            size: map.table.len() as u64,
+        })?;
         let o = bounds(offset, out.len(), b.len)?;
         self.cpu_read(PhysAddr::new(b.addr + o), out);
         Ok(())

@@ -87,10 +87,18 @@ impl Cache {
             mem.read(idx << self.shift, &mut data);
             self.stamp += 1;
             self.fifo.push_back((idx, self.stamp));
-            self.lines.insert(idx, Line { data, dirty: false, stamp: self.stamp });
+            self.lines.insert(
+                idx,
+                Line {
+                    data,
+                    dirty: false,
+                    stamp: self.stamp,
+                },
+            );
             if self.fifo.len() > self.capacity * 4 {
                 let lines = &self.lines;
-                self.fifo.retain(|(i, s)| lines.get(i).is_some_and(|l| l.stamp == *s));
+                self.fifo
+                    .retain(|(i, s)| lines.get(i).is_some_and(|l| l.stamp == *s));
             }
         }
         self.lines.get_mut(&idx).expect("line present")
@@ -132,7 +140,12 @@ impl Cache {
         if b - a < self.lines.len() as u64 {
             (a..=b).filter(|i| self.lines.contains_key(i)).collect()
         } else {
-            let mut v: Vec<u64> = self.lines.keys().copied().filter(|i| (a..=b).contains(i)).collect();
+            let mut v: Vec<u64> = self
+                .lines
+                .keys()
+                .copied()
+                .filter(|i| (a..=b).contains(i))
+                .collect();
             v.sort_unstable();
             v
         }
@@ -171,7 +184,13 @@ impl Cache {
     /// A non-coherent device write: memory only. Lines the CPU does not hold
     /// may have been filled speculatively before the write, from the memory
     /// as it was then.
-    pub(crate) fn device_write_noncoherent(&mut self, mem: &mut Memory, addr: u64, data: &[u8], cacheable: bool) {
+    pub(crate) fn device_write_noncoherent(
+        &mut self,
+        mem: &mut Memory,
+        addr: u64,
+        data: &[u8],
+        cacheable: bool,
+    ) {
         if cacheable && self.spec != Speculation::Off && !data.is_empty() {
             let end = addr + data.len() as u64;
             for idx in (addr >> self.shift)..=((end - 1) >> self.shift) {
@@ -181,7 +200,9 @@ impl Cache {
                 let take = match self.spec {
                     Speculation::Off => false,
                     Speculation::Always => true,
-                    Speculation::Seeded { percent, .. } => self.rng.next_u64() % 100 < u64::from(percent),
+                    Speculation::Seeded { percent, .. } => {
+                        self.rng.next_u64() % 100 < u64::from(percent)
+                    }
                 };
                 if take {
                     self.fill(mem, idx);

@@ -35,9 +35,18 @@ impl ModelBackend {
         ids
     }
 
-    pub(crate) fn chk_map_memory(&mut self, dev: DeviceId, func: MapFunc, ents: &[(u64, u64)], label: &Arc<str>, site: Site) {
+    pub(crate) fn chk_map_memory(
+        &mut self,
+        dev: DeviceId,
+        func: MapFunc,
+        ents: &[(u64, u64)],
+        label: &Arc<str>,
+        site: Site,
+    ) {
         for &(p, l) in ents {
-            let Some((_, a)) = self.alloc_containing(p) else { continue };
+            let Some((_, a)) = self.alloc_containing(p) else {
+                continue;
+            };
             let rule = match a.kind {
                 MemKind::Stack => Rule::MapStackMemory,
                 MemKind::Vmalloc if func == MapFunc::Single => Rule::MapVmallocMemory,
@@ -48,7 +57,11 @@ impl ModelBackend {
             } else {
                 "vmalloc memory: it is not physically contiguous, map it page by page"
             };
-            let mut f = Finding::new(rule, self.origin(site), format!("{} of {label}, which is {what}", func.map_name()));
+            let mut f = Finding::new(
+                rule,
+                self.origin(site),
+                format!("{} of {label}, which is {what}", func.map_name()),
+            );
             f.device = Some(self.dev_name(dev));
             f.buffer = Some(label.to_string());
             f.phys_addr = Some(PhysAddr::new(p));
@@ -72,6 +85,11 @@ impl ModelBackend {
                     }
                     let o = &self.maps[&oid];
                     if r.dir == DmaDirection::ToDevice && o.dir == DmaDirection::ToDevice {
+                        continue;
+                    }
+                    // Importers of one DMA-BUF map the same pages by design;
+                    // fences order them (rule dmabuf-fence-not-waited).
+                    if r.dmabuf.is_some() && r.dmabuf == o.dmabuf {
                         continue;
                     }
                     let mut overlap = false;
@@ -138,7 +156,11 @@ impl ModelBackend {
         if self.unmapped.is_empty() {
             return;
         }
-        let mut dead: Vec<(u32, u64)> = self.unmapped.range((dev.0, lo)..(dev.0, hi)).map(|(k, _)| *k).collect();
+        let mut dead: Vec<(u32, u64)> = self
+            .unmapped
+            .range((dev.0, lo)..(dev.0, hi))
+            .map(|(k, _)| *k)
+            .collect();
         if let Some((k, u)) = self.unmapped.range((dev.0, 0)..(dev.0, lo)).next_back()
             && u.end > lo
         {
@@ -155,26 +177,52 @@ impl ModelBackend {
         }
         let at = self.origin(site);
         for &(s, l, _) in &rec.segs {
-            self.unmapped.insert((rec.dev.0, s), Unmapped { end: s + l, label: rec.label.clone(), at: at.clone() });
+            self.unmapped.insert(
+                (rec.dev.0, s),
+                Unmapped {
+                    end: s + l,
+                    label: rec.label.clone(),
+                    at: at.clone(),
+                },
+            );
         }
     }
 
     fn unmapped_at(&self, dev: DeviceId, dma: u64) -> Option<&Unmapped> {
-        self.unmapped.range((dev.0, 0)..=(dev.0, dma)).next_back().map(|(_, u)| u).filter(|u| dma < u.end)
+        self.unmapped
+            .range((dev.0, 0)..=(dev.0, dma))
+            .next_back()
+            .map(|(_, u)| u)
+            .filter(|u| dma < u.end)
     }
 
-    pub(crate) fn chk_unmap_unknown(&mut self, dev: DeviceId, dma: u64, size: Option<u64>, func: MapFunc, site: Site) {
+    pub(crate) fn chk_unmap_unknown(
+        &mut self,
+        dev: DeviceId,
+        dma: u64,
+        size: Option<u64>,
+        func: MapFunc,
+        site: Site,
+    ) {
         let name = self.dev_name(dev);
         let (rule, msg, buffer) = if dma == DMA_MAPPING_ERROR.raw() {
             (
                 Rule::UncheckedMappingError,
-                format!("{} of DMA_MAPPING_ERROR: the mapping failed and dma_mapping_error was not consulted", func.unmap_name()),
+                format!(
+                    "{} of DMA_MAPPING_ERROR: the mapping failed and dma_mapping_error was not consulted",
+                    func.unmap_name()
+                ),
                 None,
             )
         } else if let Some(u) = self.unmapped.get(&(dev.0, dma)) {
             (
                 Rule::DoubleUnmap,
-                format!("{} of {dma:#x}: {} was already unmapped at {}", func.unmap_name(), u.label, u.at),
+                format!(
+                    "{} of {dma:#x}: {} was already unmapped at {}",
+                    func.unmap_name(),
+                    u.label,
+                    u.at
+                ),
                 Some(u.label.to_string()),
             )
         } else if let Some((id, _)) = self.find_containing(dev, dma) {
@@ -191,7 +239,14 @@ impl ModelBackend {
                 Some(r.label.to_string()),
             )
         } else {
-            (Rule::FreeNotMapped, format!("{} of {dma:#x}, which {name} never mapped", func.unmap_name()), None)
+            (
+                Rule::FreeNotMapped,
+                format!(
+                    "{} of {dma:#x}, which {name} never mapped",
+                    func.unmap_name()
+                ),
+                None,
+            )
         };
         let mut f = Finding::new(rule, self.origin(site), msg);
         f.device = Some(name);
@@ -202,7 +257,15 @@ impl ModelBackend {
     }
 
     /// Checks an unmap; returns whether the unmap goes ahead.
-    pub(crate) fn chk_unmap(&mut self, id: u64, size: Option<u64>, nents: Option<usize>, dir: DmaDirection, func: MapFunc, site: Site) -> bool {
+    pub(crate) fn chk_unmap(
+        &mut self,
+        id: u64,
+        size: Option<u64>,
+        nents: Option<usize>,
+        dir: DmaDirection,
+        func: MapFunc,
+        site: Site,
+    ) -> bool {
         let r = &self.maps[&id];
         let mut out = Vec::new();
         let mut proceed = true;
@@ -222,7 +285,11 @@ impl ModelBackend {
                     r.label,
                     r.func.map_name(),
                     r.func.unmap_name(),
-                    if proceed { "" } else { "; nothing was unmapped" }
+                    if proceed {
+                        ""
+                    } else {
+                        "; nothing was unmapped"
+                    }
                 ),
             ));
         }
@@ -235,7 +302,12 @@ impl ModelBackend {
                 Rule::UnmapSizeMismatch,
                 site,
                 r,
-                format!("{} of {} with size {s}, mapped with size {}", func.unmap_name(), r.label, r.size),
+                format!(
+                    "{} of {} with size {s}, mapped with size {}",
+                    func.unmap_name(),
+                    r.label,
+                    r.size
+                ),
             ));
         }
         if let Some(n) = nents
@@ -259,7 +331,12 @@ impl ModelBackend {
                 Rule::UnmapDirectionMismatch,
                 site,
                 r,
-                format!("{} of {} with {dir}, mapped {}", func.unmap_name(), r.label, r.dir),
+                format!(
+                    "{} of {} with {dir}, mapped {}",
+                    func.unmap_name(),
+                    r.label,
+                    r.dir
+                ),
             ));
         }
         if r.cpu_wrote && dir != DmaDirection::ToDevice && proceed {
@@ -279,7 +356,10 @@ impl ModelBackend {
                 Rule::UncheckedMappingError,
                 site,
                 r,
-                format!("{} was mapped and used without a dma_mapping_error check", r.label),
+                format!(
+                    "{} was mapped and used without a dma_mapping_error check",
+                    r.label
+                ),
             ));
         }
         self.findings.extend(out);
@@ -300,10 +380,20 @@ impl ModelBackend {
         self.report(f);
     }
 
-    pub(crate) fn chk_sync_unknown(&mut self, dev: DeviceId, dma: u64, size: u64, name: &str, site: Site) {
+    pub(crate) fn chk_sync_unknown(
+        &mut self,
+        dev: DeviceId,
+        dma: u64,
+        size: u64,
+        name: &str,
+        site: Site,
+    ) {
         let msg = match self.unmapped_at(dev, dma) {
             Some(u) => format!("{name} of {dma:#x}: {} was unmapped at {}", u.label, u.at),
-            None => format!("{name} of {dma:#x}, which {} has not mapped", self.dev_name(dev)),
+            None => format!(
+                "{name} of {dma:#x}, which {} has not mapped",
+                self.dev_name(dev)
+            ),
         };
         let mut f = Finding::new(Rule::SyncNotMapped, self.origin(site), msg);
         f.device = Some(self.dev_name(dev));
@@ -314,18 +404,36 @@ impl ModelBackend {
 
     /// Checks a sync; returns whether it goes ahead.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn chk_sync(&mut self, id: u64, si: usize, dma: u64, size: u64, dir: DmaDirection, sg_nents: Option<usize>, name: &str, site: Site) -> bool {
+    pub(crate) fn chk_sync(
+        &mut self,
+        id: u64,
+        si: usize,
+        dma: u64,
+        size: u64,
+        dir: DmaDirection,
+        sg_nents: Option<usize>,
+        name: &str,
+        site: Site,
+    ) -> bool {
         let r = &self.maps[&id];
         let mut out = Vec::new();
         if dir == DmaDirection::None {
-            out.push(self.finding_for(Rule::InvalidDirection, site, r, format!("{name} of {} with DMA_NONE", r.label)));
+            out.push(self.finding_for(
+                Rule::InvalidDirection,
+                site,
+                r,
+                format!("{name} of {} with DMA_NONE", r.label),
+            ));
         }
         match sg_nents {
             Some(n) if n != r.nents => out.push(self.finding_for(
                 Rule::SgCountMismatch,
                 site,
                 r,
-                format!("{name} of {} with nents {n}: dma_map_sg was given {}", r.label, r.nents),
+                format!(
+                    "{name} of {} with nents {n}: dma_map_sg was given {}",
+                    r.label, r.nents
+                ),
             )),
             Some(_) => {}
             None => {
@@ -365,7 +473,11 @@ impl ModelBackend {
                 Rule::UnmapFunctionMismatch,
                 site,
                 r,
-                format!("dma_free_coherent of {}, which was made with {}; nothing was freed", r.label, r.func.map_name()),
+                format!(
+                    "dma_free_coherent of {}, which was made with {}; nothing was freed",
+                    r.label,
+                    r.func.map_name()
+                ),
             ));
             self.findings.extend(out);
             return false;
@@ -375,7 +487,10 @@ impl ModelBackend {
                 Rule::UnmapSizeMismatch,
                 site,
                 r,
-                format!("dma_free_coherent of {} with size {size}, allocated {}", r.label, r.size),
+                format!(
+                    "dma_free_coherent of {} with size {size}, allocated {}",
+                    r.label, r.size
+                ),
             ));
         }
         if cpu != r.entries[0].phys {
@@ -383,7 +498,10 @@ impl ModelBackend {
                 Rule::FreeCpuAddressMismatch,
                 site,
                 r,
-                format!("dma_free_coherent of {} with CPU address {cpu:#x}, allocated at {:#x}", r.label, r.entries[0].phys),
+                format!(
+                    "dma_free_coherent of {} with CPU address {cpu:#x}, allocated at {:#x}",
+                    r.label, r.entries[0].phys
+                ),
             ));
         }
         self.findings.extend(out);
@@ -404,7 +522,8 @@ impl ModelBackend {
             if access == Access::Read && r.dir == DmaDirection::ToDevice {
                 continue;
             }
-            if access == Access::Write && r.dir != DmaDirection::ToDevice && r.cpu_window.is_some() {
+            if access == Access::Write && r.dir != DmaDirection::ToDevice && r.cpu_window.is_some()
+            {
                 wrote.push(id);
             }
             let mut report: Option<Rule> = None;
@@ -426,16 +545,28 @@ impl ModelBackend {
                         let (x, y) = (e.coord + (bs - e.phys), e.coord + (bt - e.phys));
                         x < b && a < y
                     });
-                let rule = if access == Access::Read && dirty { Rule::MissingSyncForCpu } else { Rule::CpuAccessDeviceOwned };
+                let rule = if access == Access::Read && dirty {
+                    Rule::MissingSyncForCpu
+                } else {
+                    Rule::CpuAccessDeviceOwned
+                };
                 if report != Some(Rule::MissingSyncForCpu) {
                     report = Some(rule);
                 }
                 first_bad.get_or_insert(s);
             }
-            let (Some(rule), Some(at)) = (report, first_bad) else { continue };
+            let (Some(rule), Some(at)) = (report, first_bad) else {
+                continue;
+            };
             let inside = phys < r.entries.iter().map(|e| e.phys + e.len).max().unwrap_or(0)
-                && r.entries.iter().any(|e| e.phys < phys + len && phys < e.phys + e.len);
-            let how = if inside { "touches" } else { "shares a cache line with" };
+                && r.entries
+                    .iter()
+                    .any(|e| e.phys < phys + len && phys < e.phys + e.len);
+            let how = if inside {
+                "touches"
+            } else {
+                "shares a cache line with"
+            };
             let msg = match rule {
                 Rule::MissingSyncForCpu => format!(
                     "CPU read of {len} bytes at {phys:#x} sees data {} wrote into {} without dma_sync_*_for_cpu or unmap first: it may be stale",
@@ -463,7 +594,14 @@ impl ModelBackend {
         self.findings.extend(out);
     }
 
-    pub(crate) fn chk_device_access(&mut self, dev: DeviceId, dma: u64, len: u64, access: Access, site: Site) {
+    pub(crate) fn chk_device_access(
+        &mut self,
+        dev: DeviceId,
+        dma: u64,
+        len: u64,
+        access: Access,
+        site: Site,
+    ) {
         let end = dma.saturating_add(len);
         let name = self.dev_name(dev);
         let mut out = Vec::new();
@@ -494,7 +632,10 @@ impl ModelBackend {
                             Rule::DeviceWriteToDevice,
                             site,
                             r,
-                            format!("device write of {len} bytes at {dma:#x} into {}, mapped {}", r.label, r.dir),
+                            format!(
+                                "device write of {len} bytes at {dma:#x} into {}, mapped {}",
+                                r.label, r.dir
+                            ),
                         ));
                     }
                     if access == Access::Read && !r.dir.device_reads() {
@@ -502,7 +643,10 @@ impl ModelBackend {
                             Rule::DeviceReadFromDevice,
                             site,
                             r,
-                            format!("device read of {len} bytes at {dma:#x} from {}, mapped {}", r.label, r.dir),
+                            format!(
+                                "device read of {len} bytes at {dma:#x} from {}, mapped {}",
+                                r.label, r.dir
+                            ),
                         ));
                     }
                     if r.cpu_window.is_some_and(|(a, b)| cs < b && a < ce) {
@@ -527,13 +671,20 @@ impl ModelBackend {
                 }
             }
             None => {
-                if let Some((id, _)) = (len > 0).then(|| self.find_containing(dev, end - 1)).flatten() {
+                if let Some((id, _)) = (len > 0)
+                    .then(|| self.find_containing(dev, end - 1))
+                    .flatten()
+                {
                     let r = &self.maps[&id];
                     let mut f = self.finding_for(
                         Rule::DeviceAccessBeyondMapping,
                         site,
                         r,
-                        format!("device {access} of {len} bytes at {dma:#x} starts {} bytes before {}", r.dma - dma, r.label),
+                        format!(
+                            "device {access} of {len} bytes at {dma:#x} starts {} bytes before {}",
+                            r.dma - dma,
+                            r.label
+                        ),
                     );
                     f.dma_addr = Some(Iova::new(dma));
                     out.push(f);
@@ -541,7 +692,10 @@ impl ModelBackend {
                     let mut f = Finding::new(
                         Rule::UseAfterUnmap,
                         self.origin(site),
-                        format!("device {access} of {len} bytes at {dma:#x} into {}, unmapped at {}", u.label, u.at),
+                        format!(
+                            "device {access} of {len} bytes at {dma:#x} into {}, unmapped at {}",
+                            u.label, u.at
+                        ),
                     );
                     f.device = Some(name.clone());
                     f.buffer = Some(u.label.to_string());
@@ -552,7 +706,9 @@ impl ModelBackend {
                     let mut f = Finding::new(
                         Rule::DeviceAccessUnmapped,
                         self.origin(site),
-                        format!("device {access} of {len} bytes at {dma:#x}, which {name} never mapped"),
+                        format!(
+                            "device {access} of {len} bytes at {dma:#x}, which {name} never mapped"
+                        ),
                     );
                     f.device = Some(name.clone());
                     f.dma_addr = Some(Iova::new(dma));

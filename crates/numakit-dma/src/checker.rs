@@ -150,7 +150,11 @@ pub enum Origin {
 
 impl Origin {
     pub(crate) fn rust(l: &Location<'_>) -> Self {
-        Origin::Rust { file: l.file().to_string(), line: l.line(), column: l.column() }
+        Origin::Rust {
+            file: l.file().to_string(),
+            line: l.line(),
+            column: l.column(),
+        }
     }
 }
 
@@ -216,11 +220,12 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: [{}] {}", self.at, self.rule, self.message)?;
         let mut sep = " (";
-        let mut field = |f: &mut fmt::Formatter<'_>, k: &str, v: &dyn fmt::Display| -> fmt::Result {
-            let r = write!(f, "{sep}{k} {v}");
-            sep = ", ";
-            r
-        };
+        let mut field =
+            |f: &mut fmt::Formatter<'_>, k: &str, v: &dyn fmt::Display| -> fmt::Result {
+                let r = write!(f, "{sep}{k} {v}");
+                sep = ", ";
+                r
+            };
         if let Some(d) = &self.device {
             field(f, "device", d)?;
         }

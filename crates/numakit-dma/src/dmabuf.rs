@@ -123,25 +123,54 @@ impl ModelBackend {
         if size == 0 {
             return Err(Error::ZeroLength);
         }
-        self.device_config(exporter).ok_or(Error::NoDevice(exporter.0))?;
+        self.device_config(exporter)
+            .ok_or(Error::NoDevice(exporter.0))?;
         let n = size.div_ceil(PAGE_SIZE);
         let mut pages = Vec::with_capacity(n as usize);
         for i in 0..n {
             let name = format!("{label}[page {i}]");
-            let p = self.kmalloc(PAGE_SIZE, PAGE_SIZE, Zone::Normal, crate::MemKind::Kmalloc, &name)?;
+            let p = self.kmalloc(
+                PAGE_SIZE,
+                PAGE_SIZE,
+                Zone::Normal,
+                crate::MemKind::Kmalloc,
+                &name,
+            )?;
             pages.push(p.raw());
             // The system heap's pages are not contiguous: leave a hole.
-            self.kmalloc(PAGE_SIZE, PAGE_SIZE, Zone::Normal, crate::MemKind::Kmalloc, "other")?;
+            self.kmalloc(
+                PAGE_SIZE,
+                PAGE_SIZE,
+                Zone::Normal,
+                crate::MemKind::Kmalloc,
+                "other",
+            )?;
         }
         let id = self.new_id();
         let label: Arc<str> = Arc::from(label);
-        self.dmabuf.bufs.insert(id, BufRec { label: label.clone(), pages, cpu: None, fences: Vec::new() });
-        self.ev(EventSource::Dmabuf, "export", Some(exporter), || format!("export {label}: {n} scattered pages"));
-        Ok(DmaBuf { id, size: n * PAGE_SIZE })
+        self.dmabuf.bufs.insert(
+            id,
+            BufRec {
+                label: label.clone(),
+                pages,
+                cpu: None,
+                fences: Vec::new(),
+            },
+        );
+        self.ev(EventSource::Dmabuf, "export", Some(exporter), || {
+            format!("export {label}: {n} scattered pages")
+        });
+        Ok(DmaBuf {
+            id,
+            size: n * PAGE_SIZE,
+        })
     }
 
     fn buf(&self, b: u64) -> Result<&BufRec> {
-        self.dmabuf.bufs.get(&b).ok_or(Error::StaleHandle("DMA-BUF"))
+        self.dmabuf
+            .bufs
+            .get(&b)
+            .ok_or(Error::StaleHandle("DMA-BUF"))
     }
 
     /// An importer attaches its device (`dma_buf_attach`).
@@ -150,8 +179,17 @@ impl ModelBackend {
         let label = self.buf(buf.id)?.label.clone();
         self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
         let id = self.new_id();
-        self.dmabuf.atts.insert(id, AttRec { buf: buf.id, dev, map: None });
-        self.ev(EventSource::Dmabuf, "attach", Some(dev), || format!("attach to {label}"));
+        self.dmabuf.atts.insert(
+            id,
+            AttRec {
+                buf: buf.id,
+                dev,
+                map: None,
+            },
+        );
+        self.ev(EventSource::Dmabuf, "attach", Some(dev), || {
+            format!("attach to {label}")
+        });
         Ok(Attachment { id, dev })
     }
 
@@ -159,19 +197,39 @@ impl ModelBackend {
     /// table of DMA addresses valid for that device only.
     #[doc(alias = "dma_buf_map_attachment")]
     #[track_caller]
-    pub fn dmabuf_map_attachment(&mut self, att: &Attachment, dir: DmaDirection) -> Result<AttachmentMap> {
+    pub fn dmabuf_map_attachment(
+        &mut self,
+        att: &Attachment,
+        dir: DmaDirection,
+    ) -> Result<AttachmentMap> {
         let site = Location::caller();
-        let a = self.dmabuf.atts.get(&att.id).ok_or(Error::StaleHandle("attachment"))?;
+        let a = self
+            .dmabuf
+            .atts
+            .get(&att.id)
+            .ok_or(Error::StaleHandle("attachment"))?;
         let (b, dev) = (a.buf, a.dev);
         let rec = self.buf(b)?;
         let ents: Vec<(u64, u64)> = rec.pages.iter().map(|&p| (p, PAGE_SIZE)).collect();
         let label: Arc<str> = Arc::from(format!("{}@{}", rec.label, self.dev_name(dev)));
-        let id = self.map_impl(dev, MapFunc::Sg, &ents, dir, Some(label), true, site)?;
-        let r = self.maps.get_mut(&id).expect("record");
-        r.dmabuf = Some(b);
+        let id = self.map_impl(
+            dev,
+            MapFunc::Sg,
+            &ents,
+            dir,
+            Some(label),
+            true,
+            Some(b),
+            site,
+        )?;
+        let r = &self.maps[&id];
         let segs = r.segs.iter().map(|s| (Iova::new(s.0), s.1)).collect();
         self.dmabuf.atts.get_mut(&att.id).expect("attachment").map = Some((id, dir));
-        Ok(AttachmentMap { att: att.id, dev, segs })
+        Ok(AttachmentMap {
+            att: att.id,
+            dev,
+            segs,
+        })
     }
 
     /// Unmaps an attachment (`dma_buf_unmap_attachment`).
@@ -183,8 +241,12 @@ impl ModelBackend {
     }
 
     fn unmap_attachment_at(&mut self, att: u64, site: Site) {
-        let Some(a) = self.dmabuf.atts.get_mut(&att) else { return };
-        let Some((id, dir)) = a.map.take() else { return };
+        let Some(a) = self.dmabuf.atts.get_mut(&att) else {
+            return;
+        };
+        let Some((id, dir)) = a.map.take() else {
+            return;
+        };
         let dev = a.dev;
         if let Some(r) = self.maps.get(&id) {
             let (dma, nents) = (r.dma, r.nents);
@@ -201,7 +263,9 @@ impl ModelBackend {
         self.unmap_attachment_at(att.id, site);
         if let Some(a) = self.dmabuf.atts.remove(&att.id) {
             let label = self.dmabuf.bufs.get(&a.buf).map(|b| b.label.clone());
-            self.ev(EventSource::Dmabuf, "detach", Some(a.dev), || format!("detach from {}", label.as_deref().unwrap_or("?")));
+            self.ev(EventSource::Dmabuf, "detach", Some(a.dev), || {
+                format!("detach from {}", label.as_deref().unwrap_or("?"))
+            });
         }
     }
 
@@ -213,21 +277,42 @@ impl ModelBackend {
         let id = self.new_id();
         self.dmabuf.fences.insert(
             id,
-            FenceRec { label: label.to_string(), producer, signalled: false, waited: Vec::new() },
+            FenceRec {
+                label: label.to_string(),
+                producer,
+                signalled: false,
+                waited: Vec::new(),
+            },
         );
-        self.dmabuf.bufs.get_mut(&buf.id).expect("buffer").fences.push(id);
+        // A new writer's fence supersedes the fences it waited for (or
+        // added itself): later readers need to wait for the newest only.
+        let fences = &self.dmabuf.fences;
+        let b = self.dmabuf.bufs.get_mut(&buf.id).expect("buffer");
+        b.fences.retain(|f| {
+            let f = &fences[f];
+            !(f.producer == producer || (f.signalled && f.waited.contains(&producer)))
+        });
+        b.fences.push(id);
         let who = self.who(producer);
-        self.ev(EventSource::Dmabuf, "fence", None, || format!("{who} adds write fence {label} to {blabel}"));
+        self.ev(EventSource::Dmabuf, "fence", None, || {
+            format!("{who} adds write fence {label} to {blabel}")
+        });
         Ok(Fence { id })
     }
 
     /// The producer finished: the fence signals (`dma_fence_signal`).
     #[doc(alias = "dma_fence_signal")]
     pub fn fence_signal(&mut self, fence: &Fence) -> Result<()> {
-        let f = self.dmabuf.fences.get_mut(&fence.id).ok_or(Error::StaleHandle("fence"))?;
+        let f = self
+            .dmabuf
+            .fences
+            .get_mut(&fence.id)
+            .ok_or(Error::StaleHandle("fence"))?;
         f.signalled = true;
         let label = f.label.clone();
-        self.ev(EventSource::Dmabuf, "signal", None, || format!("fence {label} signalled"));
+        self.ev(EventSource::Dmabuf, "signal", None, || {
+            format!("fence {label} signalled")
+        });
         Ok(())
     }
 
@@ -236,7 +321,11 @@ impl ModelBackend {
     /// error, not a finding.
     #[doc(alias = "dma_fence_wait")]
     pub fn fence_wait(&mut self, who: Accessor, fence: &Fence) -> Result<()> {
-        let f = self.dmabuf.fences.get_mut(&fence.id).ok_or(Error::StaleHandle("fence"))?;
+        let f = self
+            .dmabuf
+            .fences
+            .get_mut(&fence.id)
+            .ok_or(Error::StaleHandle("fence"))?;
         if !f.signalled {
             return Err(Error::FenceUnsignalled(f.label.clone()));
         }
@@ -245,19 +334,27 @@ impl ModelBackend {
         }
         let label = f.label.clone();
         let name = self.who(who);
-        self.ev(EventSource::Dmabuf, "wait", None, || format!("{name} waited for fence {label}"));
+        self.ev(EventSource::Dmabuf, "wait", None, || {
+            format!("{name} waited for fence {label}")
+        });
         Ok(())
     }
 
     pub(crate) fn chk_dmabuf_access(&mut self, buf: u64, who: Accessor, site: Site) {
-        let Some(b) = self.dmabuf.bufs.get(&buf) else { return };
+        let Some(b) = self.dmabuf.bufs.get(&buf) else {
+            return;
+        };
         let mut out = Vec::new();
         for fid in &b.fences {
             let f = &self.dmabuf.fences[fid];
             if f.producer == who || (f.signalled && f.waited.contains(&who)) {
                 continue;
             }
-            let state = if f.signalled { "signalled, but never waited for" } else { "not signalled: the writer may still be writing" };
+            let state = if f.signalled {
+                "signalled, but never waited for"
+            } else {
+                "not signalled: the writer may still be writing"
+            };
             let mut x = Finding::new(
                 Rule::DmabufFenceNotWaited,
                 self.origin(site),
@@ -291,7 +388,9 @@ impl ModelBackend {
                 let mut f = Finding::new(
                     Rule::DmabufBeginEndMismatch,
                     self.origin(site),
-                    format!("begin_cpu_access on {label} ({dir}) while a CPU access ({p}) is already open"),
+                    format!(
+                        "begin_cpu_access on {label} ({dir}) while a CPU access ({p}) is already open"
+                    ),
                 );
                 f.buffer = Some(label.to_string());
                 self.report(f);
@@ -320,7 +419,9 @@ impl ModelBackend {
             }
         }
         self.dmabuf.bufs.get_mut(&buf.id).expect("buffer").cpu = Some(dir);
-        self.ev(EventSource::Dmabuf, "begin-cpu-access", None, || format!("begin_cpu_access {label} {dir}"));
+        self.ev(EventSource::Dmabuf, "begin-cpu-access", None, || {
+            format!("begin_cpu_access {label} {dir}")
+        });
         for (id, dev) in self.mapped_attachments(buf.id) {
             let r = &self.maps[&id];
             let (dma, nents, mdir) = (r.dma, r.nents, r.dir);
@@ -339,8 +440,12 @@ impl ModelBackend {
         let (label, prev) = (b.label.clone(), b.cpu);
         if self.cfg.checker {
             let msg = match prev {
-                None => Some(format!("end_cpu_access on {label} without begin_cpu_access")),
-                Some(p) if p != dir => Some(format!("end_cpu_access on {label} with {dir}, begun with {p}")),
+                None => Some(format!(
+                    "end_cpu_access on {label} without begin_cpu_access"
+                )),
+                Some(p) if p != dir => Some(format!(
+                    "end_cpu_access on {label} with {dir}, begun with {p}"
+                )),
                 _ => None,
             };
             if let Some(m) = msg {
@@ -350,7 +455,9 @@ impl ModelBackend {
             }
         }
         self.dmabuf.bufs.get_mut(&buf.id).expect("buffer").cpu = None;
-        self.ev(EventSource::Dmabuf, "end-cpu-access", None, || format!("end_cpu_access {label} {dir}"));
+        self.ev(EventSource::Dmabuf, "end-cpu-access", None, || {
+            format!("end_cpu_access {label} {dir}")
+        });
         for (id, dev) in self.mapped_attachments(buf.id) {
             let r = &self.maps[&id];
             let (dma, nents, mdir) = (r.dma, r.nents, r.dir);
@@ -360,15 +467,31 @@ impl ModelBackend {
     }
 
     fn mapped_attachments(&self, buf: u64) -> Vec<(u64, DeviceId)> {
-        let mut v: Vec<(u64, DeviceId)> =
-            self.dmabuf.atts.values().filter(|a| a.buf == buf).filter_map(|a| a.map.map(|(id, _)| (id, a.dev))).collect();
+        let mut v: Vec<(u64, DeviceId)> = self
+            .dmabuf
+            .atts
+            .values()
+            .filter(|a| a.buf == buf)
+            .filter_map(|a| a.map.map(|(id, _)| (id, a.dev)))
+            .collect();
         v.sort_unstable();
         v
     }
 
-    fn dmabuf_cpu(&mut self, buf: &DmaBuf, offset: u64, len: u64, access: Access, site: Site) -> Result<Vec<(u64, u64)>> {
+    fn dmabuf_cpu(
+        &mut self,
+        buf: &DmaBuf,
+        offset: u64,
+        len: u64,
+        access: Access,
+        site: Site,
+    ) -> Result<Vec<(u64, u64)>> {
         if offset.checked_add(len).is_none_or(|e| e > buf.size) {
-            return Err(Error::OutOfBounds { offset, len, size: buf.size });
+            return Err(Error::OutOfBounds {
+                offset,
+                len,
+                size: buf.size,
+            });
         }
         let b = self.buf(buf.id)?;
         let (label, state) = (b.label.clone(), b.cpu);
@@ -385,7 +508,9 @@ impl ModelBackend {
                     let mut f = Finding::new(
                         Rule::DmabufCpuAccessOutside,
                         self.origin(site),
-                        format!("CPU {access} of {len} bytes of {label} at offset {offset} outside begin_cpu_access/end_cpu_access"),
+                        format!(
+                            "CPU {access} of {len} bytes of {label} at offset {offset} outside begin_cpu_access/end_cpu_access"
+                        ),
                     );
                     f.buffer = Some(label.to_string());
                     f.size = Some(len);
@@ -396,7 +521,9 @@ impl ModelBackend {
                     let mut f = Finding::new(
                         Rule::DmabufBeginEndMismatch,
                         self.origin(site),
-                        format!("CPU write to {label} inside a read-only begin_cpu_access (DMA_FROM_DEVICE)"),
+                        format!(
+                            "CPU write to {label} inside a read-only begin_cpu_access (DMA_FROM_DEVICE)"
+                        ),
                     );
                     f.buffer = Some(label.to_string());
                     self.report(f);

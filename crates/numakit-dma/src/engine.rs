@@ -49,7 +49,13 @@ impl Descriptor {
 
     /// A pending descriptor.
     pub fn new(src: Iova, dst: Iova, len: u32, irq: bool) -> Self {
-        Self { src, dst, len, flags: if irq { Self::IRQ } else { 0 }, status: Self::PENDING }
+        Self {
+            src,
+            dst,
+            len,
+            flags: if irq { Self::IRQ } else { 0 },
+            status: Self::PENDING,
+        }
     }
 
     /// The bytes of the descriptor in memory.
@@ -67,7 +73,13 @@ impl Descriptor {
     pub fn decode(b: &[u8; 32]) -> Self {
         let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
         let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
-        Self { src: Iova::new(u64_at(0)), dst: Iova::new(u64_at(8)), len: u32_at(16), flags: u32_at(20), status: u32_at(24) }
+        Self {
+            src: Iova::new(u64_at(0)),
+            dst: Iova::new(u64_at(8)),
+            len: u32_at(16),
+            flags: u32_at(20),
+            status: u32_at(24),
+        }
     }
 }
 
@@ -101,14 +113,30 @@ impl ModelBackend {
             return Err(Error::NoDevice(dev.0));
         }
         let entries = entries.max(1);
-        self.engines.insert(dev.0, Engine { ring, entries, head: 0, handler: None, pending: Vec::new(), irqs: 0 });
-        self.ev(EventSource::Engine, "configure", Some(dev), || format!("descriptor ring at {ring}, {entries} entries"));
+        self.engines.insert(
+            dev.0,
+            Engine {
+                ring,
+                entries,
+                head: 0,
+                handler: None,
+                pending: Vec::new(),
+                irqs: 0,
+            },
+        );
+        self.ev(EventSource::Engine, "configure", Some(dev), || {
+            format!("descriptor ring at {ring}, {entries} entries")
+        });
         Ok(())
     }
 
     /// Installs the interrupt handler of the engine of `dev`. Without one,
     /// completions queue up for [`engine_take_interrupts`](Self::engine_take_interrupts).
-    pub fn engine_on_interrupt(&mut self, dev: DeviceId, handler: impl FnMut(Completion) + Send + 'static) -> Result<()> {
+    pub fn engine_on_interrupt(
+        &mut self,
+        dev: DeviceId,
+        handler: impl FnMut(Completion) + Send + 'static,
+    ) -> Result<()> {
         let name = self.dev_name(dev);
         let e = self.engines.get_mut(&dev.0).ok_or(Error::NoEngine(name))?;
         e.handler = Some(Box::new(handler));
@@ -117,7 +145,10 @@ impl ModelBackend {
 
     /// Completions signalled by interrupt and not yet taken.
     pub fn engine_take_interrupts(&mut self, dev: DeviceId) -> Vec<Completion> {
-        self.engines.get_mut(&dev.0).map(|e| std::mem::take(&mut e.pending)).unwrap_or_default()
+        self.engines
+            .get_mut(&dev.0)
+            .map(|e| std::mem::take(&mut e.pending))
+            .unwrap_or_default()
     }
 
     /// How many interrupts the engine of `dev` raised.
@@ -138,13 +169,17 @@ impl ModelBackend {
             (e.ring, e.entries, e.head)
         };
         let tail = tail % entries;
-        self.ev(EventSource::Engine, "doorbell", Some(dev), || format!("doorbell: tail {tail}, head {head}"));
+        self.ev(EventSource::Engine, "doorbell", Some(dev), || {
+            format!("doorbell: tail {tail}, head {head}")
+        });
         let mut n = 0;
         while head != tail {
             let at = Iova::new(ring.raw() + u64::from(head) * DESCRIPTOR_SIZE);
             let mut raw = [0u8; 32];
             if let Err(e) = self.device_read_at(dev, at, &mut raw, site) {
-                self.ev(EventSource::Engine, "halt", Some(dev), || format!("descriptor {head} unreadable ({e}): engine halted"));
+                self.ev(EventSource::Engine, "halt", Some(dev), || {
+                    format!("descriptor {head} unreadable ({e}): engine halted")
+                });
                 break;
             }
             let d = Descriptor::decode(&raw);
@@ -166,13 +201,28 @@ impl ModelBackend {
                     d.len,
                     d.src,
                     d.dst,
-                    if status == Descriptor::DONE { "done" } else { "error" }
+                    if status == Descriptor::DONE {
+                        "done"
+                    } else {
+                        "error"
+                    }
                 )
             });
-            let _ = self.device_write_at(dev, Iova::new(at.raw() + Descriptor::STATUS_OFFSET), &status.to_le_bytes(), site);
+            let _ = self.device_write_at(
+                dev,
+                Iova::new(at.raw() + Descriptor::STATUS_OFFSET),
+                &status.to_le_bytes(),
+                site,
+            );
             if d.flags & Descriptor::IRQ != 0 {
-                let c = Completion { device: dev, index: idx, status };
-                self.ev(EventSource::Engine, "interrupt", Some(dev), || format!("interrupt: descriptor {idx} complete"));
+                let c = Completion {
+                    device: dev,
+                    index: idx,
+                    status,
+                };
+                self.ev(EventSource::Engine, "interrupt", Some(dev), || {
+                    format!("interrupt: descriptor {idx} complete")
+                });
                 let e = self.engines.get_mut(&dev.0).expect("engine");
                 e.irqs += 1;
                 match e.handler.as_mut() {

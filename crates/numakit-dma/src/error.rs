@@ -18,7 +18,9 @@ pub enum Error {
     #[error("device {0} was removed")]
     DeviceGone(String),
     /// `dma_set_mask` with a mask the platform cannot serve.
-    #[error("device {device}: a {mask} DMA mask is not supported: the lowest memory zone needs 24 bits")]
+    #[error(
+        "device {device}: a {mask} DMA mask is not supported: the lowest memory zone needs 24 bits"
+    )]
     MaskTooSmall {
         /// The device.
         device: String,

@@ -62,7 +62,10 @@ impl Default for IovaAllocator {
 impl IovaAllocator {
     /// An empty allocator whose lowest usable page frame is 1.
     pub fn new() -> Self {
-        Self { start_pfn: 1, ranges: BTreeMap::new() }
+        Self {
+            start_pfn: 1,
+            ranges: BTreeMap::new(),
+        }
     }
 
     /// Reserves page frames `lo..=hi` (an MSI window, a PCI bridge window):
@@ -77,12 +80,19 @@ impl IovaAllocator {
     }
 
     fn overlaps(&self, lo: u64, hi: u64) -> bool {
-        self.ranges.range(..=hi).next_back().is_some_and(|(_, &(h, _))| h >= lo)
+        self.ranges
+            .range(..=hi)
+            .next_back()
+            .is_some_and(|(_, &(h, _))| h >= lo)
     }
 
     /// The number of pages actually allocated for a request of `pages`.
     pub fn rounded(pages: u64) -> u64 {
-        if pages < IOVA_ROUND_UP_BELOW_PAGES { pages.next_power_of_two() } else { pages }
+        if pages < IOVA_ROUND_UP_BELOW_PAGES {
+            pages.next_power_of_two()
+        } else {
+            pages
+        }
     }
 
     /// Allocates `pages` pages (rounded as [`rounded`](Self::rounded) says),
@@ -106,7 +116,10 @@ impl IovaAllocator {
                 && let Some(c) = fits(high, (hi + 1).max(self.start_pfn))
             {
                 self.ranges.insert(c, (c + size - 1, false));
-                return Some(IovaRange { lo_pfn: c, pages: size });
+                return Some(IovaRange {
+                    lo_pfn: c,
+                    pages: size,
+                });
             }
             high = high.min(lo);
             if high <= self.start_pfn {
@@ -115,7 +128,10 @@ impl IovaAllocator {
         }
         let c = fits(high, self.start_pfn)?;
         self.ranges.insert(c, (c + size - 1, false));
-        Some(IovaRange { lo_pfn: c, pages: size })
+        Some(IovaRange {
+            lo_pfn: c,
+            pages: size,
+        })
     }
 
     /// Frees the range starting at `lo_pfn`; returns its size in pages.
@@ -178,7 +194,11 @@ pub struct Fault {
 
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DMA {} fault: device {} at {}: {}", self.access, self.device, self.iova, self.reason)
+        write!(
+            f,
+            "DMA {} fault: device {} at {}: {}",
+            self.access, self.device, self.iova, self.reason
+        )
     }
 }
 
@@ -213,12 +233,33 @@ impl Domain {
         let mut alloc = IovaAllocator::new();
         // The x86 interrupt (MSI) window is reserved in every DMA domain.
         alloc.reserve(0xfee00, 0xfeeff);
-        Self { alloc, pt: IntMap::default(), iotlb: IntMap::default(), fq: Vec::new(), fq_size: fq_size.max(1), flushes: 0 }
+        Self {
+            alloc,
+            pt: IntMap::default(),
+            iotlb: IntMap::default(),
+            fq: Vec::new(),
+            fq_size: fq_size.max(1),
+            flushes: 0,
+        }
     }
 
-    pub(crate) fn map(&mut self, iova_pfn: u64, phys_pfn: u64, pages: u64, read: bool, write: bool) {
+    pub(crate) fn map(
+        &mut self,
+        iova_pfn: u64,
+        phys_pfn: u64,
+        pages: u64,
+        read: bool,
+        write: bool,
+    ) {
         for i in 0..pages {
-            self.pt.insert(iova_pfn + i, Pte { pfn: phys_pfn + i, read, write });
+            self.pt.insert(
+                iova_pfn + i,
+                Pte {
+                    pfn: phys_pfn + i,
+                    read,
+                    write,
+                },
+            );
         }
     }
 
@@ -230,7 +271,8 @@ impl Domain {
 
     pub(crate) fn invalidate(&mut self, iova_pfn: u64, pages: u64) {
         if pages as usize > self.iotlb.len() {
-            self.iotlb.retain(|k, _| !(iova_pfn..iova_pfn + pages).contains(k));
+            self.iotlb
+                .retain(|k, _| !(iova_pfn..iova_pfn + pages).contains(k));
         } else {
             for i in 0..pages {
                 self.iotlb.remove(&(iova_pfn + i));
@@ -265,10 +307,21 @@ impl Domain {
         self.fq.len()
     }
 
-    pub(crate) fn translate(&mut self, iova: u64, access: Access) -> Result<(u64, Hit), FaultReason> {
+    pub(crate) fn translate(
+        &mut self,
+        iova: u64,
+        access: Access,
+    ) -> Result<(u64, Hit), FaultReason> {
         let pfn = iova >> PAGE_SHIFT;
         let (pte, hit) = match self.iotlb.get(&pfn) {
-            Some(&p) => (p, if self.pt.contains_key(&pfn) { Hit::Iotlb } else { Hit::StaleIotlb }),
+            Some(&p) => (
+                p,
+                if self.pt.contains_key(&pfn) {
+                    Hit::Iotlb
+                } else {
+                    Hit::StaleIotlb
+                },
+            ),
             None => match self.pt.get(&pfn) {
                 Some(&p) => {
                     self.iotlb.insert(pfn, p);

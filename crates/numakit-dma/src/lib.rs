@@ -78,8 +78,8 @@ mod types;
 
 pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PhysAddr};
 pub use backend::{
-    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, DmaSegment, MapError, Owner, SgMap, SgTable,
-    StreamingMap,
+    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, DmaSegment, MapError, Owner, SgMap,
+    SgTable, StreamingMap,
 };
 pub use checker::{Finding, Origin, Rule};
 pub use error::{Error, Result};
@@ -88,6 +88,6 @@ pub use memory::PAGE_SIZE;
 pub use model::{MachineConfig, MapFunc, ModelBackend, ModelBuilder, ScatterEntry, layout};
 pub use swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
 pub use types::{
-    Access, Coherence, DeviceConfig, DeviceId, DirectionParseError, DmaDirection, IommuMode, Maintenance, MemKind,
-    Speculation, Zone,
+    Access, Coherence, DeviceConfig, DeviceId, DirectionParseError, DmaDirection, IommuMode,
+    Maintenance, MemKind, Speculation, Zone,
 };

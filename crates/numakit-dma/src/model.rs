@@ -20,7 +20,9 @@ use crate::hash::IntMap;
 use crate::iommu::{APERTURE_END, Domain, Fault, FaultReason, Hit};
 use crate::memory::{Memory, PAGE_SHIFT, PAGE_SIZE};
 use crate::swiotlb::Swiotlb;
-use crate::types::{Access, Coherence, DeviceConfig, IommuMode, Maintenance, MemKind, Speculation, Zone};
+use crate::types::{
+    Access, Coherence, DeviceConfig, IommuMode, Maintenance, MemKind, Speculation, Zone,
+};
 use crate::{DMA_MAPPING_ERROR, DeviceId, DmaDirection, DmaMask, Error, Iova, PhysAddr, Result};
 
 pub(crate) type Site = &'static Location<'static>;
@@ -273,7 +275,12 @@ pub struct ScatterEntry {
 impl ScatterEntry {
     /// An entry for `length` bytes at `phys` (`sg_set_buf`).
     pub fn new(phys: PhysAddr, length: u64) -> Self {
-        Self { phys, length, dma_address: DMA_MAPPING_ERROR, dma_length: 0 }
+        Self {
+            phys,
+            length,
+            dma_address: DMA_MAPPING_ERROR,
+            dma_length: 0,
+        }
     }
 }
 
@@ -353,17 +360,31 @@ impl ModelBackend {
         let mut domains = IntMap::default();
         for (i, d) in devices.into_iter().enumerate() {
             if devs.iter().any(|x: &Device| x.cfg.name == d.name) {
-                return Err(Error::InvalidConfig(format!("two devices are named {}", d.name)));
+                return Err(Error::InvalidConfig(format!(
+                    "two devices are named {}",
+                    d.name
+                )));
             }
-            let group = if d.iommu_group == u32::MAX { 0x8000_0000 + i as u32 } else { d.iommu_group };
+            let group = if d.iommu_group == u32::MAX {
+                1000 + i as u32
+            } else {
+                d.iommu_group
+            };
             if cfg.iommu != IommuMode::Off {
-                domains.entry(group).or_insert_with(|| Domain::new(cfg.flush_queue));
+                domains
+                    .entry(group)
+                    .or_insert_with(|| Domain::new(cfg.flush_queue));
             }
-            devs.push(Device { cfg: d, present: true, group });
+            devs.push(Device {
+                cfg: d,
+                present: true,
+                group,
+            });
         }
         let mut cache = Cache::new(cfg.line_size, cfg.cache_lines, cfg.speculation);
         cache.record = cfg.trace;
-        let swiotlb = (cfg.swiotlb_bytes > 0).then(|| Swiotlb::new(SWIOTLB_BASE, cfg.swiotlb_bytes));
+        let swiotlb =
+            (cfg.swiotlb_bytes > 0).then(|| Swiotlb::new(SWIOTLB_BASE, cfg.swiotlb_bytes));
         Ok(Self {
             cfg,
             mem: Memory::default(),
@@ -399,7 +420,10 @@ impl ModelBackend {
 
     /// The device named `name`.
     pub fn device_id(&self, name: &str) -> Option<DeviceId> {
-        self.devices.iter().position(|d| d.cfg.name == name).map(|i| DeviceId(i as u32))
+        self.devices
+            .iter()
+            .position(|d| d.cfg.name == name)
+            .map(|i| DeviceId(i as u32))
     }
 
     /// The device's configuration.
@@ -461,17 +485,32 @@ impl ModelBackend {
     }
 
     pub(crate) fn dev_name(&self, dev: DeviceId) -> String {
-        self.devices.get(dev.0 as usize).map_or_else(|| format!("dev{}", dev.0), |d| d.cfg.name.clone())
+        self.devices
+            .get(dev.0 as usize)
+            .map_or_else(|| format!("dev{}", dev.0), |d| d.cfg.name.clone())
     }
 
-    pub(crate) fn ev(&mut self, source: EventSource, kind: &'static str, dev: Option<DeviceId>, text: impl FnOnce() -> String) {
+    pub(crate) fn ev(
+        &mut self,
+        source: EventSource,
+        kind: &'static str,
+        dev: Option<DeviceId>,
+        text: impl FnOnce() -> String,
+    ) {
         if !self.cfg.trace {
             return;
         }
         self.flush_cache_notes();
         self.seq += 1;
         let device = dev.map(|d| self.dev_name(d));
-        self.events.push(Event { seq: self.seq, line: self.line, source, kind, device, text: text() });
+        self.events.push(Event {
+            seq: self.seq,
+            line: self.line,
+            source,
+            kind,
+            device,
+            text: text(),
+        });
     }
 
     pub(crate) fn flush_cache_notes(&mut self) {
@@ -500,7 +539,10 @@ impl ModelBackend {
         if !fills.is_empty() {
             self.seq += 1;
             let text = if fills.len() == 1 {
-                format!("line {:#x} filled speculatively (memory contents before the device's write)", fills[0])
+                format!(
+                    "line {:#x} filled speculatively (memory contents before the device's write)",
+                    fills[0]
+                )
             } else {
                 format!(
                     "{} lines {:#x}..{:#x} filled speculatively (memory contents before the device's write)",
@@ -529,7 +571,10 @@ impl ModelBackend {
     }
 
     fn device(&self, dev: DeviceId) -> Result<&Device> {
-        let d = self.devices.get(dev.0 as usize).ok_or(Error::NoDevice(dev.0))?;
+        let d = self
+            .devices
+            .get(dev.0 as usize)
+            .ok_or(Error::NoDevice(dev.0))?;
         if !d.present {
             return Err(Error::DeviceGone(d.cfg.name.clone()));
         }
@@ -547,7 +592,14 @@ impl ModelBackend {
     /// line size, or a page for a page or more, which is what a DMA-safe
     /// allocation gets), in `zone`, standing for memory of `kind`, named
     /// `label` in findings.
-    pub fn kmalloc(&mut self, size: u64, align: u64, zone: Zone, kind: MemKind, label: &str) -> Result<PhysAddr> {
+    pub fn kmalloc(
+        &mut self,
+        size: u64,
+        align: u64,
+        zone: Zone,
+        kind: MemKind,
+        label: &str,
+    ) -> Result<PhysAddr> {
         if size == 0 {
             return Err(Error::ZeroLength);
         }
@@ -557,13 +609,22 @@ impl ModelBackend {
             a => a.next_power_of_two(),
         };
         let addr = self.alloc_phys(size, align, zone)?;
-        self.allocs.insert(addr, Alloc { len: size, kind, label: Arc::from(label) });
+        self.allocs.insert(
+            addr,
+            Alloc {
+                len: size,
+                kind,
+                label: Arc::from(label),
+            },
+        );
         let kind_s = match kind {
             MemKind::Kmalloc => "",
             MemKind::Stack => " (stack)",
             MemKind::Vmalloc => " (vmalloc)",
         };
-        self.ev(EventSource::Cpu, "alloc", None, || format!("alloc {label}: {size} bytes at {addr:#x}{kind_s}"));
+        self.ev(EventSource::Cpu, "alloc", None, || {
+            format!("alloc {label}: {size} bytes at {addr:#x}{kind_s}")
+        });
         Ok(PhysAddr::new(addr))
     }
 
@@ -596,7 +657,12 @@ impl ModelBackend {
                 let mut f = Finding::new(
                     Rule::FreeWhileMapped,
                     self.origin(site),
-                    format!("{} freed while {} still maps it for {}", a.label, r.func.map_name(), self.dev_name(r.dev)),
+                    format!(
+                        "{} freed while {} still maps it for {}",
+                        a.label,
+                        r.func.map_name(),
+                        self.dev_name(r.dev)
+                    ),
                 );
                 f.device = Some(self.dev_name(r.dev));
                 f.buffer = Some(a.label.to_string());
@@ -607,11 +673,17 @@ impl ModelBackend {
             }
         }
         let label = a.label.clone();
-        self.ev(EventSource::Cpu, "free", None, || format!("free {label} at {addr}"));
+        self.ev(EventSource::Cpu, "free", None, || {
+            format!("free {label} at {addr}")
+        });
     }
 
     pub(crate) fn alloc_containing(&self, phys: u64) -> Option<(u64, &Alloc)> {
-        self.allocs.range(..=phys).next_back().filter(|(s, a)| phys < *s + a.len).map(|(s, a)| (*s, a))
+        self.allocs
+            .range(..=phys)
+            .next_back()
+            .filter(|(s, a)| phys < *s + a.len)
+            .map(|(s, a)| (*s, a))
     }
 
     pub(crate) fn label_of(&self, phys: u64) -> Arc<str> {
@@ -624,7 +696,11 @@ impl ModelBackend {
 
     fn is_uncached(&self, phys: u64) -> bool {
         self.cfg.coherence == Coherence::NonCoherent
-            && self.uncached.range(..=phys).next_back().is_some_and(|(_, &e)| phys < e)
+            && self
+                .uncached
+                .range(..=phys)
+                .next_back()
+                .is_some_and(|(_, &e)| phys < e)
     }
 
     /// CPU load without checks.
@@ -690,25 +766,38 @@ impl ModelBackend {
             return;
         }
         let (m, what): (Maint, &str) = match (self.cfg.maintenance, dir) {
-            (Maintenance::InvalidateAtMapOnly, DmaDirection::FromDevice) => {
-                (self.cache.invalidate(&mut self.mem, bus, bus + len), "invalidate")
-            }
+            (Maintenance::InvalidateAtMapOnly, DmaDirection::FromDevice) => (
+                self.cache.invalidate(&mut self.mem, bus, bus + len),
+                "invalidate",
+            ),
             _ => (self.cache.clean(&mut self.mem, bus, bus + len), "clean"),
         };
-        self.ev(EventSource::Cache, if what == "clean" { "clean" } else { "invalidate" }, Some(dev), || {
-            format!(
-                "{what} {:#x}..{:#x} for the device: {} dirty line(s) written back, {} dropped",
-                bus,
-                bus + len,
-                m.written_back,
-                m.dropped
-            )
-        });
+        self.ev(
+            EventSource::Cache,
+            if what == "clean" {
+                "clean"
+            } else {
+                "invalidate"
+            },
+            Some(dev),
+            || {
+                format!(
+                    "{what} {:#x}..{:#x} for the device: {} dirty line(s) written back, {} dropped",
+                    bus,
+                    bus + len,
+                    m.written_back,
+                    m.dropped
+                )
+            },
+        );
     }
 
     /// `arch_sync_dma_for_cpu`.
     fn arch_for_cpu(&mut self, bus: u64, len: u64, dir: DmaDirection, dev: DeviceId) {
-        if self.coherent_dev() || dir == DmaDirection::ToDevice || self.cfg.maintenance != Maintenance::Arm64 {
+        if self.coherent_dev()
+            || dir == DmaDirection::ToDevice
+            || self.cfg.maintenance != Maintenance::Arm64
+        {
             return;
         }
         let m = self.cache.invalidate(&mut self.mem, bus, bus + len);
@@ -729,7 +818,9 @@ impl ModelBackend {
     pub fn dma_set_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
         self.check_mask(dev, mask)?;
         self.devices[dev.0 as usize].cfg.dma_mask = mask;
-        self.ev(EventSource::Dma, "set-mask", Some(dev), || format!("DMA mask {mask}"));
+        self.ev(EventSource::Dma, "set-mask", Some(dev), || {
+            format!("DMA mask {mask}")
+        });
         Ok(())
     }
 
@@ -737,7 +828,9 @@ impl ModelBackend {
     pub fn dma_set_coherent_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
         self.check_mask(dev, mask)?;
         self.devices[dev.0 as usize].cfg.coherent_mask = mask;
-        self.ev(EventSource::Dma, "set-mask", Some(dev), || format!("coherent DMA mask {mask}"));
+        self.ev(EventSource::Dma, "set-mask", Some(dev), || {
+            format!("coherent DMA mask {mask}")
+        });
         Ok(())
     }
 
@@ -750,7 +843,10 @@ impl ModelBackend {
     fn check_mask(&self, dev: DeviceId, mask: DmaMask) -> Result<()> {
         let d = self.device(dev)?;
         if mask.raw() < (1 << 24) - 1 {
-            return Err(Error::MaskTooSmall { device: d.cfg.name.clone(), mask });
+            return Err(Error::MaskTooSmall {
+                device: d.cfg.name.clone(),
+                mask,
+            });
         }
         Ok(())
     }
@@ -759,7 +855,10 @@ impl ModelBackend {
 
     fn alloc_iova(&mut self, dev: DeviceId, group: u32, mask: DmaMask, pages: u64) -> Result<u64> {
         let limit = mask.raw().min(APERTURE_END);
-        let dom = self.domains.get_mut(&group).expect("domain of an IOMMU group");
+        let dom = self
+            .domains
+            .get_mut(&group)
+            .expect("domain of an IOMMU group");
         let mut r = None;
         if limit > 0xffff_ffff {
             r = dom.alloc.alloc(pages, 0xffff_ffff >> PAGE_SHIFT);
@@ -771,16 +870,34 @@ impl ModelBackend {
             dom.flush();
             r = dom.alloc.alloc(pages, limit >> PAGE_SHIFT);
         }
-        r.map(|r| r.lo_pfn).ok_or_else(|| Error::IovaExhausted { device: self.dev_name(dev), pages, mask })
+        r.map(|r| r.lo_pfn).ok_or_else(|| Error::IovaExhausted {
+            device: self.dev_name(dev),
+            pages,
+            mask,
+        })
     }
 
     /// Maps `[bus, bus + len)` through the IOMMU; returns the DMA address and
     /// the IOVA range.
-    fn iommu_map_one(&mut self, dev: DeviceId, group: u32, mask: DmaMask, bus: u64, len: u64, dir: DmaDirection) -> Result<(u64, (u32, u64, u64))> {
+    fn iommu_map_one(
+        &mut self,
+        dev: DeviceId,
+        group: u32,
+        mask: DmaMask,
+        bus: u64,
+        len: u64,
+        dir: DmaDirection,
+    ) -> Result<(u64, (u32, u64, u64))> {
         let off = bus & (PAGE_SIZE - 1);
         let pages = (off + len).div_ceil(PAGE_SIZE);
         let lo = self.alloc_iova(dev, group, mask, pages)?;
-        self.domains.get_mut(&group).expect("domain").map(lo, bus >> PAGE_SHIFT, pages, dir.device_reads(), dir.device_writes());
+        self.domains.get_mut(&group).expect("domain").map(
+            lo,
+            bus >> PAGE_SHIFT,
+            pages,
+            dir.device_reads(),
+            dir.device_writes(),
+        );
         let dma = (lo << PAGE_SHIFT) + off;
         self.ev(EventSource::Iommu, "map", Some(dev), || {
             format!(
@@ -812,13 +929,19 @@ impl ModelBackend {
                     )
                 });
                 if flushed {
-                    self.ev(EventSource::Iommu, "flush", None, || "flush queue full: IOTLB invalidated, queued IOVAs freed".into());
+                    self.ev(EventSource::Iommu, "flush", None, || {
+                        "flush queue full: IOTLB invalidated, queued IOVAs freed".into()
+                    });
                 }
             } else {
                 dom.invalidate(lo, pages);
                 dom.alloc.free(lo);
                 self.ev(EventSource::Iommu, "unmap", Some(dev), || {
-                    format!("IOVA {:#x}..{:#x} unmapped, IOTLB invalidated", lo << PAGE_SHIFT, (lo + pages) << PAGE_SHIFT)
+                    format!(
+                        "IOVA {:#x}..{:#x} unmapped, IOTLB invalidated",
+                        lo << PAGE_SHIFT,
+                        (lo + pages) << PAGE_SHIFT
+                    )
                 });
             }
         }
@@ -833,20 +956,42 @@ impl ModelBackend {
         for g in groups {
             n += self.domains.get_mut(&g).expect("domain").flush();
         }
-        self.ev(EventSource::Iommu, "flush", None, || format!("IOTLB flushed, {n} queued IOVA range(s) freed"));
+        self.ev(EventSource::Iommu, "flush", None, || {
+            format!("IOTLB flushed, {n} queued IOVA range(s) freed")
+        });
     }
 
     // ------------------------------------------------------------- mapping
 
-    fn bounce(&mut self, dev: DeviceId, orig: u64, len: u64, alloc_len: u64, mask: DmaMask, why: &str) -> Result<u64> {
+    fn bounce(
+        &mut self,
+        dev: DeviceId,
+        orig: u64,
+        len: u64,
+        alloc_len: u64,
+        mask: DmaMask,
+        why: &str,
+    ) -> Result<u64> {
         let name = self.dev_name(dev);
         let Some(tlb) = self.swiotlb.as_mut() else {
-            return Err(Error::Unreachable { device: name, addr: PhysAddr::new(orig), mask, why: " and swiotlb is off" });
+            return Err(Error::Unreachable {
+                device: name,
+                addr: PhysAddr::new(orig),
+                mask,
+                why: " and swiotlb is off",
+            });
         };
-        let t = tlb.alloc(alloc_len).ok_or(Error::SwiotlbFull { size: alloc_len })?;
+        let t = tlb
+            .alloc(alloc_len)
+            .ok_or(Error::SwiotlbFull { size: alloc_len })?;
         if !mask.covers(t, alloc_len) {
             tlb.free(t);
-            return Err(Error::Unreachable { device: name, addr: PhysAddr::new(orig), mask, why: " nor the swiotlb pool" });
+            return Err(Error::Unreachable {
+                device: name,
+                addr: PhysAddr::new(orig),
+                mask,
+                why: " nor the swiotlb pool",
+            });
         }
         // swiotlb_tbl_map_single copies in every direction, so that a device
         // that writes less than the whole buffer leaks nothing.
@@ -877,14 +1022,24 @@ impl ModelBackend {
         dir: DmaDirection,
         label: Option<Arc<str>>,
         checked: bool,
+        dmabuf: Option<u64>,
         site: Site,
     ) -> Result<u64> {
         let d = self.device(dev)?;
-        let (mask, untrusted, group, max_seg, boundary) =
-            (d.cfg.dma_mask, d.cfg.untrusted, d.group, d.cfg.max_segment, d.cfg.seg_boundary);
+        let (mask, untrusted, group, max_seg, boundary) = (
+            d.cfg.dma_mask,
+            d.cfg.untrusted,
+            d.group,
+            d.cfg.max_segment,
+            d.cfg.seg_boundary,
+        );
         if dir == DmaDirection::None {
             if self.cfg.checker {
-                let mut f = Finding::new(Rule::InvalidDirection, self.origin(site), format!("{} with DMA_NONE", func.map_name()));
+                let mut f = Finding::new(
+                    Rule::InvalidDirection,
+                    self.origin(site),
+                    format!("{} with DMA_NONE", func.map_name()),
+                );
                 f.device = Some(self.dev_name(dev));
                 self.report(f);
             }
@@ -903,17 +1058,36 @@ impl ModelBackend {
         let mut iovas = Vec::new();
         let mut coord = 0;
         let result: Result<()> = (|| {
-            if iommu && func == MapFunc::Sg && !(untrusted && ents.iter().any(|&(p, l)| unaligned(p, l))) {
+            if iommu
+                && func == MapFunc::Sg
+                && !(untrusted && ents.iter().any(|&(p, l)| unaligned(p, l)))
+            {
                 // One IOVA range for the whole list, entries padded to pages.
-                let total: u64 = ents.iter().map(|&(p, l)| ((p & (PAGE_SIZE - 1)) + l).div_ceil(PAGE_SIZE)).sum();
+                let total: u64 = ents
+                    .iter()
+                    .map(|&(p, l)| ((p & (PAGE_SIZE - 1)) + l).div_ceil(PAGE_SIZE))
+                    .sum();
                 let lo = self.alloc_iova(dev, group, mask, total)?;
                 let dom = self.domains.get_mut(&group).expect("domain");
                 let mut cur = lo;
                 for &(p, l) in ents {
                     let off = p & (PAGE_SIZE - 1);
                     let pages = (off + l).div_ceil(PAGE_SIZE);
-                    dom.map(cur, p >> PAGE_SHIFT, pages, dir.device_reads(), dir.device_writes());
-                    entries.push(Entry { phys: p, len: l, bus: p, dma: (cur << PAGE_SHIFT) + off, bounced: false, coord });
+                    dom.map(
+                        cur,
+                        p >> PAGE_SHIFT,
+                        pages,
+                        dir.device_reads(),
+                        dir.device_writes(),
+                    );
+                    entries.push(Entry {
+                        phys: p,
+                        len: l,
+                        bus: p,
+                        dma: (cur << PAGE_SHIFT) + off,
+                        bounced: false,
+                        coord,
+                    });
                     coord += l;
                     cur += pages;
                 }
@@ -932,10 +1106,21 @@ impl ModelBackend {
                 for &(p, l) in ents {
                     let (bus, bounced) = if iommu && untrusted && unaligned(p, l) {
                         let alloc = ((p & (PAGE_SIZE - 1)) + l).div_ceil(PAGE_SIZE) * PAGE_SIZE;
-                        let t = self.bounce(dev, p, l, alloc.max(PAGE_SIZE), DmaMask::bits(64), "untrusted device, sub-page buffer")?;
+                        let t = self.bounce(
+                            dev,
+                            p,
+                            l,
+                            alloc.max(PAGE_SIZE),
+                            DmaMask::bits(64),
+                            "untrusted device, sub-page buffer",
+                        )?;
                         (t, true)
                     } else if !iommu && (untrusted || !mask.covers(p, l)) {
-                        let why = if untrusted { "untrusted device" } else { "buffer beyond the device's DMA mask" };
+                        let why = if untrusted {
+                            "untrusted device"
+                        } else {
+                            "buffer beyond the device's DMA mask"
+                        };
                         (self.bounce(dev, p, l, l, mask, why)?, true)
                     } else {
                         (p, false)
@@ -957,7 +1142,14 @@ impl ModelBackend {
                     } else {
                         bus
                     };
-                    entries.push(Entry { phys: p, len: l, bus, dma, bounced, coord });
+                    entries.push(Entry {
+                        phys: p,
+                        len: l,
+                        bus,
+                        dma,
+                        bounced,
+                        coord,
+                    });
                     coord += l;
                 }
             }
@@ -974,7 +1166,9 @@ impl ModelBackend {
                 dom.unmap(lo, pages);
                 dom.alloc.free(lo);
             }
-            self.ev(EventSource::Dma, "map-error", Some(dev), || format!("{} of {label} failed: {e}", func.map_name()));
+            self.ev(EventSource::Dma, "map-error", Some(dev), || {
+                format!("{} of {label} failed: {e}", func.map_name())
+            });
             return Err(e);
         }
         for i in 0..entries.len() {
@@ -1004,7 +1198,7 @@ impl ModelBackend {
             cpu_wrote: false,
             error_checked: checked,
             origin: self.origin(site),
-            dmabuf: None,
+            dmabuf,
         };
         for &(s, l, _) in &rec.segs {
             self.segs.insert((dev.0, s, id), s + l);
@@ -1042,10 +1236,19 @@ impl ModelBackend {
 
     /// Finds the live mapping and segment holding `dma`: `(id, seg index)`.
     pub(crate) fn find_containing(&self, dev: DeviceId, dma: u64) -> Option<(u64, usize)> {
-        for (&(_, s, id), &e) in self.segs.range((dev.0, 0, 0)..=(dev.0, dma, u64::MAX)).rev().take(32) {
+        for (&(_, s, id), &e) in self
+            .segs
+            .range((dev.0, 0, 0)..=(dev.0, dma, u64::MAX))
+            .rev()
+            .take(32)
+        {
             if dma < e {
                 let r = &self.maps[&id];
-                let i = r.segs.iter().position(|x| x.0 == s).expect("segment of its record");
+                let i = r
+                    .segs
+                    .iter()
+                    .position(|x| x.0 == s)
+                    .expect("segment of its record");
                 return Some((id, i));
             }
         }
@@ -1067,7 +1270,12 @@ impl ModelBackend {
             if self.cfg.checker {
                 self.chk_unmap_unknown(dev, dma, size, func, site);
             }
-            self.ev(EventSource::Dma, "unmap", Some(dev), || format!("{} of {dma:#x}: no such mapping, nothing done", func.unmap_name()));
+            self.ev(EventSource::Dma, "unmap", Some(dev), || {
+                format!(
+                    "{} of {dma:#x}: no such mapping, nothing done",
+                    func.unmap_name()
+                )
+            });
             return None;
         };
         if self.cfg.checker && !self.chk_unmap(id, size, nents, dir, func, site) {
@@ -1111,7 +1319,9 @@ impl ModelBackend {
         }
         self.iommu_release(dev, &rec.iovas);
         let (label, func, dma) = (rec.label.clone(), rec.func, rec.dma);
-        self.ev(EventSource::Dma, "unmap", Some(dev), || format!("{} {label} (dma {dma:#x})", func.unmap_name()));
+        self.ev(EventSource::Dma, "unmap", Some(dev), || {
+            format!("{} {label} (dma {dma:#x})", func.unmap_name())
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1155,7 +1365,8 @@ impl ModelBackend {
         if self.cfg.checker && !self.chk_sync(id, si, dma, size, dir, sg_nents, name, site) {
             return;
         }
-        if self.cfg.checker && for_cpu && dir != DmaDirection::ToDevice && self.maps[&id].cpu_wrote {
+        if self.cfg.checker && for_cpu && dir != DmaDirection::ToDevice && self.maps[&id].cpu_wrote
+        {
             self.chk_discarded(id, name, site);
         }
         if dir == DmaDirection::None {
@@ -1167,7 +1378,14 @@ impl ModelBackend {
             .filter_map(|e| {
                 let s = lo.max(e.coord);
                 let t = hi.min(e.coord + e.len);
-                (s < t).then(|| (e.phys + (s - e.coord), e.bus + (s - e.coord), t - s, e.bounced))
+                (s < t).then(|| {
+                    (
+                        e.phys + (s - e.coord),
+                        e.bus + (s - e.coord),
+                        t - s,
+                        e.bounced,
+                    )
+                })
             })
             .collect();
         for (phys, bus, len, bounced) in pieces {
@@ -1175,12 +1393,16 @@ impl ModelBackend {
                 self.arch_for_cpu(bus, len, dir, dev);
                 if bounced && dir.device_writes() {
                     self.cpu_copy(bus, phys, len);
-                    self.ev(EventSource::Swiotlb, "bounce-sync", Some(dev), || format!("{len} bytes copied from bounce buffer {bus:#x} to {phys:#x}"));
+                    self.ev(EventSource::Swiotlb, "bounce-sync", Some(dev), || {
+                        format!("{len} bytes copied from bounce buffer {bus:#x} to {phys:#x}")
+                    });
                 }
             } else {
                 if bounced && dir.device_reads() {
                     self.cpu_copy(phys, bus, len);
-                    self.ev(EventSource::Swiotlb, "bounce-sync", Some(dev), || format!("{len} bytes copied from {phys:#x} to bounce buffer {bus:#x}"));
+                    self.ev(EventSource::Swiotlb, "bounce-sync", Some(dev), || {
+                        format!("{len} bytes copied from {phys:#x} to bounce buffer {bus:#x}")
+                    });
                 }
                 self.arch_for_device(bus, len, dir, dev);
             }
@@ -1199,9 +1421,16 @@ impl ModelBackend {
             r.cpu_wrote = false;
         }
         let label = r.label.clone();
-        self.ev(EventSource::Dma, if for_cpu { "sync-for-cpu" } else { "sync-for-device" }, Some(dev), || {
-            format!("{name} {label} bytes {lo}..{hi}, {dir}")
-        });
+        self.ev(
+            EventSource::Dma,
+            if for_cpu {
+                "sync-for-cpu"
+            } else {
+                "sync-for-device"
+            },
+            Some(dev),
+            || format!("{name} {label} bytes {lo}..{hi}, {dir}"),
+        );
     }
 
     // ------------------------------------------------ the kernel-shaped API
@@ -1210,20 +1439,41 @@ impl ModelBackend {
     /// [`DMA_MAPPING_ERROR`] on failure (see [`last_error`](Self::last_error));
     /// test the result with [`dma_mapping_error`](Self::dma_mapping_error).
     #[track_caller]
-    pub fn dma_map_single(&mut self, dev: DeviceId, addr: PhysAddr, size: u64, dir: DmaDirection) -> Iova {
+    pub fn dma_map_single(
+        &mut self,
+        dev: DeviceId,
+        addr: PhysAddr,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Iova {
         let site = Location::caller();
         self.map_raw(dev, MapFunc::Single, addr.raw(), size, dir, site)
     }
 
     /// `dma_map_page`: maps `size` bytes at `offset` into the page at `page`.
     #[track_caller]
-    pub fn dma_map_page(&mut self, dev: DeviceId, page: PhysAddr, offset: u64, size: u64, dir: DmaDirection) -> Iova {
+    pub fn dma_map_page(
+        &mut self,
+        dev: DeviceId,
+        page: PhysAddr,
+        offset: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Iova {
         let site = Location::caller();
         self.map_raw(dev, MapFunc::Page, page.raw() + offset, size, dir, site)
     }
 
-    fn map_raw(&mut self, dev: DeviceId, func: MapFunc, phys: u64, size: u64, dir: DmaDirection, site: Site) -> Iova {
-        match self.map_impl(dev, func, &[(phys, size)], dir, None, false, site) {
+    fn map_raw(
+        &mut self,
+        dev: DeviceId,
+        func: MapFunc,
+        phys: u64,
+        size: u64,
+        dir: DmaDirection,
+        site: Site,
+    ) -> Iova {
+        match self.map_impl(dev, func, &[(phys, size)], dir, None, false, None, site) {
             Ok(id) => {
                 self.last_error = None;
                 Iova::new(self.maps[&id].dma)
@@ -1271,10 +1521,15 @@ impl ModelBackend {
     /// first *count* entries and returns *count*: fewer than the entries when
     /// the IOMMU merged them, 0 on failure.
     #[track_caller]
-    pub fn dma_map_sg(&mut self, dev: DeviceId, sg: &mut [ScatterEntry], dir: DmaDirection) -> usize {
+    pub fn dma_map_sg(
+        &mut self,
+        dev: DeviceId,
+        sg: &mut [ScatterEntry],
+        dir: DmaDirection,
+    ) -> usize {
         let site = Location::caller();
         let ents: Vec<(u64, u64)> = sg.iter().map(|e| (e.phys.raw(), e.length)).collect();
-        match self.map_impl(dev, MapFunc::Sg, &ents, dir, None, true, site) {
+        match self.map_impl(dev, MapFunc::Sg, &ents, dir, None, true, None, site) {
             Ok(id) => {
                 self.last_error = None;
                 let segs = &self.maps[&id].segs;
@@ -1302,7 +1557,13 @@ impl ModelBackend {
     /// `dma_unmap_sg`: `nents` must be the count passed to `dma_map_sg`, not
     /// the count it returned.
     #[track_caller]
-    pub fn dma_unmap_sg(&mut self, dev: DeviceId, sg: &[ScatterEntry], nents: usize, dir: DmaDirection) {
+    pub fn dma_unmap_sg(
+        &mut self,
+        dev: DeviceId,
+        sg: &[ScatterEntry],
+        nents: usize,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         let dma = sg.first().map_or(DMA_MAPPING_ERROR, |e| e.dma_address);
         self.unmap_impl(dev, dma.raw(), None, Some(nents), dir, MapFunc::Sg, site);
@@ -1311,7 +1572,13 @@ impl ModelBackend {
     /// `dma_sync_single_for_cpu`: gives `size` bytes from `dma` back to the
     /// CPU.
     #[track_caller]
-    pub fn dma_sync_single_for_cpu(&mut self, dev: DeviceId, dma: Iova, size: u64, dir: DmaDirection) {
+    pub fn dma_sync_single_for_cpu(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        size: u64,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         self.sync_impl(dev, dma.raw(), size, dir, true, None, site);
     }
@@ -1319,28 +1586,54 @@ impl ModelBackend {
     /// `dma_sync_single_for_device`: hands `size` bytes from `dma` back to the
     /// device.
     #[track_caller]
-    pub fn dma_sync_single_for_device(&mut self, dev: DeviceId, dma: Iova, size: u64, dir: DmaDirection) {
+    pub fn dma_sync_single_for_device(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        size: u64,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         self.sync_impl(dev, dma.raw(), size, dir, false, None, site);
     }
 
     /// `dma_sync_single_range_for_cpu`.
     #[track_caller]
-    pub fn dma_sync_single_range_for_cpu(&mut self, dev: DeviceId, dma: Iova, offset: u64, size: u64, dir: DmaDirection) {
+    pub fn dma_sync_single_range_for_cpu(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        offset: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         self.sync_impl(dev, dma.raw() + offset, size, dir, true, None, site);
     }
 
     /// `dma_sync_single_range_for_device`.
     #[track_caller]
-    pub fn dma_sync_single_range_for_device(&mut self, dev: DeviceId, dma: Iova, offset: u64, size: u64, dir: DmaDirection) {
+    pub fn dma_sync_single_range_for_device(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        offset: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         self.sync_impl(dev, dma.raw() + offset, size, dir, false, None, site);
     }
 
     /// `dma_sync_sg_for_cpu`: `nents` as passed to `dma_map_sg`.
     #[track_caller]
-    pub fn dma_sync_sg_for_cpu(&mut self, dev: DeviceId, sg: &[ScatterEntry], nents: usize, dir: DmaDirection) {
+    pub fn dma_sync_sg_for_cpu(
+        &mut self,
+        dev: DeviceId,
+        sg: &[ScatterEntry],
+        nents: usize,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         let dma = sg.first().map_or(DMA_MAPPING_ERROR, |e| e.dma_address);
         self.sync_impl(dev, dma.raw(), 0, dir, true, Some(nents), site);
@@ -1348,7 +1641,13 @@ impl ModelBackend {
 
     /// `dma_sync_sg_for_device`: `nents` as passed to `dma_map_sg`.
     #[track_caller]
-    pub fn dma_sync_sg_for_device(&mut self, dev: DeviceId, sg: &[ScatterEntry], nents: usize, dir: DmaDirection) {
+    pub fn dma_sync_sg_for_device(
+        &mut self,
+        dev: DeviceId,
+        sg: &[ScatterEntry],
+        nents: usize,
+        dir: DmaDirection,
+    ) {
         let site = Location::caller();
         let dma = sg.first().map_or(DMA_MAPPING_ERROR, |e| e.dma_address);
         self.sync_impl(dev, dma.raw(), 0, dir, false, Some(nents), site);
@@ -1358,7 +1657,12 @@ impl ModelBackend {
     /// device see alike without any sync. Returns the CPU address and the DMA
     /// address. On a non-coherent machine the CPU maps it uncached.
     #[track_caller]
-    pub fn dma_alloc_coherent(&mut self, dev: DeviceId, size: u64, label: &str) -> Result<(PhysAddr, Iova)> {
+    pub fn dma_alloc_coherent(
+        &mut self,
+        dev: DeviceId,
+        size: u64,
+        label: &str,
+    ) -> Result<(PhysAddr, Iova)> {
         let site = Location::caller();
         self.alloc_coherent_impl(dev, size, label, site).map(|id| {
             let r = &self.maps[&id];
@@ -1366,7 +1670,13 @@ impl ModelBackend {
         })
     }
 
-    pub(crate) fn alloc_coherent_impl(&mut self, dev: DeviceId, size: u64, label: &str, site: Site) -> Result<u64> {
+    pub(crate) fn alloc_coherent_impl(
+        &mut self,
+        dev: DeviceId,
+        size: u64,
+        label: &str,
+        site: Site,
+    ) -> Result<u64> {
         let d = self.device(dev)?;
         let (mask, group) = (d.cfg.coherent_mask, d.group);
         if size == 0 {
@@ -1374,7 +1684,11 @@ impl ModelBackend {
         }
         let len = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let iommu = self.cfg.iommu != IommuMode::Off;
-        let zone = if iommu || mask.covers(HIGH_RAM_END - 1, 1) { Zone::Normal } else { Zone::Dma32 };
+        let zone = if iommu || mask.covers(HIGH_RAM_END - 1, 1) {
+            Zone::Normal
+        } else {
+            Zone::Dma32
+        };
         let phys = self.alloc_phys(len, PAGE_SIZE, zone)?;
         if !iommu && !mask.covers(phys, len) {
             return Err(Error::Unreachable {
@@ -1385,7 +1699,14 @@ impl ModelBackend {
             });
         }
         let label: Arc<str> = Arc::from(label);
-        self.allocs.insert(phys, Alloc { len, kind: MemKind::Kmalloc, label: label.clone() });
+        self.allocs.insert(
+            phys,
+            Alloc {
+                len,
+                kind: MemKind::Kmalloc,
+                label: label.clone(),
+            },
+        );
         // arch_dma_prep_coherent: no stale line may shadow the memory.
         self.cache.clean_invalidate(&mut self.mem, phys, phys + len);
         self.mem.zero(phys, len);
@@ -1393,7 +1714,8 @@ impl ModelBackend {
             self.uncached.insert(phys, phys + len);
         }
         let (dma, iovas) = if iommu {
-            let (dma, r) = self.iommu_map_one(dev, group, mask, phys, len, DmaDirection::Bidirectional)?;
+            let (dma, r) =
+                self.iommu_map_one(dev, group, mask, phys, len, DmaDirection::Bidirectional)?;
             (dma, vec![r])
         } else {
             (phys, Vec::new())
@@ -1408,7 +1730,14 @@ impl ModelBackend {
             dma,
             size: len,
             nents: 1,
-            entries: vec![Entry { phys, len, bus: phys, dma, bounced: false, coord: 0 }],
+            entries: vec![Entry {
+                phys,
+                len,
+                bus: phys,
+                dma,
+                bounced: false,
+                coord: 0,
+            }],
             segs: vec![(dma, len, 0)],
             iovas,
             cpu_window: None,
@@ -1423,9 +1752,15 @@ impl ModelBackend {
         if self.cfg.checker {
             self.chk_clear_unmapped(dev, dma, dma + len);
         }
-        let uncached = if self.cfg.coherence == Coherence::NonCoherent { ", mapped uncached for the CPU" } else { "" };
+        let uncached = if self.cfg.coherence == Coherence::NonCoherent {
+            ", mapped uncached for the CPU"
+        } else {
+            ""
+        };
         self.ev(EventSource::Dma, "alloc-coherent", Some(dev), || {
-            format!("dma_alloc_coherent {label}: {len} bytes, cpu {phys:#x}, dma {dma:#x}{uncached}")
+            format!(
+                "dma_alloc_coherent {label}: {len} bytes, cpu {phys:#x}, dma {dma:#x}{uncached}"
+            )
         });
         Ok(id)
     }
@@ -1437,7 +1772,14 @@ impl ModelBackend {
         self.free_coherent_impl(dev, size, cpu.raw(), dma.raw(), site);
     }
 
-    pub(crate) fn free_coherent_impl(&mut self, dev: DeviceId, size: u64, cpu: u64, dma: u64, site: Site) {
+    pub(crate) fn free_coherent_impl(
+        &mut self,
+        dev: DeviceId,
+        size: u64,
+        cpu: u64,
+        dma: u64,
+        site: Site,
+    ) {
         let Some(id) = self.find_exact(dev, dma, MapFunc::Coherent) else {
             if self.cfg.checker {
                 self.chk_unmap_unknown(dev, dma, Some(size), MapFunc::Coherent, site);
@@ -1461,7 +1803,12 @@ impl ModelBackend {
     #[track_caller]
     pub fn remove_device(&mut self, dev: DeviceId) {
         let site = Location::caller();
-        let mut ids: Vec<u64> = self.maps.values().filter(|r| r.dev == dev).map(|r| r.id).collect();
+        let mut ids: Vec<u64> = self
+            .maps
+            .values()
+            .filter(|r| r.dev == dev)
+            .map(|r| r.id)
+            .collect();
         ids.sort_unstable();
         for id in ids {
             let rec = self.maps.remove(&id).expect("record");
@@ -1495,12 +1842,20 @@ impl ModelBackend {
             d.present = false;
         }
         self.engines.remove(&dev.0);
-        self.ev(EventSource::Device, "remove", Some(dev), || "device removed".into());
+        self.ev(EventSource::Device, "remove", Some(dev), || {
+            "device removed".into()
+        });
     }
 
     // ------------------------------------------------------------- devices
 
-    fn translate(&mut self, dev: DeviceId, dma: u64, len: u64, access: Access) -> std::result::Result<Vec<(u64, u64)>, (u64, FaultReason)> {
+    fn translate(
+        &mut self,
+        dev: DeviceId,
+        dma: u64,
+        len: u64,
+        access: Access,
+    ) -> std::result::Result<Vec<(u64, u64)>, (u64, FaultReason)> {
         let d = &self.devices[dev.0 as usize];
         let (mask, group) = (d.cfg.dma_mask, d.group);
         let mut out: Vec<(u64, u64)> = Vec::new();
@@ -1545,9 +1900,19 @@ impl ModelBackend {
     }
 
     fn fault(&mut self, dev: DeviceId, at: u64, access: Access, reason: FaultReason) -> Fault {
-        let f = Fault { device: self.dev_name(dev), device_id: dev, iova: Iova::new(at), access, reason };
+        let f = Fault {
+            device: self.dev_name(dev),
+            device_id: dev,
+            iova: Iova::new(at),
+            access,
+            reason,
+        };
         self.faults.push(f.clone());
-        let src = if self.cfg.iommu == IommuMode::Off { EventSource::Device } else { EventSource::Iommu };
+        let src = if self.cfg.iommu == IommuMode::Off {
+            EventSource::Device
+        } else {
+            EventSource::Iommu
+        };
         let text = f.to_string();
         self.ev(src, "fault", Some(dev), || text);
         f
@@ -1566,11 +1931,19 @@ impl ModelBackend {
             self.cache.snoop_write(&mut self.mem, phys, data);
         } else {
             let cacheable = !self.is_uncached(phys);
-            self.cache.device_write_noncoherent(&mut self.mem, phys, data, cacheable);
+            self.cache
+                .device_write_noncoherent(&mut self.mem, phys, data, cacheable);
         }
     }
 
-    fn dev_access(&mut self, dev: DeviceId, dma: Iova, len: u64, access: Access, site: Site) -> Result<Vec<(u64, u64)>> {
+    fn dev_access(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        len: u64,
+        access: Access,
+        site: Site,
+    ) -> Result<Vec<(u64, u64)>> {
         self.device(dev)?;
         let first = self.findings.len();
         if self.cfg.checker {
@@ -1582,7 +1955,11 @@ impl ModelBackend {
                 let f = self.fault(dev, at, access, reason);
                 if self.cfg.checker {
                     if self.findings.len() == first {
-                        let mut x = Finding::new(Rule::DeviceAccessUnmapped, self.origin(site), format!("device {access} at {dma} faulted"));
+                        let mut x = Finding::new(
+                            Rule::DeviceAccessUnmapped,
+                            self.origin(site),
+                            format!("device {access} at {dma} faulted"),
+                        );
                         x.device = Some(self.dev_name(dev));
                         x.dma_addr = Some(dma);
                         x.size = Some(len);
@@ -1603,7 +1980,13 @@ impl ModelBackend {
         self.device_read_at(dev, dma, out, Location::caller())
     }
 
-    pub(crate) fn device_read_at(&mut self, dev: DeviceId, dma: Iova, out: &mut [u8], site: Site) -> Result<()> {
+    pub(crate) fn device_read_at(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        out: &mut [u8],
+        site: Site,
+    ) -> Result<()> {
         let pieces = self.dev_access(dev, dma, out.len() as u64, Access::Read, site)?;
         let mut off = 0usize;
         for (p, l) in pieces {
@@ -1612,7 +1995,9 @@ impl ModelBackend {
         }
         let n = out.len();
         let preview = hex_preview(out);
-        self.ev(EventSource::Device, "read", Some(dev), || format!("DMA read {n} bytes at {dma}: {preview}"));
+        self.ev(EventSource::Device, "read", Some(dev), || {
+            format!("DMA read {n} bytes at {dma}: {preview}")
+        });
         Ok(())
     }
 
@@ -1624,7 +2009,13 @@ impl ModelBackend {
         self.device_write_at(dev, dma, data, Location::caller())
     }
 
-    pub(crate) fn device_write_at(&mut self, dev: DeviceId, dma: Iova, data: &[u8], site: Site) -> Result<()> {
+    pub(crate) fn device_write_at(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        data: &[u8],
+        site: Site,
+    ) -> Result<()> {
         let pieces = self.dev_access(dev, dma, data.len() as u64, Access::Write, site)?;
         let mut off = 0usize;
         for (p, l) in pieces {
@@ -1633,7 +2024,9 @@ impl ModelBackend {
         }
         let n = data.len();
         let preview = hex_preview(data);
-        self.ev(EventSource::Device, "write", Some(dev), || format!("DMA write {n} bytes at {dma}: {preview}"));
+        self.ev(EventSource::Device, "write", Some(dev), || {
+            format!("DMA write {n} bytes at {dma}: {preview}")
+        });
         Ok(())
     }
 }
@@ -1649,7 +2042,12 @@ fn perm(dir: DmaDirection) -> &'static str {
 
 /// The first bytes of a buffer in hex, for the timeline.
 pub(crate) fn hex_preview(b: &[u8]) -> String {
-    let mut s: String = b.iter().take(16).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+    let mut s: String = b
+        .iter()
+        .take(16)
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     if b.len() > 16 {
         s.push_str(" ...");
     }
@@ -1666,7 +2064,11 @@ fn finalise_sg(entries: &[Entry], max_len: u64, seg_mask: u64) -> Vec<Seg> {
         let s_length = e.len;
         let s_iova_len = (s_iova_off + s_length).div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let dma_addr = e.dma - s_iova_off;
-        if cur_len != 0 && s_iova_off == 0 && (dma_addr & seg_mask) != 0 && max_len.saturating_sub(cur_len) >= s_length {
+        if cur_len != 0
+            && s_iova_off == 0
+            && (dma_addr & seg_mask) != 0
+            && max_len.saturating_sub(cur_len) >= s_length
+        {
             cur_len += s_length;
             segs.last_mut().expect("open segment").1 = cur_len;
         } else {

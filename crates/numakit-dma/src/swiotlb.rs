@@ -25,7 +25,12 @@ pub(crate) struct Swiotlb {
 impl Swiotlb {
     pub(crate) fn new(base: u64, bytes: u64) -> Self {
         let n = (bytes / IO_TLB_SIZE) as usize;
-        Self { base, slots: vec![Slot::default(); n], next: 0, used: 0 }
+        Self {
+            base,
+            slots: vec![Slot::default(); n],
+            next: 0,
+            used: 0,
+        }
     }
 
     /// Allocates slots for `size` bytes; page-aligned when
@@ -35,7 +40,11 @@ impl Swiotlb {
         if n > IO_TLB_SEGSIZE || n > self.slots.len() {
             return None;
         }
-        let stride = if size >= PAGE_SIZE { (PAGE_SIZE / IO_TLB_SIZE) as usize } else { 1 };
+        let stride = if size >= PAGE_SIZE {
+            (PAGE_SIZE / IO_TLB_SIZE) as usize
+        } else {
+            1
+        };
         let total = self.slots.len();
         let mut i = self.next.next_multiple_of(stride) % total;
         for _ in 0..total.div_ceil(stride) {

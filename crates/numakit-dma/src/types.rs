@@ -221,6 +221,8 @@ pub struct DeviceConfig {
     /// the rest of the page, and without an IOMMU all its DMA is bounced.
     pub untrusted: bool,
     /// The IOMMU group; devices of a group share one IOMMU domain.
+    /// `u32::MAX` (the default) gives the device a group of its own,
+    /// numbered 1000 plus its index.
     pub iommu_group: u32,
     /// The longest DMA segment the device accepts (`dma_set_max_seg_size`).
     pub max_segment: u64,

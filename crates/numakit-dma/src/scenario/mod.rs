@@ -153,11 +153,22 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(crate) fn new(steps: usize, events: &[Event], findings: &[Finding], faults: &[Fault]) -> Self {
+    pub(crate) fn new(
+        steps: usize,
+        events: &[Event],
+        findings: &[Finding],
+        faults: &[Fault],
+    ) -> Self {
         let mut by_rule = BTreeMap::new();
         for f in findings {
             *by_rule.entry(f.rule.id().to_string()).or_insert(0) += 1;
         }
-        Self { steps, events: events.len(), findings: findings.len(), faults: faults.len(), by_rule }
+        Self {
+            steps,
+            events: events.len(),
+            findings: findings.len(),
+            faults: faults.len(),
+            by_rule,
+        }
     }
 }
