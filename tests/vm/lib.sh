@@ -105,47 +105,41 @@ numa_pages_all() { numa_pages "$1" 0 ffffffffffffffff; }
 # json_flat < JSON: one line per leaf, `PATH=VALUE`, for checking --json
 # output without jq. Paths look like .a.b[0].c; strings lose their quotes
 # (escapes are kept as written); empty objects/arrays print {} / [].
+# Streams line by line (linear time; tokens never span lines in JSON).
 json_flat() {
   awk '
-    function ws() { while (p <= n && index(" \t\r\n", substr(s, p, 1))) p++ }
-    function str(   c, o) {
-      p++; o = ""
-      while (p <= n) {
-        c = substr(s, p, 1)
-        if (c == "\\") { o = o substr(s, p, 2); p += 2; continue }
-        p++
-        if (c == "\"") return o
-        o = o c
-      }
-      return o
-    }
-    function val(path,   c, k, i, b) {
-      ws(); c = substr(s, p, 1)
-      if (c == "{") {
-        p++; ws()
-        if (substr(s, p, 1) == "}") { p++; print path "={}"; return }
-        while (p <= n) {
-          ws(); k = str(); ws(); p++
-          val(path "." k); ws(); c = substr(s, p, 1); p++
-          if (c != ",") return
+    function path() { return d == 0 ? "" : (T[d] == "a" ? P[d] "[" I[d] "]" : P[d] "." K[d]) }
+    function done() { if (d > 0) { E[d] = 0; if (T[d] == "a") I[d]++; else W[d] = "key" } }
+    function jopen(t,   np) { np = path(); if (d > 0) E[d] = 0; d++; T[d] = t; P[d] = np; I[d] = 0; W[d] = "key"; E[d] = 1 }
+    function jclose(e) { if (E[d]) print P[d] "=" e; d--; done() }
+    BEGIN { d = 0 }
+    {
+      n = length($0)
+      for (i = 1; i <= n; i++) {
+        c = substr($0, i, 1)
+        if (c == " " || c == "\t" || c == "\r" || c == "," ) continue
+        if (c == "{") { jopen("o"); continue }
+        if (c == "[") { jopen("a"); continue }
+        if (c == "}") { jclose("{}"); continue }
+        if (c == "]") { jclose("[]"); continue }
+        if (c == ":") { W[d] = "value"; continue }
+        if (c == "\"") {
+          v = ""
+          for (i++; i <= n; i++) {
+            c = substr($0, i, 1)
+            if (c == "\\") { v = v substr($0, i, 2); i++; continue }
+            if (c == "\"") break
+            v = v c
+          }
+          if (d > 0 && T[d] == "o" && W[d] == "key") { K[d] = v; W[d] = "colon" }
+          else { print path() "=" v; done() }
+          continue
         }
-      } else if (c == "[") {
-        p++; ws()
-        if (substr(s, p, 1) == "]") { p++; print path "=[]"; return }
-        for (i = 0; p <= n; i++) {
-          val(path "[" i "]"); ws(); c = substr(s, p, 1); p++
-          if (c != ",") return
-        }
-      } else if (c == "\"") {
-        print path "=" str()
-      } else {
-        b = p
-        while (p <= n && !index(",}] \t\r\n", substr(s, p, 1))) p++
-        print path "=" substr(s, b, p - b)
+        b = i
+        while (i < n && index(",}] \t\r", substr($0, i + 1, 1)) == 0) i++
+        print path() "=" substr($0, b, i - b + 1); done()
       }
-    }
-    { s = s $0 "\n" }
-    END { n = length(s); p = 1; ws(); while (p <= n) { val(""); ws() } }'
+    }'
 }
 
 # ---------------------------------------------------------------- processes
