@@ -28,7 +28,11 @@ pub(crate) fn deepest_pci(path: &str) -> Option<PciAddress> {
 
 fn wanted(class: &str, name: &str) -> bool {
     match class {
-        "drm" => name.starts_with("card") || name.starts_with("renderD"),
+        // card0, renderD128; not connectors (card0-DP-1) nor controlD64.
+        "drm" => ["card", "renderD"].iter().any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        }),
         "dma" => name.starts_with("dma"),
         _ => !name.is_empty(),
     }
