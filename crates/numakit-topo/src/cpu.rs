@@ -226,7 +226,7 @@ pub(crate) fn read_kinds(root: &Root, cpus: &[Cpu]) -> Vec<CpuKind> {
 }
 
 pub(crate) fn read_allowed(root: &Root) -> Allowed {
-    if let Some(status) = root.read_to_string("/proc/self/status").ok() {
+    if let Ok(status) = root.read_to_string("/proc/self/status") {
         let field = |name: &str| {
             status
                 .lines()
