@@ -48,10 +48,9 @@ fn strtoul(s: &str) -> (Option<u64>, &str) {
         .unwrap_or(body.len());
     if n == 0 {
         // "0" alone, or "0x" with no hex digits, still reads as 0
-        return if t.starts_with('0') {
-            (Some(0), &t[1..])
-        } else {
-            (None, s)
+        return match t.strip_prefix('0') {
+            Some(rest) => (Some(0), rest),
+            None => (None, s),
         };
     }
     (u64::from_str_radix(&body[..n], radix).ok(), &body[n..])
