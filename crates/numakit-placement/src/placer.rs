@@ -498,6 +498,14 @@ pub fn current_policy() -> Result<CurrentPolicy> {
     })
 }
 
+/// The node the calling thread's next interleaved page goes to
+/// (`get_mempolicy(MPOL_F_NODE)` without an address), or `None` when its
+/// policy does not interleave (the kernel answers `EINVAL` then).
+pub fn interleave_next_node() -> Option<NodeId> {
+    let (node, _) = mempolicy::get_mempolicy(None, GetMempolicyFlags::NODE).ok()?;
+    u32::try_from(node).ok().map(NodeId)
+}
+
 /// Element boundaries (`parts + 1` of them) splitting a buffer at
 /// `addr` of `n` elements into `parts` pieces whose byte boundaries fall on
 /// page boundaries.
