@@ -159,7 +159,15 @@ pub fn read(root: &Root, dir: &str) -> (Vec<Bar>, Option<bool>, Option<u64>) {
             b.resizable_max_bytes = max_size(mask);
         }
     }
-    if !from_files && let Ok(cfg) = root.read(&format!("{dir}/config")) {
+    // Reading config space traps to the hypervisor or firmware on many
+    // machines (milliseconds per device): only devices with a prefetchable
+    // memory BAR, the only ones a Resizable BAR capability can matter for,
+    // are asked.
+    let candidate = bars.iter().any(|b| b.index < 6 && b.prefetchable && !b.io);
+    if !from_files
+        && candidate
+        && let Ok(cfg) = root.read(&format!("{dir}/config"))
+    {
         for (idx, mask) in rebar_from_config(&cfg) {
             if let Some(b) = bars.iter_mut().find(|b| b.index == idx) {
                 b.resizable_max_bytes = max_size(mask);
