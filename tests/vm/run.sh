@@ -119,6 +119,7 @@ else
   numakit=$out/x86_64-unknown-linux-gnu/release/numakit
   if ! ( cd "$repo" && RUSTFLAGS='-C target-feature=+crt-static' \
          cargo build --release --target x86_64-unknown-linux-gnu -p numakit-cli \
+         -p numakit-placement --bin numakit --example first_touch \
          --target-dir "$out" -j"${NUMAKIT_VM_JOBS:-2}" ) >> "$build_log" 2>&1; then
     tail -n 30 "$build_log" | sed 's/^/vm: cargo: /'
     rig_fail "the static numakit build failed (log: $build_log)"
@@ -129,6 +130,9 @@ fi
 [ -x "$numakit" ] && is_static "$numakit" ||
   { rig_fail "$numakit is missing or not statically linked"; say "0 passed, 0 failed"; exit 1; }
 bins=("$numakit:numakit")
+# the first-touch helper example of numakit-placement, when built
+ft=$out/x86_64-unknown-linux-gnu/release/examples/first_touch
+[ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$ft" ] && bins+=("$ft:first_touch")
 for src in "$vmdir"/tools/*.c; do
   [ -f "$src" ] || continue
   b=$out/vm-tools/$(basename "$src" .c)

@@ -106,6 +106,13 @@ pub fn count(
 ) -> CliResult<(Vec<MappingPages>, PageCounts)> {
     let mut out = Vec::new();
     let mut total = PageCounts::default();
+    // every node of the machine appears, with 0 when it holds nothing
+    let zero = |c: &mut PageCounts| {
+        for n in placer.machine().node_ids().iter_raw() {
+            c.by_node.entry(n).or_insert(0);
+        }
+    };
+    zero(&mut total);
     for e in maps.iter().filter(|e| e.accessible()) {
         let (s, t) = match range {
             Some((a, b)) => (e.start.max(a), e.end.min(b)),
@@ -114,7 +121,8 @@ pub fn count(
         if s >= t {
             continue;
         }
-        let c = placer.page_counts(pid, s, t).map_err(from_placement)?;
+        let mut c = placer.page_counts(pid, s, t).map_err(from_placement)?;
+        zero(&mut c);
         total.add(&c);
         out.push(MappingPages {
             start: format!("{s:x}"),

@@ -1,22 +1,16 @@
 # numakit pages PID --json agrees with /proc/PID/numa_maps (within a few
 # pages) for a memhog whose 64 MiB are on node 1.
 #
-# JSON contract assumed here (adjust pages_total below when the schema is
-# fixed): a per-node total, either an object keyed by node id
-#   "totals": {"0": P0, "1": P1}  (or "per_node"/"nodes"/"total", keys "N1" ok)
-# or an array of objects under such a key
-#   "totals": [{"node": 0, "pages": P0}, ...]
+# JSON (schema numakit.pages/1): per-node totals under .total.by_node,
+# keyed by node id: "total": {"by_node": {"0": P0, "1": P1}, ...}
 need_numakit pages --json
 
 # pages_total FLAT NODE: the per-node total from json_flat output (empty if none)
 pages_total() {
   echo "$1" | awk -F= -v n="$2" '
     { k = $1; v = $2 }
-    k ~ /^\.(totals?|per_node|nodes|total_per_node|per_node_totals?)\.N?[0-9]+$/ {
-      sub(/.*\.N?/, "", k); if (k == n) { print v; exit } }
-    k ~ /^\.(totals?|per_node|nodes|total_per_node|per_node_totals?)\[[0-9]+\]\.node$/ && v == n {
-      sub(/\.node$/, "", k); want = k ".pages" }
-    want != "" && k == want { print v; exit }'
+    k ~ /^\.total\.by_node\.[0-9]+$/ {
+      sub(/.*\./, "", k); if (k == n) { print v; exit } }'
 }
 
 if ! hog_start "taskset -c 2-3" 64; then
