@@ -292,7 +292,10 @@ impl Iterator for Getopt {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> (Vec<Result<(Opt, Option<String>), String>>, Vec<String>) {
+    /// An option with its argument as text, or getopt's complaint.
+    type Seen = Result<(Opt, Option<String>), String>;
+
+    fn run(args: &[&str]) -> (Vec<Seen>, Vec<String>) {
         let mut g = Getopt::new(args.iter().map(OsString::from).collect(), "numactl");
         let mut out = Vec::new();
         for s in g.by_ref() {
