@@ -99,7 +99,7 @@ fn parse_console(text: &str) -> BTreeMap<PciAddress, Exp> {
         let t = line.trim_start();
         if t.starts_with("PCI ") {
             let field = |k: &str| {
-                t.split(|c| c == ' ' || c == '(' || c == ')')
+                t.split([' ', '(', ')'])
                     .find_map(|w| w.strip_prefix(k))
                     .unwrap()
             };

@@ -39,12 +39,10 @@ struct RigDev {
     driver: Option<String>,
 }
 
-fn rig_summary(
-    root: &Root,
-) -> (
-    BTreeMap<PciAddress, RigDev>,
-    BTreeMap<u32, (String, Vec<String>)>,
-) {
+/// IOMMU groups as the rig lists them: id → (type, devices).
+type RigGroups = BTreeMap<u32, (String, Vec<String>)>;
+
+fn rig_summary(root: &Root) -> (BTreeMap<PciAddress, RigDev>, RigGroups) {
     let text = root.read_to_string("/vmrig/summary.txt").unwrap();
     let mut devs = BTreeMap::new();
     let mut groups = BTreeMap::new();

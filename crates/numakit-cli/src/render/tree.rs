@@ -151,6 +151,9 @@ fn node_label(m: &Machine, n: &Node, st: &Style) -> String {
     s
 }
 
+/// (package, die, cluster, core) of a CPU, each unknown as `None`.
+type CoreKey = (Option<u32>, Option<u32>, Option<u32>, Option<u32>);
+
 fn cpu_lines(m: &Machine, cpus: &CpuSet, verbose: bool, st: &Style) -> Vec<T> {
     let mut v = Vec::new();
     // caches shared within these CPUs, summarised per level/type
@@ -181,8 +184,7 @@ fn cpu_lines(m: &Machine, cpus: &CpuSet, verbose: bool, st: &Style) -> Vec<T> {
         v.push(T::new(st.dim(&format!("caches: {}", parts.join(", ")))));
     }
     // cores: group CPUs by (package, die, cluster, core)
-    let mut cores: BTreeMap<(Option<u32>, Option<u32>, Option<u32>, Option<u32>), CpuSet> =
-        BTreeMap::new();
+    let mut cores: BTreeMap<CoreKey, CpuSet> = BTreeMap::new();
     for c in m.cpus.iter().filter(|c| cpus.contains(c.id)) {
         let key = if c.core.is_some() {
             (c.package, c.die, c.cluster, c.core)
