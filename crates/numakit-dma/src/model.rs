@@ -299,8 +299,8 @@ pub struct ModelBackend {
     pub(crate) allocs: BTreeMap<u64, Alloc>,
     pub(crate) uncached: BTreeMap<u64, u64>,
     pub(crate) maps: IntMap<u64, MapRecord>,
-    /// DMA segments of live mappings: `(device, start, id) -> end`.
-    pub(crate) segs: BTreeMap<(u32, u64, u64), u64>,
+    /// DMA segments of live mappings: `(device, start, id) -> (end, index)`.
+    pub(crate) segs: BTreeMap<(u32, u64, u64), (u64, usize)>,
     /// Checker: CPU ranges of live streaming mappings: `(start, id, entry) -> end`.
     pub(crate) phys_index: BTreeMap<(u64, u64, u64), u64>,
     pub(crate) phys_max_len: u64,
@@ -1171,8 +1171,8 @@ impl ModelBackend {
             });
             return Err(e);
         }
-        for i in 0..entries.len() {
-            let (bus, len) = (entries[i].bus, entries[i].len);
+        let ranges: Vec<(u64, u64)> = entries.iter().map(|e| (e.bus, e.len)).collect();
+        for (bus, len) in ranges {
             self.arch_for_device(bus, len, dir, dev);
         }
         let segs = if iommu && func == MapFunc::Sg && !entries.iter().any(|e| e.bounced) {
@@ -1200,8 +1200,8 @@ impl ModelBackend {
             origin: self.origin(site),
             dmabuf,
         };
-        for &(s, l, _) in &rec.segs {
-            self.segs.insert((dev.0, s, id), s + l);
+        for (i, &(s, l, _)) in rec.segs.iter().enumerate() {
+            self.segs.insert((dev.0, s, id), (s + l, i));
         }
         let (nsegs, first) = (rec.segs.len(), rec.dma);
         let size = rec.size;
@@ -1236,19 +1236,13 @@ impl ModelBackend {
 
     /// Finds the live mapping and segment holding `dma`: `(id, seg index)`.
     pub(crate) fn find_containing(&self, dev: DeviceId, dma: u64) -> Option<(u64, usize)> {
-        for (&(_, s, id), &e) in self
+        for (&(_, _, id), &(e, i)) in self
             .segs
             .range((dev.0, 0, 0)..=(dev.0, dma, u64::MAX))
             .rev()
             .take(32)
         {
             if dma < e {
-                let r = &self.maps[&id];
-                let i = r
-                    .segs
-                    .iter()
-                    .position(|x| x.0 == s)
-                    .expect("segment of its record");
                 return Some((id, i));
             }
         }
@@ -1747,7 +1741,7 @@ impl ModelBackend {
             origin: self.origin(site),
             dmabuf: None,
         };
-        self.segs.insert((dev.0, dma, id), dma + len);
+        self.segs.insert((dev.0, dma, id), (dma + len, 0));
         self.maps.insert(id, rec);
         if self.cfg.checker {
             self.chk_clear_unmapped(dev, dma, dma + len);

@@ -148,13 +148,14 @@ pub enum Zone {
 /// device owns them. On a non-coherent machine such a fill between the
 /// invalidation at map time and the device's write makes the CPU read stale
 /// data unless the buffer is invalidated again when it comes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Speculation {
     /// The CPU never fills a line it was not asked for.
     Off,
     /// Every line a device writes was speculatively filled before the write
     /// (the worst case, and the default: bugs show every time).
+    #[default]
     Always,
     /// A line is filled before a device write with probability
     /// `percent`/100, drawn from a generator seeded with `seed`.
@@ -164,12 +165,6 @@ pub enum Speculation {
         /// The probability in percent.
         percent: u8,
     },
-}
-
-impl Default for Speculation {
-    fn default() -> Self {
-        Self::Always
-    }
 }
 
 /// Which cache maintenance the DMA API does on a non-coherent machine.

@@ -532,7 +532,10 @@ impl Line {
         }
         if let Some(h) = t.text.strip_prefix("hex:") {
             let h: String = h.chars().filter(|c| *c != '_' && *c != ':').collect();
-            if h.is_empty() || h.len() % 2 != 0 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+            if h.is_empty()
+                || !h.len().is_multiple_of(2)
+                || !h.chars().all(|c| c.is_ascii_hexdigit())
+            {
                 return Err(self.err(
                     t,
                     "hex: needs an even number of hexadecimal digits, like hex:deadbeef",
