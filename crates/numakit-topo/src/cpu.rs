@@ -77,6 +77,9 @@ pub struct Allowed {
     pub source: Option<String>,
     /// The cpuset/cgroup path of the process, when known.
     pub cgroup: Option<String>,
+    /// This thread's current CPU affinity (`Cpus_allowed_list`), which may
+    /// be narrower than `cpus` (the cpuset) after `taskset` or `sched_setaffinity`.
+    pub affinity: Option<CpuSet>,
 }
 
 pub(crate) fn read_cpus(root: &Root) -> Vec<Cpu> {
@@ -226,26 +229,44 @@ pub(crate) fn read_kinds(root: &Root, cpus: &[Cpu]) -> Vec<CpuKind> {
 }
 
 pub(crate) fn read_allowed(root: &Root) -> Allowed {
-    if let Ok(status) = root.read_to_string("/proc/self/status") {
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim_start_matches(':').trim().to_string())
-        };
-        let cpus = field("Cpus_allowed_list").and_then(|s| CpuSet::parse_list(&s).ok());
-        let mems = field("Mems_allowed_list").and_then(|s| NodeSet::parse_list(&s).ok());
-        if cpus.is_some() || mems.is_some() {
-            let cgroup = root.read_trim("/proc/self/cpuset");
-            return Allowed {
-                cpus,
-                mems,
-                source: Some("status".into()),
-                cgroup,
+    // `Cpus_allowed_list` is this thread's affinity, which `taskset` may have
+    // narrowed below the cpuset; a new binding may use the whole cpuset, so
+    // the cpuset's own files come first and the status lines are the fallback.
+    let (affinity, status_mems) = match root.read_to_string("/proc/self/status") {
+        Ok(status) => {
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim_start_matches(':').trim().to_string())
             };
+            (
+                field("Cpus_allowed_list").and_then(|s| CpuSet::parse_list(&s).ok()),
+                field("Mems_allowed_list").and_then(|s| NodeSet::parse_list(&s).ok()),
+            )
         }
+        Err(_) => (None, None),
+    };
+    if let Some(mut a) = read_allowed_cgroup(root) {
+        if a.mems.is_none() {
+            a.mems = status_mems;
+        }
+        if a.cpus.is_none() {
+            a.cpus = affinity.clone();
+        }
+        a.affinity = affinity;
+        return a;
     }
-    read_allowed_cgroup(root).unwrap_or_default()
+    if affinity.is_some() || status_mems.is_some() {
+        return Allowed {
+            cpus: affinity.clone(),
+            mems: status_mems,
+            source: Some("status".into()),
+            cgroup: root.read_trim("/proc/self/cpuset"),
+            affinity,
+        };
+    }
+    Allowed::default()
 }
 
 /// Follows `/proc/self/cpuset` (or `/proc/self/cgroup`) and `/proc/mounts` to
@@ -286,7 +307,12 @@ fn read_allowed_cgroup(root: &Root) -> Option<Allowed> {
                 cpus,
                 mems,
                 source: Some(source.into()),
-                cgroup: Some(path.to_string()),
+                cgroup: Some(if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path.to_string()
+                }),
+                affinity: None,
             });
         }
     }
