@@ -113,8 +113,14 @@ impl RunRequest {
         self.validate_with_root(machine, kernel, None)
     }
 
-    /// Like [`validate`](Self::validate); with `root`, device names the
-    /// model does not list are also followed through sysfs.
+    /// Like [`validate`](Self::validate), reading more through `root`:
+    /// device names the model does not list are followed through sysfs, and
+    /// CPUs are checked against the cpuset's CPUs (cgroup
+    /// `cpuset.cpus.effective`) rather than `machine.allowed.cpus`, which is
+    /// the thread's current affinity: a program started under `taskset` may
+    /// still bind to any CPU of its cpuset. When the cpuset cannot be read,
+    /// CPUs are checked against the machine only (the kernel intersects the
+    /// mask with the cpuset).
     pub fn validate_with_root(
         &self,
         machine: &Machine,
@@ -146,9 +152,13 @@ impl RunRequest {
         if let Some(p) = &memory {
             check_policy(p, machine, kernel)?;
         }
+        let cpuset = match root {
+            Some(r) => cpuset_cpus(r),
+            None => machine.allowed.cpus.clone(),
+        };
         let cpus = match (&self.cpus, &device) {
-            (Some(b), _) => Some(resolve_cpus(b, machine)?),
-            (None, Some(d)) => Some(device_cpus(d, machine)?),
+            (Some(b), _) => Some(resolve_cpus_within(b, machine, cpuset.as_ref())?),
+            (None, Some(d)) => Some(device_cpus(d, machine, cpuset.as_ref())?),
             (None, None) => None,
         };
         if let Some(h) = self.home_node {
@@ -365,6 +375,51 @@ pub fn check_nodes(nodes: &NodeSet, machine: &Machine) -> Result<()> {
 /// The CPUs a binding means, checked against the machine and the allowed
 /// CPUs. Node bindings keep only allowed CPUs; CPU lists must be allowed.
 pub fn resolve_cpus(b: &CpuBinding, machine: &Machine) -> Result<CpuSet> {
+    resolve_cpus_within(b, machine, machine.allowed.cpus.as_ref())
+}
+
+/// The CPUs of this process's cpuset (cgroup v2 `cpuset.cpus.effective`,
+/// v1 `cpuset.effective_cpus`), read through `root`, walking up to the
+/// nearest cgroup that has the file; `None` when there is none.
+pub fn cpuset_cpus(root: &Root) -> Option<CpuSet> {
+    let cg = root.read_to_string("/proc/self/cgroup").ok()?;
+    for line in cg.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+        let (base, files): (&str, &[&str]) = if ctrl.is_empty() {
+            ("/sys/fs/cgroup", &["cpuset.cpus.effective"])
+        } else if ctrl.split(',').any(|c| c == "cpuset") {
+            (
+                "/sys/fs/cgroup/cpuset",
+                &["cpuset.effective_cpus", "cpuset.cpus"],
+            )
+        } else {
+            continue;
+        };
+        let mut p = path.trim_end_matches('/').to_string();
+        loop {
+            for file in files {
+                if let Some(t) = root.read_trim(&format!("{base}{p}/{file}"))
+                    && let Ok(c) = CpuSet::parse_list(&t)
+                    && !c.is_empty()
+                {
+                    return Some(c);
+                }
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => break,
+            }
+        }
+    }
+    None
+}
+
+fn resolve_cpus_within(
+    b: &CpuBinding,
+    machine: &Machine,
+    allowed: Option<&CpuSet>,
+) -> Result<CpuSet> {
     match b {
         CpuBinding::Nodes(nodes) => {
             if nodes.is_empty() {
@@ -374,7 +429,7 @@ pub fn resolve_cpus(b: &CpuBinding, machine: &Machine) -> Result<CpuSet> {
             }
             check_nodes(nodes, machine)?;
             let mut cpus = machine.cpus_of_nodes(nodes);
-            if let Some(a) = &machine.allowed.cpus {
+            if let Some(a) = allowed {
                 cpus = cpus.intersection(a);
             }
             if cpus.is_empty() {
@@ -399,7 +454,7 @@ pub fn resolve_cpus(b: &CpuBinding, machine: &Machine) -> Result<CpuSet> {
                     known,
                 });
             }
-            if let Some(a) = &machine.allowed.cpus {
+            if let Some(a) = allowed {
                 let outside = cpus.difference(a);
                 if !outside.is_empty() {
                     return Err(Error::CpusNotAllowed {
@@ -413,13 +468,13 @@ pub fn resolve_cpus(b: &CpuBinding, machine: &Machine) -> Result<CpuSet> {
     }
 }
 
-fn device_cpus(d: &ResolvedDevice, machine: &Machine) -> Result<CpuSet> {
+fn device_cpus(d: &ResolvedDevice, machine: &Machine, allowed: Option<&CpuSet>) -> Result<CpuSet> {
     let node_cpus = machine.cpus_of_nodes(&std::iter::once(d.node).collect());
     let mut cpus = match &d.local_cpus {
         Some(l) if !l.is_empty() && l.is_subset(&node_cpus) => l.clone(),
         _ => node_cpus,
     };
-    if let Some(a) = &machine.allowed.cpus {
+    if let Some(a) = allowed {
         cpus = cpus.intersection(a);
     }
     if cpus.is_empty() {

@@ -502,3 +502,18 @@ fn first_touch_pins_one_thread_per_node() {
     assert!(p.first_touch(&mut v, &[], |_, _| {}).is_err());
     assert!(p.backend().calls().is_empty());
 }
+
+#[test]
+fn affinity_from_taskset_is_not_a_limit_with_a_root() {
+    // Cpus_allowed (affinity) narrowed to 0-1 as by `taskset -c 0-1`; the
+    // fixture has no readable cpuset, so only the machine limits CPUs.
+    let (root, mut m) = fixture("qemu-2node");
+    m.allowed.cpus = Some(cpus("0-1"));
+    let r = req(None, Some(CpuBinding::Nodes(nodes("1"))));
+    let plan = r.validate_with_root(&m, &kernel(), Some(&root)).unwrap();
+    assert_eq!(plan.cpus, Some(cpus("2-3")));
+    assert!(matches!(
+        r.validate(&m, &kernel()),
+        Err(Error::NoCpusOnNodes { .. })
+    ));
+}
