@@ -65,6 +65,9 @@ pub struct Parts {
     pub iommu: bool,
     /// Kernel knobs and tiers.
     pub knobs: bool,
+    /// Per-node hugepage pools, HMAT attributes, memory-side caches, and
+    /// system-wide memory.
+    pub node_details: bool,
 }
 
 impl Parts {
@@ -74,13 +77,15 @@ impl Parts {
         pci: true,
         iommu: true,
         knobs: true,
+        node_details: true,
     };
-    /// Only NUMA nodes (with memory and distances).
+    /// Only NUMA nodes: CPUs, memory and distances.
     pub const NODES: Parts = Parts {
         cpus: false,
         pci: false,
         iommu: false,
         knobs: false,
+        node_details: false,
     };
 }
 
@@ -160,8 +165,12 @@ impl Machine {
         } else {
             Vec::new()
         };
-        let mut nodes = node::read_nodes(root, &node_states);
-        let memory = node::read_system_memory(root);
+        let mut nodes = node::read_nodes(root, &node_states, parts.node_details);
+        let memory = if parts.node_details || nodes.is_empty() {
+            node::read_system_memory(root)
+        } else {
+            SystemMemory::default()
+        };
         if nodes.is_empty() {
             nodes.push(node::synthetic_node(root, &cpus, &memory));
         }
@@ -180,20 +189,41 @@ impl Machine {
             iommu: Iommu::default(),
             knobs: Knobs::default(),
         };
-        if parts.cpus {
-            cpu::fill_nodes(&mut m.cpus, &m.nodes);
-            m.caches = cpu::read_caches(root, &m.cpus);
-            m.cpu_kinds = cpu::read_kinds(root, &m.cpus);
-            m.allowed = cpu::read_allowed(root);
-        }
-        if parts.knobs {
-            m.memory_tiers = node::read_tiers(root);
-            node::assign_tiers(&mut m.nodes, &m.memory_tiers);
-            m.knobs = knobs::read(root);
-        }
-        if parts.pci {
-            m.pci_devices = pci::discover(root, &m.nodes);
-        }
+        // PCI devices are read on a second thread while the CPUs, caches
+        // and knobs are read here: the two walks share nothing but the nodes.
+        let pci_nodes = if parts.pci {
+            m.nodes.clone()
+        } else {
+            Vec::new()
+        };
+        m.pci_devices = std::thread::scope(|s| {
+            // no thread to be had: the devices are read afterwards, here
+            let pci = if parts.pci {
+                std::thread::Builder::new()
+                    .name("numakit-pci".into())
+                    .spawn_scoped(s, || pci::discover(root, &pci_nodes))
+                    .ok()
+            } else {
+                None
+            };
+            if parts.cpus {
+                cpu::fill_nodes(&mut m.cpus, &m.nodes);
+                m.caches = cpu::read_caches(root, &m.cpus);
+                m.cpu_kinds = cpu::read_kinds(root, &m.cpus);
+                m.allowed = cpu::read_allowed(root);
+            }
+            if parts.knobs {
+                m.memory_tiers = node::read_tiers(root);
+                node::assign_tiers(&mut m.nodes, &m.memory_tiers);
+                m.knobs = knobs::read(root);
+            }
+            match pci.map(|h| h.join()) {
+                Some(Ok(devs)) => devs,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None if parts.pci => pci::discover(root, &pci_nodes),
+                None => Vec::new(),
+            }
+        });
         if parts.iommu {
             m.iommu = iommu::discover(root, m.kernel.cmdline.as_deref());
             iommu::assign_groups(&mut m.pci_devices, &m.iommu);

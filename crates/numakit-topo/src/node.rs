@@ -158,7 +158,7 @@ pub(crate) fn read_states(root: &Root) -> NodeStates {
     }
 }
 
-pub(crate) fn read_nodes(root: &Root, states: &NodeStates) -> Vec<Node> {
+pub(crate) fn read_nodes(root: &Root, states: &NodeStates, details: bool) -> Vec<Node> {
     let dirs = numbered_entries(root, NODE_DIR, "node");
     let ids: Vec<NodeId> = dirs.iter().map(|(i, _)| NodeId(*i)).collect();
     // A node's `distance` lists distances to the online nodes, in order.
@@ -204,11 +204,23 @@ pub(crate) fn read_nodes(root: &Root, states: &NodeStates) -> Vec<Node> {
                 memory_total_bytes: meminfo.get("MemTotal").copied(),
                 memory_free_bytes: meminfo.get("MemFree").copied(),
                 meminfo,
-                hugepages: read_hugepages(root, &format!("{base}/hugepages")),
+                hugepages: if details {
+                    read_hugepages(root, &format!("{base}/hugepages"))
+                } else {
+                    Vec::new()
+                },
                 distances,
                 memory_tier: None,
-                access: read_access(root, &base),
-                memory_side_caches: read_side_caches(root, &base),
+                access: if details {
+                    read_access(root, &base)
+                } else {
+                    Vec::new()
+                },
+                memory_side_caches: if details {
+                    read_side_caches(root, &base)
+                } else {
+                    Vec::new()
+                },
                 synthetic: false,
                 raw: NodeRaw {
                     distance_row: raw_dist,
@@ -291,11 +303,16 @@ pub(crate) fn read_hugepages(root: &Root, dir: &str) -> Vec<HugePagePool> {
     v
 }
 
+/// The access classes the kernel defines (`access0`: any initiator,
+/// `access1`: CPUs only); probed by name, since a node folder also lists
+/// hundreds of `memoryN` blocks.
+const ACCESS_CLASSES: u32 = 4;
+
 fn read_access(root: &Root, base: &str) -> Vec<AccessClass> {
-    numbered_entries(root, base, "access")
-        .into_iter()
-        .map(|(class, name)| {
-            let d = format!("{base}/{name}/initiators");
+    (0..ACCESS_CLASSES)
+        .filter(|c| root.is_dir(&format!("{base}/access{c}/initiators")))
+        .map(|class| {
+            let d = format!("{base}/access{class}/initiators");
             let initiators = numbered_entries(root, &d, "node")
                 .into_iter()
                 .map(|(i, _)| NodeId(i))

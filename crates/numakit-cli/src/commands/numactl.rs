@@ -223,6 +223,7 @@ impl Session {
                 pci: false,
                 iommu: false,
                 knobs: false,
+                node_details: false,
             };
             Machine::discover_parts(root, parts)
         })
@@ -536,6 +537,7 @@ impl Session {
                     pci: true,
                     iommu: false,
                     knobs: false,
+                    node_details: false,
                 },
             ));
         }
