@@ -44,7 +44,8 @@ impl InRoot {
     }
 
     pub(crate) fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        read_fd(&self.open_at(path, OFlags::RDONLY)?)
+        // the files under a directory root are regular files
+        read_fd(&self.open_at(path, OFlags::RDONLY)?, true)
     }
 
     pub(crate) fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
@@ -94,7 +95,12 @@ impl InRoot {
 
 /// Reads a whole file with plain `read` calls: sysfs files report a size of
 /// 4096 whatever they hold, so asking for the size first only costs calls.
-pub(crate) fn read_fd(fd: &OwnedFd) -> io::Result<Vec<u8>> {
+///
+/// With `one_shot`, a short read is taken as the end of the file. That holds
+/// for regular files and for sysfs attributes (which hand over their whole
+/// value in one read), not for procfs files longer than a page, whose reads
+/// stop at record boundaries.
+pub(crate) fn read_fd(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
     let mut v = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -103,6 +109,10 @@ pub(crate) fn read_fd(fd: &OwnedFd) -> io::Result<Vec<u8>> {
             return Ok(v);
         }
         v.extend_from_slice(&buf[..n]);
+        if one_shot && n < buf.len() {
+            // skip the extra call that would only return 0
+            return Ok(v);
+        }
         if v.len() as u64 > crate::MAX_SNAPSHOT_BYTES {
             return Err(io::Error::other("file too large"));
         }

@@ -222,11 +222,14 @@ impl Root {
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         match &*self.kind {
-            Kind::Live => inroot::read_fd(&rustix::fs::open(
-                path,
-                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )?),
+            Kind::Live => inroot::read_fd(
+                &rustix::fs::open(
+                    path,
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )?,
+                path.starts_with("/sys/"),
+            ),
             Kind::FastDir(_, f) => f.read(path),
             Kind::Dir(base) => {
                 let p = self.resolve(path, true)?;
