@@ -6,13 +6,15 @@
 #      move_pages) vs one move_pages call for every page (numactl's
 #      move_pages test approach) vs one call per page (goal: the API at least
 #      as fast as the one-call approach).
-# Uses hyperfine when installed, else a timed shell loop. Builds release.
+# Uses hyperfine when installed, else a timed shell loop. Measures the static
+# release build (scripts/build-static.sh) unless NUMAKIT_BIN names another.
 # Environment: RUNS (default 200), MIB (default 1024).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p numakit-cli -p numakit-placement --bin numakit --example page_query
-nk=$target/release/numakit
+cargo build --release -q -p numakit-placement --example page_query
+# the static release build, as shipped (scripts/build-static.sh), or NUMAKIT_BIN
+nk=${NUMAKIT_BIN:-$(scripts/build-static.sh)}
 pq=$target/release/examples/page_query
 runs=${RUNS:-200}
 

@@ -4,15 +4,14 @@
 #   2. the same two on the largest fixture (HWLOC_FSROOT for lstopo, --root for numakit);
 #   3. `numakit topo --hardware` vs `numactl --hardware` on this machine.
 # Needs hyperfine, hwloc and numactl (apt-get install hyperfine hwloc numactl).
-# Builds numakit in release mode first. Goal: >= 5x faster than lstopo, no
-# slower than numactl.
+# Measures the static release build (scripts/build-static.sh), or NUMAKIT_BIN.
+# Goal: >= 5x faster than lstopo, no slower than numactl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in hyperfine lstopo-no-graphics numactl; do
   command -v "$t" >/dev/null || { echo "bench-topo: $t not found (apt-get install hyperfine hwloc numactl)" >&2; exit 2; }
 done
-cargo build --release -q -p numakit-cli
-nk=$PWD/target/release/numakit
+nk=${NUMAKIT_BIN:-$(scripts/build-static.sh)}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fixture=tests/fixtures/hwloc-linux/40intel64-2g2n4c+pcilocality.tar.bz2
