@@ -38,17 +38,10 @@ pub struct Shown {
     pub run_nodes: NodeSet,
 }
 
-/// numactl's name for a mode.
+/// numactl's name for a mode: libnuma's `policy_name` uses the same short
+/// names as numakit.
 pub fn policy_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Default => "default",
-        Mode::Preferred => "preferred",
-        Mode::Bind => "bind",
-        Mode::Interleave => "interleave",
-        Mode::Local => "local",
-        Mode::PreferredMany => "preferred-many",
-        Mode::WeightedInterleave => "weighted-interleave",
-    }
+    numakit_placement::mode_name(mode)
 }
 
 fn mask(o: &mut String, name: &str, ids: impl Iterator<Item = u32>) {
