@@ -101,20 +101,37 @@ impl InRoot {
 /// value in one read), not for procfs files longer than a page, whose reads
 /// stop at record boundaries.
 pub(crate) fn read_fd(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
-    let mut v = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut buf))?;
-        if n == 0 {
-            return Ok(v);
+    thread_local! {
+        // one zeroed buffer per thread, reused for every read
+        static BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; 4096].into_boxed_slice());
+    }
+    BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        let mut v = Vec::new();
+        loop {
+            let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut buf[..]))?;
+            if n == 0 {
+                return Ok(v);
+            }
+            v.extend_from_slice(&buf[..n]);
+            if one_shot && n < buf.len() {
+                // skip the extra call that would only return 0
+                return Ok(v);
+            }
+            if v.len() as u64 > crate::MAX_SNAPSHOT_BYTES {
+                return Err(io::Error::other("file too large"));
+            }
         }
-        v.extend_from_slice(&buf[..n]);
-        if one_shot && n < buf.len() {
-            // skip the extra call that would only return 0
-            return Ok(v);
-        }
-        if v.len() as u64 > crate::MAX_SNAPSHOT_BYTES {
-            return Err(io::Error::other("file too large"));
-        }
+    })
+}
+
+/// `realpath` on the live system in three calls (open with `O_PATH`, read the
+/// `/proc/self/fd` link, close) instead of one `readlink` per component;
+/// falls back to the C library's way when `/proc` is not there.
+pub(crate) fn canonicalize_live(path: &str) -> io::Result<String> {
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        Ok(p) => Ok(p.to_string_lossy().into_owned()),
+        Err(_) => Ok(std::fs::canonicalize(path)?.to_string_lossy().into_owned()),
     }
 }

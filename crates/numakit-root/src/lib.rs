@@ -322,7 +322,7 @@ impl Root {
     /// absolute path in the root; it exists.
     pub fn canonicalize(&self, path: &str) -> io::Result<String> {
         match &*self.kind {
-            Kind::Live => Ok(std::fs::canonicalize(path)?.to_string_lossy().into_owned()),
+            Kind::Live => inroot::canonicalize_live(path),
             Kind::FastDir(base, f) => f.canonicalize(path, base),
             _ => {
                 let p = self.resolve(path, true)?;
