@@ -135,3 +135,21 @@ fn empty_directory_loads_with_unknown_facts() {
     assert_eq!(code, 0, "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn numactl_mode_refuses_a_root_that_does_not_open() {
+    // never a silent fallback to the live system
+    let out = Command::new(env!("CARGO_BIN_EXE_numakit"))
+        .args(["numactl", "--hardware"])
+        .env("NUMAKIT_ROOT", tmp("no-such-root"))
+        .output()
+        .expect("run numakit");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("numactl: NUMAKIT_ROOT: root ") && err.contains("does not exist"),
+        "{err}"
+    );
+}

@@ -85,7 +85,20 @@ for the process if it is supported by kernel
 
 /// Runs the numactl-compatible interface with numactl's arguments (argv[0] removed).
 pub fn run(args: Vec<OsString>) -> CliResult<u8> {
-    let mut s = Session::new(program_name());
+    // A NUMAKIT_ROOT that does not open is an error, never a silent fallback
+    // to the live system.
+    let root = match std::env::var_os("NUMAKIT_ROOT") {
+        Some(p) => match Root::open(&p) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(
+                    Fail::Error(format!("NUMAKIT_ROOT: {}", crate::error::chain(&e))).report(),
+                );
+            }
+        },
+        None => Root::live(),
+    };
+    let mut s = Session::new(program_name(), root);
     Ok(match s.main(args) {
         Ok(code) => code,
         Err(f) => f.report(),
@@ -191,11 +204,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(prog: String) -> Session {
-        let root = match std::env::var_os("NUMAKIT_ROOT") {
-            Some(p) => Root::open(p).unwrap_or_else(|_| Root::live()),
-            None => Root::live(),
-        };
+    fn new(prog: String, root: Root) -> Session {
         Session {
             prog,
             root,
@@ -589,7 +598,16 @@ impl Session {
 
     fn print_hardware(&mut self) -> Result<u8, Fail> {
         let cpu_compress = self.cpu_compress;
-        let m = self.machine();
+        // --hardware needs only the nodes: read no more unless an option
+        // already read the machine
+        let nodes_only;
+        let m = match &self.machine {
+            Some(m) => m,
+            None => {
+                nodes_only = Machine::discover_parts(&self.root, Parts::NODES);
+                &nodes_only
+            }
+        };
         let text = crate::render::hardware::numactl_hardware(m, cpu_compress);
         let code = u8::from(!crate::render::hardware::numa_available(m));
         let mut o = std::io::stdout();
