@@ -110,9 +110,9 @@ fn main() {
             IommuMode::Lazy,
         ),
     ] {
-        // Best of three runs each, alternating, to damp the noise of a busy machine.
+        // Best of five runs each, alternating, to damp the noise of a busy machine.
         let (mut off, mut on) = (0f64, 0f64);
-        for _ in 0..3 {
+        for _ in 0..5 {
             off = off.max(cycles(c, iommu, false, n));
             on = on.max(cycles(c, iommu, true, n));
         }
