@@ -195,3 +195,41 @@ fn tree_puts_devices_under_their_node() {
         "the NVMe sits under node 1:\n{text}"
     );
 }
+
+#[test]
+fn tree_summarises_a_distance_matrix_too_wide_for_a_terminal() {
+    let out = numakit()
+        .args([
+            "topo",
+            "--root",
+            fixture("hwloc-linux/256ia64-64n2s2c.tar.bz2")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Distances: 64×64 matrix, values 10, 22, 26, 30, 34;"),
+        "{text}"
+    );
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 120),
+        "lines fit a terminal"
+    );
+    // two nodes: the matrix itself
+    let out = numakit()
+        .args([
+            "topo",
+            "--root",
+            fixture("qemu-2node/sysfs.tar.gz").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("    0:   10   21\n    1:   21   10\n"),
+        "{text}"
+    );
+}

@@ -384,7 +384,28 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
     out
 }
 
+/// Above this many nodes the matrix would not fit a terminal: it is summarised.
+const MAX_DISTANCE_COLUMNS: usize = 16;
+
 fn distance_table(m: &Machine) -> String {
+    if m.nodes.len() > MAX_DISTANCE_COLUMNS {
+        let values: std::collections::BTreeSet<u32> = m
+            .nodes
+            .iter()
+            .flat_map(|n| n.distances.iter().flatten().copied())
+            .collect();
+        let values: Vec<String> = values.iter().map(u32::to_string).collect();
+        let unknown = m
+            .nodes
+            .iter()
+            .any(|n| n.distances.iter().any(Option::is_none));
+        return format!(
+            "Distances: {n}×{n} matrix, values {}{}; the whole matrix: numakit topo --hardware or --json\n",
+            values.join(", "),
+            if unknown { ", some unknown" } else { "" },
+            n = m.nodes.len()
+        );
+    }
     let mut s = String::from("Distances:\n      ");
     for n in &m.nodes {
         let _ = write!(s, "{:>5}", n.id);
