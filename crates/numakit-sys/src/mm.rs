@@ -58,14 +58,17 @@ pub fn mmap_anonymous(len: usize, flags: MapFlags) -> Result<NonNull<u8>> {
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    // SAFETY: a null hint without MAP_FIXED makes the kernel choose an
-    // unused range, so no existing memory is replaced.
+    // Only the named flags: `from_bits_retain` could smuggle in MAP_FIXED
+    // (or MAP_SHARED and the like), which the SAFETY argument excludes.
+    let extra = flags.bits() & MapFlags::all().bits();
+    // SAFETY: a null hint without MAP_FIXED (masked out above) makes the
+    // kernel choose an unused range, so no existing memory is replaced.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags.bits(),
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
             -1,
             0,
         )
@@ -204,5 +207,19 @@ mod tests {
         // SAFETY: freshly mapped, unused.
         unsafe { munmap(p, 4 * ps) }.unwrap();
         assert_eq!(mmap_anonymous(0, MapFlags::empty()), Err(Errno::EINVAL));
+    }
+
+    /// Bits outside the named flags never reach `mmap`: MAP_FIXED with the
+    /// null hint would map over address 0 and replace whatever is there.
+    #[test]
+    fn unknown_map_flags_are_not_passed_to_mmap() {
+        let ps = page_size();
+        let fixed = MapFlags::from_bits_retain(libc::MAP_FIXED);
+        let p = mmap_anonymous(ps, fixed).unwrap();
+        assert_ne!(p.as_ptr() as usize, 0);
+        // SAFETY: freshly mapped, unused.
+        unsafe { munmap(p, ps) }.unwrap();
+        let m = AnonMapping::new(ps, fixed).unwrap();
+        assert_ne!(m.addr(), 0);
     }
 }
