@@ -104,7 +104,8 @@ pub(crate) fn query_range(
         addrs.clear();
         while a < end && addrs.len() < QUERY_CHUNK {
             addrs.push(a as usize);
-            a += page;
+            // the last page of the address space: stop instead of wrapping
+            a = a.saturating_add(page);
         }
         let st = &mut status[..addrs.len()];
         backend

@@ -252,7 +252,10 @@ impl<B: Backend> Placer<B> {
             HugePages::Transparent | HugePages::Hugetlb => HUGE_2M,
             _ => page_size(),
         };
-        let len = len.div_ceil(unit) * unit;
+        // a length that does not round within usize cannot be mapped anyway
+        let len = len.div_ceil(unit).checked_mul(unit).ok_or_else(|| {
+            Error::from_errno(format!("mapping {len} bytes"), Errno::ENOMEM, None)
+        })?;
         let mut map = AnonMapping::new(len, map_flags(opts.huge))
             .map_err(|e| Error::from_errno(format!("mapping {len} bytes"), e, None))?;
         let advice = match opts.huge {

@@ -3,8 +3,8 @@
 //! system call.
 
 use numakit_placement::{
-    Call, CpuBinding, DeviceSpec, Error, KernelSupport, Mode, Placer, Policy, PolicyFlags,
-    RecordingBackend, RunRequest,
+    AllocOptions, Call, CpuBinding, DeviceSpec, Error, HugePages, KernelSupport, Mode, Placer,
+    Policy, PolicyFlags, RecordingBackend, RunRequest,
 };
 use numakit_root::Root;
 use numakit_sys::Errno;
@@ -516,4 +516,30 @@ fn affinity_from_taskset_is_not_a_limit_with_a_root() {
         r.validate(&m, &kernel()),
         Err(Error::NoCpusOnNodes { .. })
     ));
+}
+
+#[test]
+fn page_range_in_the_last_page_of_the_address_space_does_not_overflow() {
+    let p = placer(fixture("qemu-2node").1);
+    let c = p.page_counts(9, u64::MAX - 10, u64::MAX).unwrap();
+    assert_eq!(c.pages, 1);
+    let out = p
+        .migrate_range(9, u64::MAX - 10, u64::MAX, NodeId(1))
+        .unwrap();
+    assert_eq!(out.not_moved, 0);
+}
+
+#[test]
+fn allocation_length_that_overflows_when_rounded_is_an_error() {
+    let p = placer(fixture("qemu-2node").1);
+    assert!(
+        p.allocate_with(usize::MAX, &AllocOptions::default())
+            .is_err()
+    );
+    let huge = AllocOptions {
+        huge: HugePages::Transparent,
+        ..Default::default()
+    };
+    assert!(p.allocate_with(usize::MAX - 4096, &huge).is_err());
+    assert!(p.backend().calls().is_empty());
 }
