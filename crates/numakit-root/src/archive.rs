@@ -7,11 +7,17 @@ use std::sync::Arc;
 
 use crate::{Entry, RootError, Tree};
 
-/// The most bytes of file content a snapshot may hold once unpacked (1 GiB):
-/// a bound so that a hostile tarball cannot exhaust memory.
+/// The most bytes a snapshot may hold once unpacked (1 GiB), file contents
+/// and tar headers (GNU long names, PAX records) together: a bound so that a
+/// hostile tarball cannot exhaust memory.
 pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 pub(crate) fn load(path: &Path) -> Result<Tree, RootError> {
+    load_limited(path, MAX_SNAPSHOT_BYTES)
+}
+
+/// [`load`] with `limit` in place of [`MAX_SNAPSHOT_BYTES`].
+pub(crate) fn load_limited(path: &Path, limit: u64) -> Result<Tree, RootError> {
     let bad = |reason: String| RootError::BadSnapshot {
         path: path.into(),
         reason,
@@ -51,7 +57,9 @@ pub(crate) fn load(path: &Path) -> Result<Tree, RootError> {
     } else {
         return Err(RootError::NotARoot(path.into()));
     };
-    let mut ar = tar::Archive::new(reader);
+    // The tar reader keeps long names and PAX records in memory whole, and
+    // they are not file contents: bound the unpacked stream itself.
+    let mut ar = tar::Archive::new(reader.take(limit));
     let mut raw: Vec<(Vec<String>, Entry)> = Vec::new();
     let mut hardlinks: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     let mut total: u64 = 0;
@@ -81,11 +89,8 @@ pub(crate) fn load(path: &Path) -> Result<Tree, RootError> {
         } else if et.is_file() {
             let size = ent.header().size().unwrap_or(0);
             total = total.saturating_add(size);
-            if total > MAX_SNAPSHOT_BYTES {
-                return Err(bad(format!(
-                    "holds more than {} MiB of files",
-                    MAX_SNAPSHOT_BYTES >> 20
-                )));
+            if total > limit {
+                return Err(bad(format!("holds more than {} MiB of files", limit >> 20)));
             }
             let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
             ent.read_to_end(&mut data).map_err(|e| bad(e.to_string()))?;

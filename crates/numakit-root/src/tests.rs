@@ -129,3 +129,26 @@ fn recording_uses_resolved_paths() {
     ));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A GNU long name is read whole into memory by the tar reader: it must
+/// count against the snapshot limit like file contents do.
+#[test]
+fn tarball_long_names_count_against_the_size_limit() {
+    let d = tmp("longname");
+    let f = d.join("snap.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&f).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        let long = format!("sys/{}", "x".repeat(64 << 10));
+        b.append_data(&mut h, long, &b"1"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    assert!(archive::load_limited(&f, 1 << 20).is_ok());
+    assert!(matches!(
+        archive::load_limited(&f, 16 << 10),
+        Err(RootError::BadSnapshot { .. })
+    ));
+    std::fs::remove_dir_all(&d).unwrap();
+}
