@@ -45,7 +45,9 @@ impl InRoot {
 
     pub(crate) fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         // the files under a directory root are regular files
-        read_fd(&self.open_at(path, OFlags::RDONLY)?, true)
+        let fd = self.open_at(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+        refuse_special(&fd)?;
+        read_fd(&fd, true)
     }
 
     pub(crate) fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
@@ -91,6 +93,31 @@ impl InRoot {
     pub(crate) fn is_dir(&self, path: &str) -> bool {
         self.open_at(path, OFlags::PATH | OFlags::DIRECTORY).is_ok()
     }
+}
+
+/// Refuses a FIFO, socket or device node: a directory root is a copy of
+/// `sys/` and `proc/`, whose files are regular, and reading one of those
+/// (opened with `O_NONBLOCK`, so a FIFO does not block the open) could hang
+/// or never end (`/dev/zero`). Directories pass, and give `EISDIR` on read.
+fn refuse_special(fd: &OwnedFd) -> io::Result<()> {
+    use rustix::fs::FileType;
+    match FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode) {
+        FileType::RegularFile | FileType::Directory => Ok(()),
+        _ => Err(io::Error::from_raw_os_error(22)), // EINVAL
+    }
+}
+
+/// Reads a file under a directory root, given by its host path, whose links
+/// are already resolved (the portable resolver's read), refusing special
+/// files as [`InRoot::read`] does.
+pub(crate) fn read_host(path: &Path) -> io::Result<Vec<u8>> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    refuse_special(&fd)?;
+    read_fd(&fd, false)
 }
 
 /// Reads a whole file with plain `read` calls: sysfs files report a size of

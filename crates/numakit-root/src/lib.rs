@@ -233,7 +233,7 @@ impl Root {
             Kind::FastDir(_, f) => f.read(path),
             Kind::Dir(base) => {
                 let p = self.resolve(path, true)?;
-                let data = std::fs::read(host_path(base, &p))?;
+                let data = inroot::read_host(&host_path(base, &p))?;
                 self.record(|r| r.file(&p, &data));
                 Ok(data)
             }

@@ -152,3 +152,34 @@ fn tarball_long_names_count_against_the_size_limit() {
     ));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A FIFO (or a device node) in a directory root is refused at once, by the
+/// kernel-resolved reads and by the portable resolver (recording) alike: it
+/// must not hang the reader or stream without end.
+#[test]
+fn dir_root_refuses_fifos_without_blocking() {
+    let d = tmp("fifo");
+    sample(&d);
+    let fifo = d.join("sys/devices/pci0000:00/0000:00:01.0/numa_node");
+    std::fs::remove_file(&fifo).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let root = Root::open(&d).unwrap();
+    for r in [root.clone(), root.start_recording()] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(r.read("/sys/bus/pci/devices/0000:00:01.0/numa_node"));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading a FIFO blocked");
+        assert!(got.is_err());
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
