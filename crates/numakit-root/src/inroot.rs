@@ -46,8 +46,7 @@ impl InRoot {
     pub(crate) fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         // the files under a directory root are regular files
         let fd = self.open_at(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
-        refuse_special(&fd)?;
-        read_fd(&fd, true)
+        read_fd_guarded(&fd, true)
     }
 
     pub(crate) fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
@@ -116,8 +115,15 @@ pub(crate) fn read_host(path: &Path) -> io::Result<Vec<u8>> {
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    refuse_special(&fd)?;
-    read_fd(&fd, false)
+    read_fd_guarded(&fd, false)
+}
+
+/// [`read_fd`] for files that should be regular: a special file (a FIFO
+/// reads as empty when opened with `O_NONBLOCK`, a device fills every read)
+/// is refused. The type is asked only when the first read comes back empty
+/// or full, so the attributes of a copied sysfs cost no extra call.
+fn read_fd_guarded(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
+    read_fd_with(fd, one_shot, Some(refuse_special))
 }
 
 /// Reads a whole file with plain `read` calls: sysfs files report a size of
@@ -128,6 +134,14 @@ pub(crate) fn read_host(path: &Path) -> io::Result<Vec<u8>> {
 /// value in one read), not for procfs files longer than a page, whose reads
 /// stop at record boundaries.
 pub(crate) fn read_fd(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
+    read_fd_with(fd, one_shot, None)
+}
+
+fn read_fd_with(
+    fd: &OwnedFd,
+    one_shot: bool,
+    guard: Option<fn(&OwnedFd) -> io::Result<()>>,
+) -> io::Result<Vec<u8>> {
     thread_local! {
         // one zeroed buffer per thread, reused for every read
         static BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; 4096].into_boxed_slice());
@@ -137,6 +151,12 @@ pub(crate) fn read_fd(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
         let mut v = Vec::new();
         loop {
             let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut buf[..]))?;
+            if v.is_empty()
+                && (n == 0 || n == buf.len())
+                && let Some(check) = guard
+            {
+                check(fd)?;
+            }
             if n == 0 {
                 return Ok(v);
             }

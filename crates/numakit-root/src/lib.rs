@@ -32,7 +32,7 @@ mod inroot;
 mod record;
 mod snapshot;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -98,6 +98,10 @@ pub struct Root {
     kind: Arc<Kind>,
     label: String,
     recorder: Option<Arc<Mutex<record::Recorder>>>,
+    /// Directory listings already made: a later read of a name the listing
+    /// lacks is answered "not found" without a system call. Not used while
+    /// recording.
+    listings: Arc<Mutex<HashMap<String, Arc<Vec<String>>>>>,
 }
 
 impl fmt::Debug for Root {
@@ -115,6 +119,7 @@ impl Root {
             kind: Arc::new(Kind::Live),
             label: "/".into(),
             recorder: None,
+            listings: Arc::default(),
         }
     }
 
@@ -154,6 +159,7 @@ impl Root {
                 kind: Arc::new(kind),
                 label,
                 recorder: None,
+                listings: Arc::default(),
             });
         }
         if meta.is_file() {
@@ -162,6 +168,7 @@ impl Root {
                 kind: Arc::new(Kind::Tree(Arc::new(tree))),
                 label,
                 recorder: None,
+                listings: Arc::default(),
             });
         }
         Err(RootError::NotARoot(path.into()))
@@ -200,6 +207,7 @@ impl Root {
             kind,
             label: self.label.clone(),
             recorder: Some(Arc::new(Mutex::new(record::Recorder::default()))),
+            listings: Arc::default(),
         }
     }
 
@@ -208,6 +216,25 @@ impl Root {
         match &self.recorder {
             Some(r) => r.lock().map(|r| r.snapshot()).unwrap_or_default(),
             None => Recorded::default(),
+        }
+    }
+
+    /// Whether a listing of `path`'s folder, made earlier, lacks its name.
+    fn known_absent(&self, path: &str) -> bool {
+        if self.recorder.is_some() {
+            return false;
+        }
+        let Some((parent, name)) = path.rsplit_once('/') else {
+            return false;
+        };
+        if name.is_empty() || name == "." || name == ".." {
+            return false;
+        }
+        match self.listings.lock() {
+            Ok(l) => l
+                .get(parent)
+                .is_some_and(|names| names.binary_search_by(|n| n.as_str().cmp(name)).is_err()),
+            Err(_) => false,
         }
     }
 
@@ -221,6 +248,9 @@ impl Root {
 
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        if self.known_absent(path) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
         match &*self.kind {
             Kind::Live => inroot::read_fd(
                 &rustix::fs::open(
@@ -285,6 +315,9 @@ impl Root {
 
     /// The target of a symbolic link, as written in the link.
     pub fn read_link(&self, path: &str) -> io::Result<String> {
+        if self.known_absent(path) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
         let (p, target) = match &*self.kind {
             Kind::Live => return Ok(std::fs::read_link(path)?.to_string_lossy().into_owned()),
             Kind::FastDir(_, f) => return f.read_link(path),
@@ -336,6 +369,27 @@ impl Root {
 
     /// The names in a directory, sorted.
     pub fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        if self.recorder.is_none() {
+            if self.known_absent(path) {
+                return Err(io::ErrorKind::NotFound.into());
+            }
+            if let Some(names) = self.listings.lock().ok().and_then(|l| l.get(path).cloned()) {
+                return Ok(names.to_vec());
+            }
+        }
+        let names = self.list(path)?;
+        if self.recorder.is_none()
+            && let Ok(mut l) = self.listings.lock()
+        {
+            l.insert(
+                path.trim_end_matches('/').to_string(),
+                Arc::new(names.clone()),
+            );
+        }
+        Ok(names)
+    }
+
+    fn list(&self, path: &str) -> io::Result<Vec<String>> {
         let mut names = match &*self.kind {
             Kind::Live => list_host_dir(Path::new(path))?,
             Kind::FastDir(_, f) => f.read_dir(path)?,
@@ -398,6 +452,9 @@ impl Root {
 
     /// Whether `path` exists (following links).
     pub fn exists(&self, path: &str) -> bool {
+        if self.known_absent(path) {
+            return false;
+        }
         match &*self.kind {
             Kind::Live => Path::new(path).exists(),
             Kind::FastDir(_, f) => f.exists(path),
@@ -422,6 +479,9 @@ impl Root {
 
     /// Whether `path` is a directory (following links).
     pub fn is_dir(&self, path: &str) -> bool {
+        if self.known_absent(path) {
+            return false;
+        }
         let p = match &*self.kind {
             Kind::Live => return Path::new(path).is_dir(),
             Kind::FastDir(_, f) => return f.is_dir(path),

@@ -487,7 +487,13 @@ pub fn discover(root: &Root, nodes: &[Node]) -> Vec<PciDevice> {
         .read_dir("/sys/bus/pci/devices")
         .unwrap_or_default()
         .iter()
-        .filter_map(|name| read_device(root, name))
+        .filter_map(|name| {
+            // one listing of the device's folder lets every optional attribute
+            // it lacks (SR-IOV, link, resize, class folders) be skipped without
+            // a failed open
+            let _ = root.read_dir(&format!("/sys/bus/pci/devices/{name}"));
+            read_device(root, name)
+        })
         .collect();
     pairs.sort_by_key(|(d, _)| d.address);
     let (mut devs, raw): (Vec<PciDevice>, Vec<Raw>) = pairs.into_iter().unzip();
