@@ -17,8 +17,9 @@ pub enum HugePages {
     Transparent,
     /// Refuse transparent huge pages (`MADV_NOHUGEPAGE`).
     Never,
-    /// Pages from the default hugetlb pool (`MAP_HUGETLB`, 2 MiB on
-    /// x86_64); fails with `ENOMEM` when the pool is empty.
+    /// 2 MiB pages from the hugetlb pool (`MAP_HUGETLB | MAP_HUGE_2MB`, so
+    /// the size does not depend on the default huge page size); fails with
+    /// `ENOMEM` when the pool is empty.
     Hugetlb,
 }
 
@@ -72,7 +73,10 @@ pub(crate) const HUGE_2M: usize = 2 << 20;
 
 pub(crate) fn map_flags(huge: HugePages) -> MapFlags {
     match huge {
-        HugePages::Hugetlb => MapFlags::HUGETLB,
+        // the length is rounded to 2 MiB, so the pages must be 2 MiB too:
+        // with a 1 GiB default the kernel would round the mapping up and the
+        // unmap of the 2 MiB-rounded length would fail
+        HugePages::Hugetlb => MapFlags::HUGETLB | MapFlags::HUGE_2MB,
         _ => MapFlags::empty(),
     }
 }

@@ -19,6 +19,9 @@ bitflags! {
         /// `MAP_HUGETLB`: back the mapping with pages from the default
         /// hugetlb pool (the length must be a multiple of the huge page size).
         const HUGETLB = libc::MAP_HUGETLB;
+        /// `MAP_HUGE_2MB`: with `HUGETLB`, take 2 MiB pages whatever the
+        /// default huge page size is (log2 of the size in bits 26-31).
+        const HUGE_2MB = libc::MAP_HUGE_2MB;
         /// `MAP_POPULATE`: fault every page in now (under the policy in force).
         const POPULATE = libc::MAP_POPULATE;
         /// `MAP_NORESERVE`: do not reserve swap.
@@ -192,6 +195,7 @@ mod tests {
     #[test]
     fn values() {
         assert_eq!(MapFlags::HUGETLB.bits(), 0x40000);
+        assert_eq!(MapFlags::HUGE_2MB.bits(), 21 << 26);
         assert_eq!(MapFlags::POPULATE.bits(), 0x8000);
         assert_eq!(MapFlags::NORESERVE.bits(), 0x4000);
         assert_eq!(Advice::HugePage as i32, 14);
