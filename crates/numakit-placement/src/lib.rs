@@ -48,9 +48,7 @@ pub use error::{Error, Result};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
-pub use plan::{
-    CpuBinding, Plan, RunRequest, check_nodes, check_policy, cpuset_cpus, exec, resolve_cpus,
-};
+pub use plan::{CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, resolve_cpus};
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
 
 pub use numakit_sys::mempolicy::MbindFlags;

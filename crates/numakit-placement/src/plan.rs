@@ -152,10 +152,8 @@ impl RunRequest {
         if let Some(p) = &memory {
             check_policy(p, machine, kernel)?;
         }
-        let cpuset = match root {
-            Some(r) => cpuset_cpus(r),
-            None => machine.allowed.cpus.clone(),
-        };
+        // the cpuset's CPUs, not the affinity a taskset may have narrowed
+        let cpuset = machine.allowed.cpus.clone();
         let cpus = match (&self.cpus, &device) {
             (Some(b), _) => Some(resolve_cpus_within(b, machine, cpuset.as_ref())?),
             (None, Some(d)) => Some(device_cpus(d, machine, cpuset.as_ref())?),
@@ -376,43 +374,6 @@ pub fn check_nodes(nodes: &NodeSet, machine: &Machine) -> Result<()> {
 /// CPUs. Node bindings keep only allowed CPUs; CPU lists must be allowed.
 pub fn resolve_cpus(b: &CpuBinding, machine: &Machine) -> Result<CpuSet> {
     resolve_cpus_within(b, machine, machine.allowed.cpus.as_ref())
-}
-
-/// The CPUs of this process's cpuset (cgroup v2 `cpuset.cpus.effective`,
-/// v1 `cpuset.effective_cpus`), read through `root`, walking up to the
-/// nearest cgroup that has the file; `None` when there is none.
-pub fn cpuset_cpus(root: &Root) -> Option<CpuSet> {
-    let cg = root.read_to_string("/proc/self/cgroup").ok()?;
-    for line in cg.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-        let (base, files): (&str, &[&str]) = if ctrl.is_empty() {
-            ("/sys/fs/cgroup", &["cpuset.cpus.effective"])
-        } else if ctrl.split(',').any(|c| c == "cpuset") {
-            (
-                "/sys/fs/cgroup/cpuset",
-                &["cpuset.effective_cpus", "cpuset.cpus"],
-            )
-        } else {
-            continue;
-        };
-        let mut p = path.trim_end_matches('/').to_string();
-        loop {
-            for file in files {
-                if let Some(t) = root.read_trim(&format!("{base}{p}/{file}"))
-                    && let Ok(c) = CpuSet::parse_list(&t)
-                    && !c.is_empty()
-                {
-                    return Some(c);
-                }
-            }
-            match p.rfind('/') {
-                Some(i) => p.truncate(i),
-                None => break,
-            }
-        }
-    }
-    None
 }
 
 fn resolve_cpus_within(

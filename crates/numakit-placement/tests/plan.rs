@@ -504,14 +504,17 @@ fn first_touch_pins_one_thread_per_node() {
 }
 
 #[test]
-fn affinity_from_taskset_is_not_a_limit_with_a_root() {
-    // Cpus_allowed (affinity) narrowed to 0-1 as by `taskset -c 0-1`; the
-    // fixture has no readable cpuset, so only the machine limits CPUs.
-    let (root, mut m) = fixture("qemu-2node");
-    m.allowed.cpus = Some(cpus("0-1"));
+fn affinity_from_taskset_is_not_a_limit_only_the_cpuset_is() {
+    // The affinity narrowed to 0-1 as by `taskset -c 0-1`, the cpuset whole:
+    // a binding to node 1 is allowed (the kernel widens within the cpuset).
+    let (_, mut m) = fixture("qemu-2node");
+    m.allowed.cpus = Some(cpus("0-3"));
+    m.allowed.affinity = Some(cpus("0-1"));
     let r = req(None, Some(CpuBinding::Nodes(nodes("1"))));
-    let plan = r.validate_with_root(&m, &kernel(), Some(&root)).unwrap();
+    let plan = r.validate(&m, &kernel()).unwrap();
     assert_eq!(plan.cpus, Some(cpus("2-3")));
+    // a cpuset of 0-1: node 1 has no CPUs this process may use
+    m.allowed.cpus = Some(cpus("0-1"));
     assert!(matches!(
         r.validate(&m, &kernel()),
         Err(Error::NoCpusOnNodes { .. })

@@ -287,33 +287,64 @@ fn read_allowed_cgroup(root: &Root) -> Option<Allowed> {
         }
         let (mnt, fstype, opts) = (f[1], f[2], f[3]);
         let opts: Vec<&str> = opts.split(',').collect();
-        let (source, cpus_f, mems_f) = match fstype {
-            "cgroup2" => ("cgroup2", "cpuset.cpus.effective", "cpuset.mems.effective"),
+        // the effective sets first: what the kernel enforces, parents included
+        let (source, files): (&str, [(&str, &str); 2]) = match fstype {
+            "cgroup2" => (
+                "cgroup2",
+                [
+                    ("cpuset.cpus.effective", "cpuset.mems.effective"),
+                    ("cpuset.cpus", "cpuset.mems"),
+                ],
+            ),
             "cgroup" if opts.contains(&"cpuset") => {
                 if opts.contains(&"noprefix") {
-                    ("cgroup1", "cpus", "mems")
+                    (
+                        "cgroup1",
+                        [("effective_cpus", "effective_mems"), ("cpus", "mems")],
+                    )
                 } else {
-                    ("cgroup1", "cpuset.cpus", "cpuset.mems")
+                    (
+                        "cgroup1",
+                        [
+                            ("cpuset.effective_cpus", "cpuset.effective_mems"),
+                            ("cpuset.cpus", "cpuset.mems"),
+                        ],
+                    )
                 }
             }
-            "cpuset" => ("cpuset", "cpus", "mems"),
+            "cpuset" => (
+                "cpuset",
+                [("effective_cpus", "effective_mems"), ("cpus", "mems")],
+            ),
             _ => continue,
         };
-        let dir = format!("{}{}", mnt.trim_end_matches('/'), path);
-        let cpus = read_cpulist(root, &format!("{dir}/{cpus_f}"));
-        let mems = read_nodelist(root, &format!("{dir}/{mems_f}"));
-        if cpus.is_some() || mems.is_some() {
-            return Some(Allowed {
-                cpus,
-                mems,
-                source: Some(source.into()),
-                cgroup: Some(if path.is_empty() {
-                    "/".to_string()
-                } else {
-                    path.to_string()
-                }),
-                affinity: None,
-            });
+        // A cgroup v2 group without the cpuset controller enabled has no
+        // cpuset files: its parent's apply, so walk up to the mount.
+        let mut p = path.to_string();
+        loop {
+            let dir = format!("{}{}", mnt.trim_end_matches('/'), p);
+            for (cpus_f, mems_f) in files {
+                let cpus = read_cpulist(root, &format!("{dir}/{cpus_f}")).filter(|c| !c.is_empty());
+                let mems =
+                    read_nodelist(root, &format!("{dir}/{mems_f}")).filter(|m| !m.is_empty());
+                if cpus.is_some() || mems.is_some() {
+                    return Some(Allowed {
+                        cpus,
+                        mems,
+                        source: Some(source.into()),
+                        cgroup: Some(if path.is_empty() {
+                            "/".to_string()
+                        } else {
+                            path.to_string()
+                        }),
+                        affinity: None,
+                    });
+                }
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => break,
+            }
         }
     }
     None

@@ -57,7 +57,7 @@ pub const SCHEMA: &str = "numakit.topology/1";
 /// What to read. `numactl --hardware` needs only the nodes; `topo` reads all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts {
-    /// CPUs, caches, allowed sets.
+    /// CPUs, caches, CPU kinds. (The allowed CPUs and nodes are always read.)
     pub cpus: bool,
     /// PCI devices.
     pub pci: bool,
@@ -189,6 +189,8 @@ impl Machine {
             iommu: Iommu::default(),
             knobs: Knobs::default(),
         };
+        // what this process may use: every caller that validates a request needs it
+        m.allowed = cpu::read_allowed(root);
         // PCI devices are read on a second thread while the CPUs, caches
         // and knobs are read here: the two walks share nothing but the nodes.
         let pci_nodes = if parts.pci {
@@ -210,7 +212,6 @@ impl Machine {
                 cpu::fill_nodes(&mut m.cpus, &m.nodes);
                 m.caches = cpu::read_caches(root, &m.cpus);
                 m.cpu_kinds = cpu::read_kinds(root, &m.cpus);
-                m.allowed = cpu::read_allowed(root);
             }
             if parts.knobs {
                 m.memory_tiers = node::read_tiers(root);

@@ -180,10 +180,7 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
         pci: near,
         ..Parts::NODES
     };
-    let mut machine = Machine::discover_parts(&root, parts);
-    if !near {
-        machine.allowed = allowed_from_status(&root);
-    }
+    let machine = Machine::discover_parts(&root, parts);
     let kernel = KernelSupport::from_machine(&machine);
     let req = request(&args, &machine)?;
     let plan = req
@@ -200,20 +197,4 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
         CliError::new("no command given").hint("numakit run [OPTIONS] -- COMMAND [ARGS...]")
     })?;
     Err(from_placement(numakit_placement::exec(program, rest)))
-}
-
-/// `Cpus_allowed_list` and `Mems_allowed_list` of this process.
-fn allowed_from_status(root: &numakit_root::Root) -> numakit_topo::Allowed {
-    let mut a = numakit_topo::Allowed::default();
-    if let Ok(status) = root.read_to_string("/proc/self/status") {
-        for l in status.lines() {
-            if let Some(v) = l.strip_prefix("Cpus_allowed_list:") {
-                a.cpus = CpuSet::parse_list(v.trim()).ok();
-            } else if let Some(v) = l.strip_prefix("Mems_allowed_list:") {
-                a.mems = NodeSet::parse_list(v.trim()).ok();
-            }
-        }
-        a.source = Some("status".into());
-    }
-    a
 }
