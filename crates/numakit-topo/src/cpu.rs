@@ -274,11 +274,13 @@ pub(crate) fn read_allowed(root: &Root) -> Allowed {
 /// (with or without the `cpuset.` prefix) and the legacy cpuset filesystem.
 fn read_allowed_cgroup(root: &Root) -> Option<Allowed> {
     let mounts = root.read_to_string("/proc/mounts").ok()?;
-    let cg_v2 = root.read_to_string("/proc/self/cgroup").ok().and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-    });
-    let path = root.read_trim("/proc/self/cpuset").or(cg_v2)?;
+    let cg_v2 = || {
+        root.read_to_string("/proc/self/cgroup").ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        })
+    };
+    let path = root.read_trim("/proc/self/cpuset").or_else(cg_v2)?;
     let path = path.trim_end_matches('/');
     for line in mounts.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();

@@ -57,8 +57,10 @@ pub const SCHEMA: &str = "numakit.topology/1";
 /// What to read. `numactl --hardware` needs only the nodes; `topo` reads all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts {
-    /// CPUs, caches, CPU kinds. (The allowed CPUs and nodes are always read.)
+    /// CPUs, caches, CPU kinds, and the allowed sets.
     pub cpus: bool,
+    /// The CPUs and nodes this process may use (also read with `cpus`).
+    pub allowed: bool,
     /// PCI devices.
     pub pci: bool,
     /// IOMMU units and groups.
@@ -74,6 +76,7 @@ impl Parts {
     /// Everything.
     pub const ALL: Parts = Parts {
         cpus: true,
+        allowed: true,
         pci: true,
         iommu: true,
         knobs: true,
@@ -82,6 +85,7 @@ impl Parts {
     /// Only NUMA nodes: CPUs, memory and distances.
     pub const NODES: Parts = Parts {
         cpus: false,
+        allowed: false,
         pci: false,
         iommu: false,
         knobs: false,
@@ -189,8 +193,9 @@ impl Machine {
             iommu: Iommu::default(),
             knobs: Knobs::default(),
         };
-        // what this process may use: every caller that validates a request needs it
-        m.allowed = cpu::read_allowed(root);
+        if parts.cpus || parts.allowed {
+            m.allowed = cpu::read_allowed(root);
+        }
         // PCI devices are read on a second thread while the CPUs, caches
         // and knobs are read here: the two walks share nothing but the nodes.
         let pci_nodes = if parts.pci {

@@ -229,6 +229,7 @@ impl Session {
         self.machine.get_or_insert_with(|| {
             let parts = Parts {
                 cpus: true,
+                allowed: true,
                 pci: false,
                 iommu: false,
                 knobs: false,
@@ -543,6 +544,7 @@ impl Session {
                 &self.root,
                 Parts {
                     cpus: true,
+                    allowed: true,
                     pci: true,
                     iommu: false,
                     knobs: false,

@@ -178,6 +178,7 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
     let parts = Parts {
         cpus: near,
         pci: near,
+        allowed: true,
         ..Parts::NODES
     };
     let machine = Machine::discover_parts(&root, parts);
