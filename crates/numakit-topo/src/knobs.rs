@@ -48,6 +48,15 @@ pub fn bracketed(s: &str) -> Option<String> {
     Some(s[a + 1..b].to_string())
 }
 
+/// A boolean as sysfs writes them (`true`/`false`, `1`/`0`, `Y`/`N`).
+fn sysfs_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "1" | "Y" => Some(true),
+        "false" | "0" | "N" => Some(false),
+        _ => None,
+    }
+}
+
 pub(crate) fn read(root: &Root) -> Knobs {
     let nb = root
         .read_u64("/proc/sys/kernel/numa_balancing")
@@ -64,21 +73,13 @@ pub(crate) fn read(root: &Root) -> Knobs {
         .collect();
     let auto = root
         .read_trim(&format!("{wi}/auto"))
-        .and_then(|s| match s.as_str() {
-            "true" | "1" | "Y" => Some(true),
-            "false" | "0" | "N" => Some(false),
-            _ => None,
-        });
+        .and_then(|s| sysfs_bool(&s));
     Knobs {
         numa_balancing: nb,
         numa_balancing_mode: nb.map(numa_balancing_mode),
         demotion_enabled: root
             .read_trim("/sys/kernel/mm/numa/demotion_enabled")
-            .and_then(|s| match s.as_str() {
-                "true" | "1" | "Y" => Some(true),
-                "false" | "0" | "N" => Some(false),
-                _ => None,
-            }),
+            .and_then(|s| sysfs_bool(&s)),
         weighted_interleave,
         weighted_interleave_auto: auto,
         thp_enabled: root
@@ -107,5 +108,8 @@ mod tests {
         );
         assert_eq!(bracketed("garbage"), None);
         assert_eq!(bracketed("a ]b["), None);
+        assert_eq!(sysfs_bool("Y"), Some(true));
+        assert_eq!(sysfs_bool("false"), Some(false));
+        assert_eq!(sysfs_bool("maybe"), None);
     }
 }
