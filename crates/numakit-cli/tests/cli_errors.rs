@@ -1,28 +1,18 @@
 //! Bad roots: one `numakit: ` line (and at most a `hint:` line) on stderr,
 //! exit code 2; an empty root loads with every fact unknown.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
+
+use common::run;
 
 fn tmp(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("numakit-cli-errors-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     let _ = std::fs::remove_file(&p);
     p
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_numakit"))
-        .args(args)
-        .env_remove("NUMAKIT_ROOT")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run numakit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Exit 2, nothing on stdout, one error line plus an optional hint.

@@ -7,30 +7,16 @@
 //! the installed `numactl`, converting an older numactl's distance widths
 //! (`% 3d`, `node ` header) to 2.0.19's (`% 4d`, `node  `).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{fixtures, run};
+
 use numakit_root::Root;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-fn numakit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_numakit"))
-        .args(args)
-        .env_remove("NUMAKIT_ROOT")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run numakit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The leading number of `s` as C's `strtoul(s, &end, 0)` reads it after
 /// blanks; `None` when no digit was consumed (`s == end`).
@@ -226,7 +212,7 @@ fn vm_snapshots_and_hwloc_fixtures_match_the_numactl_format() {
     for r in &roots {
         let root = Root::open(r).expect("fixture opens");
         let expected = numactl_hardware(&root);
-        let (code, out, err) = numakit(&["topo", "--hardware", "--root", r.to_str().unwrap()]);
+        let (code, out, err) = run(&["topo", "--hardware", "--root", r.to_str().unwrap()]);
         // numactl exits 1 when it finds no NUMA
         let want_code = if expected.starts_with("No NUMA") {
             1
@@ -293,7 +279,7 @@ node     0    1    4
    4:   30   25   10 
 ";
     assert_same("builder", want, &text);
-    let (code, out, err) = numakit(&["topo", "--hardware", "--root", dir.to_str().unwrap()]);
+    let (code, out, err) = run(&["topo", "--hardware", "--root", dir.to_str().unwrap()]);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 0, "{err}");
     assert_same("numakit on the hand-made root", want, &out);
@@ -356,7 +342,7 @@ fn split_free(text: &str) -> (String, Vec<(String, i64)>) {
 #[test]
 fn live_machine_matches_installed_numactl() {
     // Built independently from this machine's sysfs.
-    let (code, _, err) = numakit(&["topo", "--hardware"]);
+    let (code, _, err) = run(&["topo", "--hardware"]);
     assert_eq!(code, 0, "{err}");
     let Some(numactl) = ["/usr/bin/numactl", "/usr/local/bin/numactl", "/bin/numactl"]
         .into_iter()
@@ -379,7 +365,7 @@ fn live_machine_matches_installed_numactl() {
             );
             return;
         }
-        let (_, ours, _) = numakit(&["topo", "--hardware"]);
+        let (_, ours, _) = run(&["topo", "--hardware"]);
         let theirs = distances_to_2_0_19(&String::from_utf8_lossy(&real.stdout));
         let (a, fa) = split_free(&theirs);
         let (b, fb) = split_free(&ours);

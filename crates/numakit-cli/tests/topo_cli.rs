@@ -1,20 +1,15 @@
 //! `numakit topo` and `numakit snapshot` end to end.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::PathBuf;
+
+use common::numakit;
 
 use serde_json::Value;
 
-fn numakit() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_numakit"));
-    c.env_remove("NUMAKIT_ROOT").env("NO_COLOR", "1");
-    c
-}
-
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
+    common::fixtures().join(name)
 }
 
 fn json(args: &[&str]) -> Value {
