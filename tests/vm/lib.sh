@@ -102,6 +102,22 @@ numa_pages() {
 # numa_pages_all PID|FILE -> the same line, summed over every mapping
 numa_pages_all() { numa_pages "$1" 0 ffffffffffffffff; }
 
+# parts_on_their_nodes PID FILE: FILE holds the first_touch example's lines
+# `part: node=N cpus=C start=S end=E pages=P`; each part must have at least
+# 95% of its pages on its own node in PID's numa_maps (one result per part).
+parts_on_their_nodes() {
+  while read -r _ rest; do
+    n=$(field node "$rest") s=$(field start "$rest") e=$(field end "$rest") p=$(field pages "$rest")
+    c=$(numa_pages "$1" "$s" "$e")
+    diag "part for node $n: $c"
+    if at_least_pct "$(field N$n "$c")" "$p" 95; then
+      ok "first-touch part for node $n (cpus $(field cpus "$rest")) -> node $n ($(pct "$(field N$n "$c")" "$p")%)"
+    else
+      not_ok "first-touch part for node $n -> node $n" "$c"
+    fi
+  done < "$2"
+}
+
 # json_flat < JSON: one line per leaf, `PATH=VALUE`, for checking --json
 # output without jq. Paths look like .a.b[0].c; strings lose their quotes
 # (escapes are kept as written); empty objects/arrays print {} / [].

@@ -21,16 +21,7 @@ echo "$pid" >> "$CHECK_TMP/pids"
 cat "$out"
 grep '^part:' "$out" > "$CHECK_TMP/parts"
 expect_eq "first_touch made one part per node" "$(wc -l < "$CHECK_TMP/parts" | tr -d ' ')" 2
-while read -r _ rest; do
-  n=$(field node "$rest") s=$(field start "$rest") e=$(field end "$rest") p=$(field pages "$rest")
-  c=$(numa_pages "$pid" "$s" "$e")
-  diag "part for node $n: $c"
-  if at_least_pct "$(field N$n "$c")" "$p" 95; then
-    ok "first-touch part for node $n (cpus $(field cpus "$rest")) -> node $n ($(pct "$(field N$n "$c")" "$p")%)"
-  else
-    not_ok "first-touch part for node $n -> node $n" "$c"
-  fi
-done < "$CHECK_TMP/parts"
+parts_on_their_nodes "$pid" "$CHECK_TMP/parts"
 kill -TERM "$pid" 2>/dev/null
 wait "$bg" 2>/dev/null
 : # (busybox ash: a trailing `wait` in a sourced file can hang)

@@ -19,16 +19,7 @@ pid=$(field pid "$(cat "$r")")
 echo "$pid" >> "$CHECK_TMP/pids"
 cat "$out"
 grep '^part:' "$out" > "$CHECK_TMP/parts"
-while read -r _ rest; do
-  n=$(field node "$rest") s=$(field start "$rest") e=$(field end "$rest") p=$(field pages "$rest")
-  c=$(numa_pages "$pid" "$s" "$e")
-  diag "part for node $n: $c"
-  if at_least_pct "$(field N$n "$c")" "$p" 95; then
-    ok "first-touch part for node $n (cpus $(field cpus "$rest")) -> node $n ($(pct "$(field N$n "$c")" "$p")%)"
-  else
-    not_ok "first-touch part for node $n -> node $n" "$c"
-  fi
-done < "$CHECK_TMP/parts"
+parts_on_their_nodes "$pid" "$CHECK_TMP/parts"
 kill -TERM "$pid" 2>/dev/null
 wait "$bg" 2>/dev/null
 
