@@ -1,0 +1,282 @@
+//! Golden outputs: what `numakit` prints (stdout, stderr and exit code) for
+//! every shipped DMA scenario in text and JSON, for bad scenario files, for
+//! `topo` in each format on a set of fixture machines, and for the numactl
+//! and migratepages modes and the errors of actions on a snapshot. Each case
+//! is pinned byte for byte in `tests/golden/`, so that a change of the code's
+//! layout cannot change what users see without the diff showing it.
+//!
+//! `NUMAKIT_BLESS=1 cargo test -p numakit-cli --test golden` rewrites the
+//! files from the current binary; review the diff before committing it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::numakit;
+
+/// One command run and where its pinned output lives.
+struct Case {
+    /// Path of the golden file, relative to `tests/golden/`.
+    golden: String,
+    /// `NUMAKIT_ROOT` for the run, relative to the workspace root.
+    env_root: Option<String>,
+    /// The arguments, with paths relative to the workspace root.
+    args: Vec<String>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Every file ending in `.dma` under `dir`, as paths relative to `base`,
+/// sorted.
+fn dma_files(base: &Path, dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![base.join(dir)];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("list scenarios") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "dma") {
+                let rel = p.strip_prefix(base).expect("under base");
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn case(golden: String, env_root: Option<&str>, args: &[&str]) -> Case {
+    Case {
+        golden,
+        env_root: env_root.map(str::to_string),
+        args: args.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let ws = workspace();
+    let mut v = Vec::new();
+    for f in dma_files(&ws, "scenarios/dma") {
+        let stem = f.trim_start_matches("scenarios/").trim_end_matches(".dma");
+        v.push(case(format!("{stem}.txt"), None, &["dma", "simulate", &f]));
+        v.push(case(
+            format!("{stem}.json"),
+            None,
+            &["dma", "simulate", "--json", &f],
+        ));
+    }
+    for f in dma_files(&ws, "crates/numakit-cli/tests/golden/bad") {
+        let stem = Path::new(&f).file_stem().unwrap().to_string_lossy();
+        v.push(case(
+            format!("dma-bad/{stem}.txt"),
+            None,
+            &["dma", "simulate", &f],
+        ));
+    }
+    v.push(case(
+        "dma-bad/no-such-file.txt".into(),
+        None,
+        &["dma", "simulate", "no/such/file.dma"],
+    ));
+    let machines = [
+        ("qemu-2node", "tests/fixtures/qemu-2node/sysfs.tar.gz"),
+        (
+            "qemu-3node-hmat",
+            "tests/fixtures/qemu-3node-hmat/sysfs.tar.gz",
+        ),
+        (
+            "qemu-gpuserver",
+            "tests/fixtures/qemu-gpuserver/sysfs.tar.gz",
+        ),
+        (
+            "40intel64-2g2n4c+pcilocality",
+            "tests/fixtures/hwloc-linux/40intel64-2g2n4c+pcilocality.tar.bz2",
+        ),
+        (
+            "16amd64-8n2c-cpusets",
+            "tests/fixtures/hwloc-linux/16amd64-8n2c-cpusets.tar.bz2",
+        ),
+        (
+            "fakeheteromemtiers",
+            "tests/fixtures/hwloc-linux/fakeheteromemtiers.tar.bz2",
+        ),
+        (
+            "nvidia-dgx-gb10",
+            "tests/fixtures/hwloc-linux/nvidia-dgx-gb10.tar.bz2",
+        ),
+        (
+            "offline-cpu0-node0",
+            "tests/fixtures/hwloc-linux/offline-cpu0-node0.tar.bz2",
+        ),
+    ];
+    for (name, root) in machines {
+        for (fmt, extra) in [
+            ("tree", &[][..]),
+            ("json", &["--json"][..]),
+            ("matrix", &["--matrix"][..]),
+            ("hardware", &["--hardware"][..]),
+        ] {
+            let mut args = vec!["--root", root, "topo"];
+            args.extend_from_slice(extra);
+            v.push(case(format!("topo/{name}.{fmt}"), None, &args));
+        }
+        v.push(case(
+            format!("numactl/{name}.hardware"),
+            Some(root),
+            &["numactl", "--hardware"],
+        ));
+    }
+    let two = "tests/fixtures/qemu-2node/sysfs.tar.gz";
+    for (name, args) in [
+        (
+            "membind-out-of-range",
+            &["numactl", "--membind=5", "true"][..],
+        ),
+        (
+            "cpunodebind-garbage",
+            &["numactl", "--cpunodebind=xyz", "true"],
+        ),
+        ("membind-on-snapshot", &["numactl", "--membind=1", "true"]),
+        ("interleave-missing-argument", &["numactl", "--interleave"]),
+        ("unknown-option", &["numactl", "--bogus"]),
+        ("no-arguments", &["numactl"]),
+        ("version", &["numactl", "--version"]),
+        ("physcpubind-out-of-range", &["numactl", "-C", "9", "true"]),
+        (
+            "preferred-two-nodes",
+            &["numactl", "--preferred=0,1", "true"],
+        ),
+        (
+            "pci-spec",
+            &["numactl", "--cpunodebind=pci:0000:41:00.0", "true"],
+        ),
+        (
+            "netdev-spec",
+            &["numactl", "--membind=netdev:nosuch", "true"],
+        ),
+    ] {
+        v.push(case(format!("numactl/{name}.txt"), Some(two), args));
+    }
+    for (name, args) in [
+        (
+            "root-does-not-exist",
+            &["--root", "/nonexistent", "topo"][..],
+        ),
+        (
+            "run-on-snapshot",
+            &["--root", two, "run", "--membind", "1", "--", "true"],
+        ),
+        ("pages-on-snapshot", &["--root", two, "pages", "1"]),
+        ("show-on-snapshot", &["--root", two, "show"]),
+        (
+            "migrate-on-snapshot",
+            &["--root", two, "migrate", "1", "--from", "0", "--to", "1"],
+        ),
+        (
+            "run-near-on-snapshot",
+            &["--root", two, "run", "--near", "0000:41:00.0", "--", "true"],
+        ),
+        ("migratepages-no-arguments", &["migratepages"]),
+    ] {
+        v.push(case(format!("errors/{name}.txt"), None, args));
+    }
+    v
+}
+
+/// What one run printed, in the golden file's format.
+fn render(c: &Case) -> String {
+    let mut cmd = numakit();
+    cmd.current_dir(workspace()).args(&c.args);
+    if let Some(r) = &c.env_root {
+        cmd.env("NUMAKIT_ROOT", r);
+    }
+    let out = cmd.output().expect("run numakit");
+    let mut s = String::new();
+    if let Some(r) = &c.env_root {
+        s.push_str(&format!(
+            "$ NUMAKIT_ROOT={r} numakit {}\n",
+            c.args.join(" ")
+        ));
+    } else {
+        s.push_str(&format!("$ numakit {}\n", c.args.join(" ")));
+    }
+    s.push_str(&format!("exit: {}\n", out.status.code().unwrap_or(-1)));
+    s.push_str("--- stdout\n");
+    s.push_str(&String::from_utf8_lossy(&out.stdout));
+    s.push_str("--- stderr\n");
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s
+}
+
+#[test]
+fn outputs_match_the_golden_files() {
+    let bless = std::env::var_os("NUMAKIT_BLESS").is_some_and(|v| v == "1");
+    let dir = golden_dir();
+    let mut failed = Vec::new();
+    let all = cases();
+    assert!(all.len() > 250, "only {} cases", all.len());
+    for c in &all {
+        let got = render(c);
+        let path = dir.join(&c.golden);
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(want) if want == got => {}
+            Ok(want) => {
+                let line = want
+                    .lines()
+                    .zip(got.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or_else(|| want.lines().count().min(got.lines().count()));
+                failed.push(format!(
+                    "{}: differs from line {}:\n  want: {:?}\n  got:  {:?}",
+                    c.golden,
+                    line + 1,
+                    want.lines().nth(line).unwrap_or("<end>"),
+                    got.lines().nth(line).unwrap_or("<end>")
+                ));
+            }
+            Err(e) => failed.push(format!("{}: {e}", c.golden)),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} golden outputs differ (NUMAKIT_BLESS=1 rewrites them):\n{}",
+        failed.len(),
+        all.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn every_golden_file_has_a_case() {
+    let names: std::collections::BTreeSet<String> = cases().into_iter().map(|c| c.golden).collect();
+    let dir = golden_dir();
+    let mut stale = Vec::new();
+    let mut todo = vec![dir.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+            if rel == "bad" {
+                continue;
+            }
+            if p.is_dir() {
+                todo.push(p);
+            } else if !names.contains(&rel) {
+                stale.push(rel);
+            }
+        }
+    }
+    assert!(stale.is_empty(), "golden files with no case: {stale:?}");
+}
