@@ -1,8 +1,14 @@
 //! Address newtypes. A CPU physical address and a DMA address are different
 //! types: nothing converts one into the other except a translator (the
 //! direct mapping, the IOMMU page tables, swiotlb), and a translation can fail.
+//! Ranges of physical memory are named structs ([`PhysRange`]), never tuples.
 
 use std::fmt;
+
+/// The page size of the model (the kernel's `PAGE_SIZE` on x86 and most arm64).
+pub const PAGE_SIZE: u64 = 4096;
+/// `log2(PAGE_SIZE)`.
+pub(crate) const PAGE_SHIFT: u32 = 12;
 
 macro_rules! address_type {
     ($(#[$meta:meta])* $name:ident) => {
@@ -37,6 +43,28 @@ macro_rules! address_type {
             /// Whether the address is a multiple of `align` (a power of two).
             pub const fn is_aligned(self, align: u64) -> bool {
                 self.0 & (align - 1) == 0
+            }
+            /// `self + bytes` where the caller knows it cannot overflow
+            /// (an address inside a buffer the model placed).
+            pub(crate) const fn unchecked_add(self, bytes: u64) -> Self {
+                Self(self.0 + bytes)
+            }
+            /// How many bytes `self` lies above `base`, where the caller knows
+            /// `base <= self`.
+            pub(crate) const fn unchecked_offset_from(self, base: Self) -> u64 {
+                self.0 - base.0
+            }
+            /// The page frame number.
+            pub(crate) const fn pfn(self) -> u64 {
+                self.0 >> PAGE_SHIFT
+            }
+            /// The address of the first byte of page frame `pfn`.
+            pub(crate) const fn from_pfn(pfn: u64) -> Self {
+                Self(pfn << PAGE_SHIFT)
+            }
+            /// The offset into its page.
+            pub(crate) const fn page_offset(self) -> u64 {
+                self.0 & (PAGE_SIZE - 1)
             }
         }
 
@@ -79,6 +107,33 @@ address_type!(
     Iova
 );
 
+/// `len` bytes of physical memory from `addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct PhysRange {
+    /// The first byte.
+    pub(crate) addr: PhysAddr,
+    /// The length in bytes.
+    pub(crate) len: u64,
+}
+
+impl PhysRange {
+    pub(crate) const fn new(addr: PhysAddr, len: u64) -> Self {
+        Self { addr, len }
+    }
+    /// The first byte past the range.
+    pub(crate) const fn end(self) -> PhysAddr {
+        self.addr.unchecked_add(self.len)
+    }
+    /// The pages the range touches, counting partial pages at either edge.
+    pub(crate) const fn pages(self) -> u64 {
+        (self.addr.page_offset() + self.len).div_ceil(PAGE_SIZE)
+    }
+    /// Whether the range starts or ends inside a page.
+    pub(crate) const fn is_sub_page(self) -> bool {
+        (self.addr.raw() | self.len) & (PAGE_SIZE - 1) != 0
+    }
+}
+
 /// The kernel's `DMA_MAPPING_ERROR`: the value a failed mapping returns.
 pub const DMA_MAPPING_ERROR: Iova = Iova::new(u64::MAX);
 
@@ -120,6 +175,18 @@ impl DmaMask {
     }
 }
 
+impl DmaMask {
+    /// Whether the device can reach every byte of `r`.
+    pub(crate) const fn covers_range(self, r: PhysRange) -> bool {
+        self.covers(r.addr.raw(), r.len)
+    }
+    /// The highest page frame below the mask, capped at `cap`.
+    pub(crate) const fn limit_pfn(self, cap: u64) -> u64 {
+        let m = if self.0 < cap { self.0 } else { cap };
+        m >> PAGE_SHIFT
+    }
+}
+
 impl fmt::Display for DmaMask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 == u64::MAX || (self.0.wrapping_add(1)).is_power_of_two() {
@@ -155,5 +222,19 @@ mod tests {
         assert_eq!(DmaMask::bits(40).to_string(), "40-bit");
         assert_eq!(PhysAddr::new(0x1234).to_string(), "0x1234");
         assert_eq!(format!("{:?}", Iova::new(0x10)), "Iova(0x10)");
+    }
+
+    #[test]
+    fn ranges_and_pages() {
+        let r = PhysRange::new(PhysAddr::new(0x1ff0), 0x20);
+        assert_eq!(r.end(), PhysAddr::new(0x2010));
+        assert_eq!(r.pages(), 2);
+        assert!(r.is_sub_page());
+        assert!(!PhysRange::new(PhysAddr::new(0x2000), 0x1000).is_sub_page());
+        assert_eq!(PhysAddr::new(0x3456).pfn(), 3);
+        assert_eq!(Iova::from_pfn(3).page_offset(), 0);
+        assert_eq!(Iova::new(0x3456).page_offset(), 0x456);
+        assert_eq!(DmaMask::bits(32).limit_pfn(u64::MAX), 0xfffff);
+        assert!(DmaMask::bits(32).covers_range(PhysRange::new(PhysAddr::new(0xffff_f000), 0x1000)));
     }
 }

@@ -2,21 +2,22 @@
 //! importer mapping it for its own device, with fences that order the
 //! writers and readers, and CPU access bracketed by begin/end.
 //!
-//! The exporter here behaves like the kernel's system heap: the buffer is a
-//! list of pages scattered in physical memory; `map_attachment` maps that
+//! The exporter behaves like the kernel's system heap: the buffer is a list
+//! of pages scattered in physical memory; mapping an attachment maps that
 //! list for the importing device with `dma_map_sg`; begin/end CPU access sync
-//! every mapped attachment for the CPU and back.
+//! every mapped attachment for the CPU and back. This module holds the
+//! handles and the state (buffers, attachments, fences); the calls are
+//! methods of [`ModelBackend`](crate::ModelBackend).
 
-use std::panic::Location;
 use std::sync::Arc;
 
-use crate::checker::{Finding, Rule};
-use crate::event::EventSource;
-use crate::hash::IntMap;
-use crate::memory::PAGE_SIZE;
-use crate::model::{MapFunc, ModelBackend, Site};
-use crate::types::{Access, Zone};
-use crate::{DeviceId, DmaDirection, Error, Iova, Result};
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
+use crate::direction::DmaDirection;
+use crate::error::{Error, Result};
+use crate::ids::DeviceId;
+use crate::ids::{AttId, BufId, FenceId, MapId};
+use crate::intmap::IntMap;
+use crate::mapping::DmaSegment;
 
 /// Who accesses a DMA-BUF: the CPU or a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,8 +31,8 @@ pub enum Accessor {
 /// A DMA-BUF (the file descriptor drivers pass around).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmaBuf {
-    id: u64,
-    size: u64,
+    pub(crate) id: BufId,
+    pub(crate) size: u64,
 }
 
 impl DmaBuf {
@@ -44,8 +45,8 @@ impl DmaBuf {
 /// An importer's attachment (`struct dma_buf_attachment`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Attachment {
-    id: u64,
-    dev: DeviceId,
+    pub(crate) id: AttId,
+    pub(crate) dev: DeviceId,
 }
 
 impl Attachment {
@@ -59,14 +60,14 @@ impl Attachment {
 /// importing device uses (`dma_buf_map_attachment`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct AttachmentMap {
-    att: u64,
-    dev: DeviceId,
-    segs: Vec<(Iova, u64)>,
+    pub(crate) att: AttId,
+    pub(crate) dev: DeviceId,
+    pub(crate) segs: Vec<DmaSegment>,
 }
 
 impl AttachmentMap {
-    /// The DMA segments: address and length.
-    pub fn segments(&self) -> &[(Iova, u64)] {
+    /// The DMA segments.
+    pub fn segments(&self) -> &[DmaSegment] {
         &self.segs
     }
     /// The importing device.
@@ -78,397 +79,122 @@ impl AttachmentMap {
 /// A fence (`struct dma_fence`) a writer attached to a DMA-BUF.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
-    id: u64,
+    pub(crate) id: FenceId,
 }
 
-struct BufRec {
-    label: Arc<str>,
-    pages: Vec<u64>,
-    cpu: Option<DmaDirection>,
-    fences: Vec<u64>,
+/// A buffer.
+pub(crate) struct BufRec {
+    pub(crate) label: Arc<str>,
+    /// Its pages, in buffer order.
+    pub(crate) pages: Vec<PhysAddr>,
+    /// The direction of the open CPU access, if one is open.
+    pub(crate) cpu: Option<DmaDirection>,
+    /// The write fences later accessors must wait for.
+    pub(crate) fences: Vec<FenceId>,
 }
 
-struct AttRec {
-    buf: u64,
-    dev: DeviceId,
-    map: Option<(u64, DmaDirection)>,
+/// An attachment and, while mapped, its mapping.
+pub(crate) struct AttRec {
+    pub(crate) buf: BufId,
+    pub(crate) dev: DeviceId,
+    pub(crate) map: Option<(MapId, DmaDirection)>,
 }
 
-struct FenceRec {
-    label: String,
-    producer: Accessor,
-    signalled: bool,
-    waited: Vec<Accessor>,
+/// A fence.
+pub(crate) struct FenceRec {
+    pub(crate) label: String,
+    pub(crate) producer: Accessor,
+    pub(crate) signalled: bool,
+    pub(crate) waited: Vec<Accessor>,
 }
 
-#[derive(Default)]
-pub(crate) struct DmaBufState {
-    bufs: IntMap<u64, BufRec>,
-    atts: IntMap<u64, AttRec>,
-    fences: IntMap<u64, FenceRec>,
-}
-
-impl ModelBackend {
-    fn who(&self, a: Accessor) -> String {
-        match a {
-            Accessor::Cpu => "the CPU".into(),
-            Accessor::Device(d) => self.dev_name(d),
-        }
+impl FenceRec {
+    /// Whether `who` may access the buffer as far as this fence goes: it
+    /// wrote it, or waited for it after it signalled.
+    pub(crate) fn clears(&self, who: Accessor) -> bool {
+        self.producer == who || (self.signalled && self.waited.contains(&who))
     }
+}
 
-    /// The exporter `exporter` allocates a DMA-BUF of `size` bytes (rounded
-    /// up to pages), made of scattered pages.
-    #[doc(alias = "dma_buf_export")]
-    pub fn dmabuf_export(&mut self, exporter: DeviceId, size: u64, label: &str) -> Result<DmaBuf> {
-        if size == 0 {
-            return Err(Error::ZeroLength);
-        }
-        self.device_config(exporter)
-            .ok_or(Error::NoDevice(exporter.0))?;
-        let n = size.div_ceil(PAGE_SIZE);
-        let mut pages = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let name = format!("{label}[page {i}]");
-            let p = self.kmalloc(
-                PAGE_SIZE,
-                PAGE_SIZE,
-                Zone::Normal,
-                crate::MemKind::Kmalloc,
-                &name,
-            )?;
-            pages.push(p.raw());
-            // The system heap's pages are not contiguous: leave a hole.
-            self.kmalloc(
-                PAGE_SIZE,
-                PAGE_SIZE,
-                Zone::Normal,
-                crate::MemKind::Kmalloc,
-                "other",
-            )?;
-        }
-        let id = self.new_id();
-        let label: Arc<str> = Arc::from(label);
-        self.dmabuf.bufs.insert(
+/// Every DMA-BUF, attachment and fence.
+#[derive(Default)]
+pub(crate) struct DmaBufs {
+    bufs: IntMap<BufId, BufRec>,
+    atts: IntMap<AttId, AttRec>,
+    fences: IntMap<FenceId, FenceRec>,
+}
+
+impl DmaBufs {
+    /// Adds an exported buffer made of `pages`.
+    pub(crate) fn add(&mut self, id: BufId, label: Arc<str>, pages: Vec<PhysAddr>) {
+        self.bufs.insert(
             id,
             BufRec {
-                label: label.clone(),
+                label,
                 pages,
                 cpu: None,
                 fences: Vec::new(),
             },
         );
-        self.ev(EventSource::Dmabuf, "export", Some(exporter), || {
-            format!("export {label}: {n} scattered pages")
-        });
-        Ok(DmaBuf {
-            id,
-            size: n * PAGE_SIZE,
-        })
     }
 
-    fn buf(&self, b: u64) -> Result<&BufRec> {
-        self.dmabuf
-            .bufs
-            .get(&b)
-            .ok_or(Error::StaleHandle("DMA-BUF"))
+    /// The buffer, or an error for a stale handle.
+    pub(crate) fn buf(&self, id: BufId) -> Result<&BufRec> {
+        self.bufs.get(&id).ok_or(Error::StaleHandle("DMA-BUF"))
     }
 
-    /// An importer attaches its device (`dma_buf_attach`).
-    #[doc(alias = "dma_buf_attach")]
-    pub fn dmabuf_attach(&mut self, buf: &DmaBuf, dev: DeviceId) -> Result<Attachment> {
-        let label = self.buf(buf.id)?.label.clone();
-        self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
-        let id = self.new_id();
-        self.dmabuf.atts.insert(
+    /// The buffer, if it exists.
+    pub(crate) fn get(&self, id: BufId) -> Option<&BufRec> {
+        self.bufs.get(&id)
+    }
+
+    /// Opens (`Some`) or closes (`None`) the CPU access to a buffer.
+    pub(crate) fn set_cpu_access(&mut self, id: BufId, dir: Option<DmaDirection>) {
+        if let Some(b) = self.bufs.get_mut(&id) {
+            b.cpu = dir;
+        }
+    }
+
+    /// Adds an attachment of `buf` for `dev`.
+    pub(crate) fn attach(&mut self, id: AttId, buf: BufId, dev: DeviceId) {
+        self.atts.insert(
             id,
             AttRec {
-                buf: buf.id,
+                buf,
                 dev,
                 map: None,
             },
         );
-        self.ev(EventSource::Dmabuf, "attach", Some(dev), || {
-            format!("attach to {label}")
-        });
-        Ok(Attachment { id, dev })
     }
 
-    /// Maps the attachment for its device (`dma_buf_map_attachment`): an sg
-    /// table of DMA addresses valid for that device only.
-    #[doc(alias = "dma_buf_map_attachment")]
-    #[track_caller]
-    pub fn dmabuf_map_attachment(
-        &mut self,
-        att: &Attachment,
-        dir: DmaDirection,
-    ) -> Result<AttachmentMap> {
-        let site = Location::caller();
-        let a = self
-            .dmabuf
-            .atts
-            .get(&att.id)
-            .ok_or(Error::StaleHandle("attachment"))?;
-        let (b, dev) = (a.buf, a.dev);
-        let rec = self.buf(b)?;
-        let ents: Vec<(u64, u64)> = rec.pages.iter().map(|&p| (p, PAGE_SIZE)).collect();
-        let label: Arc<str> = Arc::from(format!("{}@{}", rec.label, self.dev_name(dev)));
-        let id = self.map_impl(
-            dev,
-            MapFunc::Sg,
-            &ents,
-            dir,
-            Some(label),
-            true,
-            Some(b),
-            site,
-        )?;
-        let r = &self.maps[&id];
-        let segs = r.segs.iter().map(|s| (Iova::new(s.0), s.1)).collect();
-        self.dmabuf.atts.get_mut(&att.id).expect("attachment").map = Some((id, dir));
-        Ok(AttachmentMap {
-            att: att.id,
-            dev,
-            segs,
-        })
+    /// The attachment, or an error for a stale handle.
+    pub(crate) fn att(&self, id: AttId) -> Result<&AttRec> {
+        self.atts.get(&id).ok_or(Error::StaleHandle("attachment"))
     }
 
-    /// Unmaps an attachment (`dma_buf_unmap_attachment`).
-    #[doc(alias = "dma_buf_unmap_attachment")]
-    #[track_caller]
-    pub fn dmabuf_unmap_attachment(&mut self, map: AttachmentMap) {
-        let site = Location::caller();
-        self.unmap_attachment_at(map.att, site);
-    }
-
-    fn unmap_attachment_at(&mut self, att: u64, site: Site) {
-        let Some(a) = self.dmabuf.atts.get_mut(&att) else {
-            return;
-        };
-        let Some((id, dir)) = a.map.take() else {
-            return;
-        };
-        let dev = a.dev;
-        if let Some(r) = self.maps.get(&id) {
-            let (dma, nents) = (r.dma, r.nents);
-            self.unmap_impl(dev, dma, None, Some(nents), dir, MapFunc::Sg, site);
+    /// Records the attachment's mapping.
+    pub(crate) fn set_mapped(&mut self, id: AttId, map: MapId, dir: DmaDirection) {
+        if let Some(a) = self.atts.get_mut(&id) {
+            a.map = Some((map, dir));
         }
     }
 
-    /// Detaches (`dma_buf_detach`); a still-mapped attachment is unmapped
-    /// first.
-    #[doc(alias = "dma_buf_detach")]
-    #[track_caller]
-    pub fn dmabuf_detach(&mut self, att: Attachment) {
-        let site = Location::caller();
-        self.unmap_attachment_at(att.id, site);
-        if let Some(a) = self.dmabuf.atts.remove(&att.id) {
-            let label = self.dmabuf.bufs.get(&a.buf).map(|b| b.label.clone());
-            self.ev(EventSource::Dmabuf, "detach", Some(a.dev), || {
-                format!("detach from {}", label.as_deref().unwrap_or("?"))
-            });
-        }
+    /// Takes the attachment's mapping, if it is mapped: `(device, mapping,
+    /// direction)`.
+    pub(crate) fn take_mapping(&mut self, id: AttId) -> Option<(DeviceId, MapId, DmaDirection)> {
+        let a = self.atts.get_mut(&id)?;
+        let (map, dir) = a.map.take()?;
+        Some((a.dev, map, dir))
     }
 
-    /// `producer` is about to write the buffer: it attaches a write fence
-    /// (`dma_resv_add_fence` with `DMA_RESV_USAGE_WRITE`). Others must wait
-    /// for it before touching the buffer.
-    pub fn dmabuf_fence(&mut self, buf: &DmaBuf, producer: Accessor, label: &str) -> Result<Fence> {
-        let blabel = self.buf(buf.id)?.label.clone();
-        let id = self.new_id();
-        self.dmabuf.fences.insert(
-            id,
-            FenceRec {
-                label: label.to_string(),
-                producer,
-                signalled: false,
-                waited: Vec::new(),
-            },
-        );
-        // A new writer's fence supersedes the fences it waited for (or
-        // added itself): later readers need to wait for the newest only.
-        let fences = &self.dmabuf.fences;
-        let b = self.dmabuf.bufs.get_mut(&buf.id).expect("buffer");
-        b.fences.retain(|f| {
-            let f = &fences[f];
-            !(f.producer == producer || (f.signalled && f.waited.contains(&producer)))
-        });
-        b.fences.push(id);
-        let who = self.who(producer);
-        self.ev(EventSource::Dmabuf, "fence", None, || {
-            format!("{who} adds write fence {label} to {blabel}")
-        });
-        Ok(Fence { id })
+    /// Removes the attachment.
+    pub(crate) fn detach(&mut self, id: AttId) -> Option<AttRec> {
+        self.atts.remove(&id)
     }
 
-    /// The producer finished: the fence signals (`dma_fence_signal`).
-    #[doc(alias = "dma_fence_signal")]
-    pub fn fence_signal(&mut self, fence: &Fence) -> Result<()> {
-        let f = self
-            .dmabuf
-            .fences
-            .get_mut(&fence.id)
-            .ok_or(Error::StaleHandle("fence"))?;
-        f.signalled = true;
-        let label = f.label.clone();
-        self.ev(EventSource::Dmabuf, "signal", None, || {
-            format!("fence {label} signalled")
-        });
-        Ok(())
-    }
-
-    /// `who` waits for the fence (`dma_fence_wait`). In a sequential model a
-    /// wait on a fence nobody signalled yet would never return: that is an
-    /// error, not a finding.
-    #[doc(alias = "dma_fence_wait")]
-    pub fn fence_wait(&mut self, who: Accessor, fence: &Fence) -> Result<()> {
-        let f = self
-            .dmabuf
-            .fences
-            .get_mut(&fence.id)
-            .ok_or(Error::StaleHandle("fence"))?;
-        if !f.signalled {
-            return Err(Error::FenceUnsignalled(f.label.clone()));
-        }
-        if !f.waited.contains(&who) {
-            f.waited.push(who);
-        }
-        let label = f.label.clone();
-        let name = self.who(who);
-        self.ev(EventSource::Dmabuf, "wait", None, || {
-            format!("{name} waited for fence {label}")
-        });
-        Ok(())
-    }
-
-    pub(crate) fn chk_dmabuf_access(&mut self, buf: u64, who: Accessor, site: Site) {
-        let Some(b) = self.dmabuf.bufs.get(&buf) else {
-            return;
-        };
-        let mut out = Vec::new();
-        for fid in &b.fences {
-            let f = &self.dmabuf.fences[fid];
-            if f.producer == who || (f.signalled && f.waited.contains(&who)) {
-                continue;
-            }
-            let state = if f.signalled {
-                "signalled, but never waited for"
-            } else {
-                "not signalled: the writer may still be writing"
-            };
-            let mut x = Finding::new(
-                Rule::DmabufFenceNotWaited,
-                self.origin(site),
-                format!(
-                    "{} accesses {} while fence {} of {} is {state}",
-                    self.who(who),
-                    b.label,
-                    f.label,
-                    self.who(f.producer)
-                ),
-            );
-            if let Accessor::Device(d) = who {
-                x.device = Some(self.dev_name(d));
-            }
-            x.buffer = Some(b.label.to_string());
-            out.push(x);
-        }
-        self.findings.extend(out);
-    }
-
-    /// `dma_buf_begin_cpu_access`: waits for the writers' fences and syncs
-    /// every mapped attachment for the CPU.
-    #[doc(alias = "dma_buf_begin_cpu_access")]
-    #[track_caller]
-    pub fn dmabuf_begin_cpu_access(&mut self, buf: &DmaBuf, dir: DmaDirection) -> Result<()> {
-        let site = Location::caller();
-        let b = self.buf(buf.id)?;
-        let (label, prev, fences) = (b.label.clone(), b.cpu, b.fences.clone());
-        if self.cfg.checker {
-            if let Some(p) = prev {
-                let mut f = Finding::new(
-                    Rule::DmabufBeginEndMismatch,
-                    self.origin(site),
-                    format!(
-                        "begin_cpu_access on {label} ({dir}) while a CPU access ({p}) is already open"
-                    ),
-                );
-                f.buffer = Some(label.to_string());
-                self.report(f);
-            }
-            for fid in &fences {
-                let f = &self.dmabuf.fences[fid];
-                if f.producer != Accessor::Cpu && !f.signalled {
-                    let mut x = Finding::new(
-                        Rule::DmabufFenceNotWaited,
-                        self.origin(site),
-                        format!(
-                            "begin_cpu_access on {label} cannot wait for fence {} of {}: nobody signalled it",
-                            f.label,
-                            self.who(f.producer)
-                        ),
-                    );
-                    x.buffer = Some(label.to_string());
-                    self.report(x);
-                }
-            }
-        }
-        for fid in &fences {
-            let f = self.dmabuf.fences.get_mut(fid).expect("fence");
-            if f.signalled && !f.waited.contains(&Accessor::Cpu) {
-                f.waited.push(Accessor::Cpu);
-            }
-        }
-        self.dmabuf.bufs.get_mut(&buf.id).expect("buffer").cpu = Some(dir);
-        self.ev(EventSource::Dmabuf, "begin-cpu-access", None, || {
-            format!("begin_cpu_access {label} {dir}")
-        });
-        for (id, dev) in self.mapped_attachments(buf.id) {
-            let r = &self.maps[&id];
-            let (dma, nents, mdir) = (r.dma, r.nents, r.dir);
-            self.sync_impl(dev, dma, 0, mdir, true, Some(nents), site);
-        }
-        Ok(())
-    }
-
-    /// `dma_buf_end_cpu_access`: syncs every mapped attachment back for its
-    /// device.
-    #[doc(alias = "dma_buf_end_cpu_access")]
-    #[track_caller]
-    pub fn dmabuf_end_cpu_access(&mut self, buf: &DmaBuf, dir: DmaDirection) -> Result<()> {
-        let site = Location::caller();
-        let b = self.buf(buf.id)?;
-        let (label, prev) = (b.label.clone(), b.cpu);
-        if self.cfg.checker {
-            let msg = match prev {
-                None => Some(format!(
-                    "end_cpu_access on {label} without begin_cpu_access"
-                )),
-                Some(p) if p != dir => Some(format!(
-                    "end_cpu_access on {label} with {dir}, begun with {p}"
-                )),
-                _ => None,
-            };
-            if let Some(m) = msg {
-                let mut f = Finding::new(Rule::DmabufBeginEndMismatch, self.origin(site), m);
-                f.buffer = Some(label.to_string());
-                self.report(f);
-            }
-        }
-        self.dmabuf.bufs.get_mut(&buf.id).expect("buffer").cpu = None;
-        self.ev(EventSource::Dmabuf, "end-cpu-access", None, || {
-            format!("end_cpu_access {label} {dir}")
-        });
-        for (id, dev) in self.mapped_attachments(buf.id) {
-            let r = &self.maps[&id];
-            let (dma, nents, mdir) = (r.dma, r.nents, r.dir);
-            self.sync_impl(dev, dma, 0, mdir, false, Some(nents), site);
-        }
-        Ok(())
-    }
-
-    fn mapped_attachments(&self, buf: u64) -> Vec<(u64, DeviceId)> {
-        let mut v: Vec<(u64, DeviceId)> = self
-            .dmabuf
+    /// The mapped attachments of a buffer, oldest mapping first.
+    pub(crate) fn mapped_attachments(&self, buf: BufId) -> Vec<(MapId, DeviceId)> {
+        let mut v: Vec<(MapId, DeviceId)> = self
             .atts
             .values()
             .filter(|a| a.buf == buf)
@@ -478,87 +204,149 @@ impl ModelBackend {
         v
     }
 
-    fn dmabuf_cpu(
-        &mut self,
-        buf: &DmaBuf,
-        offset: u64,
-        len: u64,
-        access: Access,
-        site: Site,
-    ) -> Result<Vec<(u64, u64)>> {
-        if offset.checked_add(len).is_none_or(|e| e > buf.size) {
-            return Err(Error::OutOfBounds {
-                offset,
-                len,
-                size: buf.size,
-            });
+    /// `producer` adds write fence `id` to `buf`. The new fence supersedes
+    /// the fences it waited for (or added itself): later readers need to
+    /// wait for the newest only.
+    pub(crate) fn add_fence(&mut self, buf: BufId, id: FenceId, label: &str, producer: Accessor) {
+        self.fences.insert(
+            id,
+            FenceRec {
+                label: label.to_string(),
+                producer,
+                signalled: false,
+                waited: Vec::new(),
+            },
+        );
+        let fences = &self.fences;
+        if let Some(b) = self.bufs.get_mut(&buf) {
+            b.fences.retain(|f| !fences[f].clears(producer));
+            b.fences.push(id);
         }
-        let b = self.buf(buf.id)?;
-        let (label, state) = (b.label.clone(), b.cpu);
+    }
+
+    /// The fence, if it exists.
+    pub(crate) fn fence(&self, id: FenceId) -> Option<&FenceRec> {
+        self.fences.get(&id)
+    }
+
+    /// Signals a fence; returns its label.
+    pub(crate) fn signal(&mut self, id: FenceId) -> Result<String> {
+        let f = self
+            .fences
+            .get_mut(&id)
+            .ok_or(Error::StaleHandle("fence"))?;
+        f.signalled = true;
+        Ok(f.label.clone())
+    }
+
+    /// `who` waits for a signalled fence; returns its label. Waiting for an
+    /// unsignalled one is an error: in a sequential model it never returns.
+    pub(crate) fn wait(&mut self, who: Accessor, id: FenceId) -> Result<String> {
+        let f = self
+            .fences
+            .get_mut(&id)
+            .ok_or(Error::StaleHandle("fence"))?;
+        if !f.signalled {
+            return Err(Error::FenceUnsignalled(f.label.clone()));
+        }
+        if !f.waited.contains(&who) {
+            f.waited.push(who);
+        }
+        Ok(f.label.clone())
+    }
+
+    /// The CPU waits for every signalled fence of `buf` (what
+    /// `dma_buf_begin_cpu_access` does).
+    pub(crate) fn cpu_waits(&mut self, buf: BufId) {
+        let Some(b) = self.bufs.get(&buf) else {
+            return;
+        };
+        for fid in &b.fences {
+            if let Some(f) = self.fences.get_mut(fid)
+                && f.signalled
+                && !f.waited.contains(&Accessor::Cpu)
+            {
+                f.waited.push(Accessor::Cpu);
+            }
+        }
+    }
+}
+
+impl BufRec {
+    /// The physical pieces of `len` bytes at `offset`, a page at most each.
+    pub(crate) fn pieces(&self, offset: u64, len: u64) -> Vec<PhysRange> {
         let mut pieces = Vec::new();
         let mut o = offset;
         while o < offset + len {
             let n = (PAGE_SIZE - o % PAGE_SIZE).min(offset + len - o);
-            pieces.push((b.pages[(o / PAGE_SIZE) as usize] + o % PAGE_SIZE, n));
+            let page = self.pages[(o / PAGE_SIZE) as usize];
+            pieces.push(PhysRange::new(page.unchecked_add(o % PAGE_SIZE), n));
             o += n;
         }
-        if self.cfg.checker {
-            match state {
-                None => {
-                    let mut f = Finding::new(
-                        Rule::DmabufCpuAccessOutside,
-                        self.origin(site),
-                        format!(
-                            "CPU {access} of {len} bytes of {label} at offset {offset} outside begin_cpu_access/end_cpu_access"
-                        ),
-                    );
-                    f.buffer = Some(label.to_string());
-                    f.size = Some(len);
-                    self.report(f);
-                    return Ok(pieces);
-                }
-                Some(DmaDirection::FromDevice) if access == Access::Write => {
-                    let mut f = Finding::new(
-                        Rule::DmabufBeginEndMismatch,
-                        self.origin(site),
-                        format!(
-                            "CPU write to {label} inside a read-only begin_cpu_access (DMA_FROM_DEVICE)"
-                        ),
-                    );
-                    f.buffer = Some(label.to_string());
-                    self.report(f);
-                }
-                _ => {}
-            }
-            self.chk_dmabuf_access(buf.id, Accessor::Cpu, site);
-            for &(p, n) in &pieces {
-                self.chk_cpu_access(p, n, access, site);
-            }
-        }
-        Ok(pieces)
+        pieces
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bufs() -> DmaBufs {
+        let mut b = DmaBufs::default();
+        b.add(
+            BufId(1),
+            Arc::from("frame"),
+            vec![PhysAddr::new(0x10000), PhysAddr::new(0x30000)],
+        );
+        b
     }
 
-    /// The CPU reads the DMA-BUF (through its `vmap`).
-    #[track_caller]
-    pub fn dmabuf_read(&mut self, buf: &DmaBuf, offset: u64, out: &mut [u8]) -> Result<()> {
-        let site = Location::caller();
-        let mut done = 0usize;
-        for (p, n) in self.dmabuf_cpu(buf, offset, out.len() as u64, Access::Read, site)? {
-            self.cpu_phys_read(p, &mut out[done..done + n as usize]);
-            done += n as usize;
-        }
-        Ok(())
+    #[test]
+    fn pieces_follow_the_scattered_pages() {
+        let b = bufs();
+        let p = b.buf(BufId(1)).unwrap().pieces(4000, 200);
+        assert_eq!(
+            p,
+            vec![
+                PhysRange::new(PhysAddr::new(0x10000 + 4000), 96),
+                PhysRange::new(PhysAddr::new(0x30000), 104)
+            ]
+        );
+        assert!(matches!(
+            b.buf(BufId(9)),
+            Err(Error::StaleHandle("DMA-BUF"))
+        ));
     }
 
-    /// The CPU writes the DMA-BUF (through its `vmap`).
-    #[track_caller]
-    pub fn dmabuf_write(&mut self, buf: &DmaBuf, offset: u64, data: &[u8]) -> Result<()> {
-        let site = Location::caller();
-        let mut done = 0usize;
-        for (p, n) in self.dmabuf_cpu(buf, offset, data.len() as u64, Access::Write, site)? {
-            self.cpu_phys_write(p, &data[done..done + n as usize]);
-            done += n as usize;
-        }
-        Ok(())
+    #[test]
+    fn fences_supersede_what_their_writer_waited_for() {
+        let mut b = bufs();
+        let gpu = Accessor::Device(DeviceId(1));
+        b.add_fence(BufId(1), FenceId(2), "cam", Accessor::Device(DeviceId(0)));
+        assert!(b.wait(gpu, FenceId(2)).is_err(), "not signalled yet");
+        b.signal(FenceId(2)).unwrap();
+        b.wait(gpu, FenceId(2)).unwrap();
+        b.add_fence(BufId(1), FenceId(3), "render", gpu);
+        assert_eq!(b.buf(BufId(1)).unwrap().fences, vec![FenceId(3)]);
+        assert!(b.fence(FenceId(3)).unwrap().clears(gpu));
+        assert!(!b.fence(FenceId(3)).unwrap().clears(Accessor::Cpu));
+    }
+
+    #[test]
+    fn attachments_map_and_unmap() {
+        let mut b = bufs();
+        b.attach(AttId(4), BufId(1), DeviceId(2));
+        b.set_mapped(AttId(4), MapId(5), DmaDirection::FromDevice);
+        assert_eq!(
+            b.mapped_attachments(BufId(1)),
+            vec![(MapId(5), DeviceId(2))]
+        );
+        assert_eq!(
+            b.take_mapping(AttId(4)),
+            Some((DeviceId(2), MapId(5), DmaDirection::FromDevice))
+        );
+        assert_eq!(b.take_mapping(AttId(4)), None);
+        assert!(b.detach(AttId(4)).is_some());
+        assert!(b.att(AttId(4)).is_err());
     }
 }

@@ -1,15 +1,21 @@
 //! A DMA engine device: it fetches descriptors `(source, destination,
 //! length)` from a ring in coherent memory, copies, writes a status word back
 //! into the descriptor and raises an interrupt when asked to.
+//!
+//! This module holds the descriptor format and each engine's state; the
+//! engine runs as methods of [`ModelBackend`](crate::ModelBackend), so that
+//! every access it makes goes through the IOMMU and the checker.
 
-use std::panic::Location;
-
-use crate::event::EventSource;
-use crate::model::ModelBackend;
-use crate::{DeviceId, Error, Iova, Result};
+use crate::addr::Iova;
+use crate::ids::DeviceId;
+use crate::intmap::IntMap;
 
 /// The size of a descriptor in the ring.
 pub const DESCRIPTOR_SIZE: u64 = 32;
+
+/// The longest copy one descriptor may ask for (64 MiB); a longer one
+/// completes with [`Descriptor::ERROR`].
+pub const MAX_TRANSFER: u64 = 64 << 20;
 
 /// A descriptor as it lies in memory, little-endian:
 ///
@@ -83,6 +89,45 @@ impl Descriptor {
     }
 }
 
+/// A descriptor's status word, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// [`Descriptor::PENDING`]: not processed yet.
+    Pending,
+    /// [`Descriptor::DONE`]: copied.
+    Done,
+    /// [`Descriptor::ERROR`]: a DMA access faulted.
+    Error,
+}
+
+impl Status {
+    /// The word the engine writes.
+    pub const fn word(self) -> u32 {
+        match self {
+            Self::Pending => Descriptor::PENDING,
+            Self::Done => Descriptor::DONE,
+            Self::Error => Descriptor::ERROR,
+        }
+    }
+    /// The status a word stands for, if any.
+    pub const fn from_word(w: u32) -> Option<Self> {
+        match w {
+            Descriptor::PENDING => Some(Self::Pending),
+            Descriptor::DONE => Some(Self::Done),
+            Descriptor::ERROR => Some(Self::Error),
+            _ => None,
+        }
+    }
+    /// Its name: `pending`, `done` or `error`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// A completed descriptor, as delivered to the interrupt handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Completion {
@@ -94,146 +139,139 @@ pub struct Completion {
     pub status: u32,
 }
 
-type Handler = Box<dyn FnMut(Completion) + Send>;
+/// An interrupt handler.
+pub(crate) type Handler = Box<dyn FnMut(Completion) + Send>;
 
+/// One device's engine: its ring and where it is in it.
 pub(crate) struct Engine {
-    ring: Iova,
-    entries: u32,
-    head: u32,
+    pub(crate) ring: Iova,
+    pub(crate) entries: u32,
+    pub(crate) head: u32,
     handler: Option<Handler>,
     pending: Vec<Completion>,
     irqs: u64,
 }
 
-impl ModelBackend {
-    /// Points the engine of `dev` at a descriptor ring of `entries`
-    /// descriptors at DMA address `ring` (normally coherent memory).
-    pub fn engine_configure(&mut self, dev: DeviceId, ring: Iova, entries: u32) -> Result<()> {
-        if self.devices.get(dev.0 as usize).is_none() {
-            return Err(Error::NoDevice(dev.0));
+impl Engine {
+    /// An engine at the start of a ring of `entries` descriptors at `ring`.
+    pub(crate) fn new(ring: Iova, entries: u32) -> Self {
+        Self {
+            ring,
+            entries: entries.max(1),
+            head: 0,
+            handler: None,
+            pending: Vec::new(),
+            irqs: 0,
         }
-        let entries = entries.max(1);
-        self.engines.insert(
-            dev.0,
-            Engine {
-                ring,
-                entries,
-                head: 0,
-                handler: None,
-                pending: Vec::new(),
-                irqs: 0,
-            },
-        );
-        self.ev(EventSource::Engine, "configure", Some(dev), || {
-            format!("descriptor ring at {ring}, {entries} entries")
-        });
-        Ok(())
     }
 
-    /// Installs the interrupt handler of the engine of `dev`. Without one,
-    /// completions queue up for [`engine_take_interrupts`](Self::engine_take_interrupts).
-    pub fn engine_on_interrupt(
-        &mut self,
-        dev: DeviceId,
-        handler: impl FnMut(Completion) + Send + 'static,
-    ) -> Result<()> {
-        let name = self.dev_name(dev);
-        let e = self.engines.get_mut(&dev.0).ok_or(Error::NoEngine(name))?;
-        e.handler = Some(Box::new(handler));
-        Ok(())
+    /// The DMA address of descriptor `index`.
+    pub(crate) fn slot(&self, index: u32) -> Iova {
+        self.ring.unchecked_add(u64::from(index) * DESCRIPTOR_SIZE)
     }
 
-    /// Completions signalled by interrupt and not yet taken.
-    pub fn engine_take_interrupts(&mut self, dev: DeviceId) -> Vec<Completion> {
-        self.engines
+    /// Raises the interrupt for `c`: the handler runs, or the completion
+    /// waits to be taken.
+    pub(crate) fn interrupt(&mut self, c: Completion) {
+        self.irqs += 1;
+        match self.handler.as_mut() {
+            Some(h) => h(c),
+            None => self.pending.push(c),
+        }
+    }
+}
+
+/// The engines, by device.
+#[derive(Default)]
+pub(crate) struct Engines {
+    by_dev: IntMap<u32, Engine>,
+}
+
+impl Engines {
+    /// Points `dev`'s engine at a ring (a new engine, head at 0).
+    pub(crate) fn configure(&mut self, dev: DeviceId, e: Engine) {
+        self.by_dev.insert(dev.0, e);
+    }
+    /// The engine of `dev`.
+    pub(crate) fn get(&self, dev: DeviceId) -> Option<&Engine> {
+        self.by_dev.get(&dev.0)
+    }
+    /// The engine of `dev`, to change.
+    pub(crate) fn get_mut(&mut self, dev: DeviceId) -> Option<&mut Engine> {
+        self.by_dev.get_mut(&dev.0)
+    }
+    /// Installs an interrupt handler; false when `dev` has no engine.
+    pub(crate) fn set_handler(&mut self, dev: DeviceId, h: Handler) -> bool {
+        match self.by_dev.get_mut(&dev.0) {
+            Some(e) => {
+                e.handler = Some(h);
+                true
+            }
+            None => false,
+        }
+    }
+    /// Takes the completions waiting for `dev`.
+    pub(crate) fn take_pending(&mut self, dev: DeviceId) -> Vec<Completion> {
+        self.by_dev
             .get_mut(&dev.0)
             .map(|e| std::mem::take(&mut e.pending))
             .unwrap_or_default()
     }
+    /// Interrupts raised by `dev`'s engine.
+    pub(crate) fn irqs(&self, dev: DeviceId) -> u64 {
+        self.by_dev.get(&dev.0).map_or(0, |e| e.irqs)
+    }
+    /// The device is gone, and its engine with it.
+    pub(crate) fn remove(&mut self, dev: DeviceId) {
+        self.by_dev.remove(&dev.0);
+    }
+}
 
-    /// How many interrupts the engine of `dev` raised.
-    pub fn engine_interrupts(&self, dev: DeviceId) -> u64 {
-        self.engines.get(&dev.0).map_or(0, |e| e.irqs)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_round_trip_through_their_bytes() {
+        let d = Descriptor::new(Iova::new(0x1000), Iova::new(0x2000), 64, true);
+        let b = d.encode();
+        assert_eq!(&b[16..20], &64u32.to_le_bytes());
+        assert_eq!(Descriptor::decode(&b), d);
     }
 
-    /// The driver writes the tail register: the engine processes descriptors
-    /// from its head up to `tail` (exclusive, modulo the ring size). Returns
-    /// how many it processed. Every access goes through the IOMMU and the
-    /// checker like any device access.
-    #[track_caller]
-    pub fn engine_doorbell(&mut self, dev: DeviceId, tail: u32) -> Result<u32> {
-        let site = Location::caller();
-        let name = self.dev_name(dev);
-        let (ring, entries, mut head) = {
-            let e = self.engines.get(&dev.0).ok_or(Error::NoEngine(name))?;
-            (e.ring, e.entries, e.head)
-        };
-        let tail = tail % entries;
-        self.ev(EventSource::Engine, "doorbell", Some(dev), || {
-            format!("doorbell: tail {tail}, head {head}")
-        });
-        let mut n = 0;
-        while head != tail {
-            let at = Iova::new(ring.raw() + u64::from(head) * DESCRIPTOR_SIZE);
-            let mut raw = [0u8; 32];
-            if let Err(e) = self.device_read_at(dev, at, &mut raw, site) {
-                self.ev(EventSource::Engine, "halt", Some(dev), || {
-                    format!("descriptor {head} unreadable ({e}): engine halted")
-                });
-                break;
-            }
-            let d = Descriptor::decode(&raw);
-            let mut status = Descriptor::DONE;
-            if u64::from(d.len) > crate::scenario::MAX_DATA {
-                status = Descriptor::ERROR;
-            } else if d.len > 0 {
-                let mut buf = vec![0u8; d.len as usize];
-                let ok = self.device_read_at(dev, d.src, &mut buf, site).is_ok()
-                    && self.device_write_at(dev, d.dst, &buf, site).is_ok();
-                if !ok {
-                    status = Descriptor::ERROR;
-                }
-            }
-            let idx = head;
-            self.ev(EventSource::Engine, "descriptor", Some(dev), || {
-                format!(
-                    "descriptor {idx}: copy {} bytes {} -> {}: {}",
-                    d.len,
-                    d.src,
-                    d.dst,
-                    if status == Descriptor::DONE {
-                        "done"
-                    } else {
-                        "error"
-                    }
-                )
-            });
-            let _ = self.device_write_at(
-                dev,
-                Iova::new(at.raw() + Descriptor::STATUS_OFFSET),
-                &status.to_le_bytes(),
-                site,
-            );
-            if d.flags & Descriptor::IRQ != 0 {
-                let c = Completion {
-                    device: dev,
-                    index: idx,
-                    status,
-                };
-                self.ev(EventSource::Engine, "interrupt", Some(dev), || {
-                    format!("interrupt: descriptor {idx} complete")
-                });
-                let e = self.engines.get_mut(&dev.0).expect("engine");
-                e.irqs += 1;
-                match e.handler.as_mut() {
-                    Some(h) => h(c),
-                    None => e.pending.push(c),
-                }
-            }
-            head = (head + 1) % entries;
-            n += 1;
-            self.engines.get_mut(&dev.0).expect("engine").head = head;
+    #[test]
+    fn status_words_have_names() {
+        for s in [Status::Pending, Status::Done, Status::Error] {
+            assert_eq!(Status::from_word(s.word()), Some(s));
         }
-        Ok(n)
+        assert_eq!(Status::from_word(7), None);
+        assert_eq!(Status::Done.name(), "done");
+    }
+
+    #[test]
+    fn interrupts_go_to_the_handler_or_wait() {
+        let mut es = Engines::default();
+        let dev = DeviceId(0);
+        es.configure(dev, Engine::new(Iova::new(0x1000), 0));
+        assert_eq!(
+            es.get(dev).unwrap().entries,
+            1,
+            "a ring has at least one slot"
+        );
+        assert_eq!(es.get(dev).unwrap().slot(1), Iova::new(0x1020));
+        let c = Completion {
+            device: dev,
+            index: 0,
+            status: Descriptor::DONE,
+        };
+        es.get_mut(dev).unwrap().interrupt(c);
+        assert_eq!(es.take_pending(dev), vec![c]);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let s2 = seen.clone();
+        assert!(es.set_handler(dev, Box::new(move |_| *s2.lock().unwrap() += 1)));
+        es.get_mut(dev).unwrap().interrupt(c);
+        assert_eq!(*seen.lock().unwrap(), 1);
+        assert_eq!(es.irqs(dev), 2);
+        assert!(!es.set_handler(DeviceId(5), Box::new(|_| {})));
     }
 }

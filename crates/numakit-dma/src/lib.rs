@@ -59,35 +59,45 @@
 //! ```
 #![deny(missing_docs)]
 
+// The values every part speaks in.
 mod addr;
-mod backend;
-mod cache;
+mod calls;
+mod config;
+mod direction;
+mod error;
+mod ids;
+mod intmap;
+mod rng;
+
+// The simulated hardware, the timeline, the mappings and the checker.
 mod check;
-mod checker;
 pub mod dmabuf;
 pub mod engine;
-mod error;
-mod event;
-mod hash;
-pub mod iommu;
-mod memory;
+mod hw;
+mod mapping;
+mod trace;
+
+// The model that orders them, and the APIs over it.
 mod model;
 pub mod scenario;
-mod swiotlb;
-mod types;
+mod typed;
 
-pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PhysAddr};
-pub use backend::{
-    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, DmaSegment, MapError, Owner, SgMap,
-    SgTable, StreamingMap,
+pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr};
+pub use check::finding::Finding;
+pub use check::rules::Rule;
+pub use config::{
+    Coherence, DeviceConfig, IommuMode, MachineConfig, Maintenance, MemKind, Speculation, Zone,
+    layout,
 };
-pub use checker::{Finding, Origin, Rule};
+pub use direction::{Access, DirectionParseError, DmaDirection};
 pub use error::{Error, Result};
-pub use event::{Event, EventSource};
-pub use memory::PAGE_SIZE;
-pub use model::{MachineConfig, MapFunc, ModelBackend, ModelBuilder, ScatterEntry, layout};
-pub use swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
-pub use types::{
-    Access, Coherence, DeviceConfig, DeviceId, DirectionParseError, DmaDirection, IommuMode,
-    Maintenance, MemKind, Speculation, Zone,
+pub use hw::iommu;
+pub use hw::swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
+pub use ids::DeviceId;
+pub use mapping::{DmaSegment, MapFunc};
+pub use model::{ModelBackend, ModelBuilder, ScatterEntry};
+pub use trace::{Event, EventSource, Origin};
+pub use typed::{
+    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, Owner, SgMap, SgTable,
+    StreamingMap,
 };

@@ -1,238 +1,123 @@
 //! The scenario runner: executes the steps on a [`ModelBackend`], C-style
 //! (raw addresses, the kernel's calls), so that every mistake a C driver can
-//! make can be written down.
+//! make can be written down. It talks to the model through its public API
+//! only; one executor per family of steps.
 
-use std::collections::HashMap;
+use super::ast::{Name, Op, Ref, Scenario, SyncFor, Who};
+use super::lex::ScenarioError;
+use super::objects::{Obj, Objects, Target};
+use super::report::{MachineSummary, Report, SCHEMA, Summary};
+use crate::addr::{DMA_MAPPING_ERROR, DmaMask, PAGE_SIZE, PhysAddr};
+use crate::direction::DmaDirection;
+use crate::dmabuf::Accessor;
+use crate::engine::{DESCRIPTOR_SIZE, Descriptor, Status};
+use crate::error::Error;
+use crate::ids::DeviceId;
+use crate::mapping::MapFunc;
+use crate::model::{ModelBackend, ScatterEntry};
+use crate::trace::{EventSource, hex_preview};
 
-use super::parse::{Name, Op, Ref, Scenario, ScenarioError, Who};
-use super::{MachineSummary, Report, Summary};
-use crate::checker::{Finding, Origin, Rule};
-use crate::dmabuf::{Accessor, Attachment, AttachmentMap, DmaBuf, Fence};
-use crate::engine::{DESCRIPTOR_SIZE, Descriptor};
-use crate::event::EventSource;
-use crate::model::{ModelBackend, ScatterEntry, hex_preview};
-use crate::{DMA_MAPPING_ERROR, DeviceId, DmaDirection, DmaMask, Iova, PhysAddr};
-
-enum Obj {
-    Buf {
-        phys: u64,
-        len: u64,
-    },
-    Coherent {
-        dev: DeviceId,
-        cpu: u64,
-        dma: u64,
-        len: u64,
-        freed: bool,
-    },
-    Map {
-        dev: DeviceId,
-        dma: Iova,
-        len: u64,
-        dir: DmaDirection,
-        page: bool,
-        phys: u64,
-    },
-    Sg {
-        dev: DeviceId,
-        dir: DmaDirection,
-        sg: Vec<ScatterEntry>,
-        count: usize,
-    },
-    DmaBuf(DmaBuf),
-    Att(Option<Attachment>),
-    AttMap(Option<AttachmentMap>),
-    Fence(Fence),
-}
-
-impl Obj {
-    fn kind(&self) -> &'static str {
-        match self {
-            Obj::Buf { .. } => "a buffer",
-            Obj::Coherent { .. } => "a coherent buffer",
-            Obj::Map { .. } => "a mapping",
-            Obj::Sg { .. } => "a scatterlist mapping",
-            Obj::DmaBuf(_) => "a DMA-BUF",
-            Obj::Att(_) => "an attachment",
-            Obj::AttMap(_) => "a mapped attachment",
-            Obj::Fence(_) => "a fence",
-        }
-    }
-}
+type Ran = Result<(), ScenarioError>;
 
 struct Runner {
     m: ModelBackend,
-    objs: HashMap<String, (Obj, u32)>,
-    line: u32,
+    objs: Objects,
 }
-
-type R<T> = Result<T, ScenarioError>;
 
 impl Runner {
     fn err(&self, col: u32, msg: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            line: self.line,
-            column: col,
-            message: msg.into(),
-        }
+        self.objs.err(col, msg)
     }
 
-    fn dev(&self, n: &Name) -> R<DeviceId> {
+    /// A model error, at column `col`.
+    fn failed(&self, col: u32, e: Error) -> ScenarioError {
+        self.err(col, e.to_string())
+    }
+
+    fn dev(&self, n: &Name) -> Result<DeviceId, ScenarioError> {
         self.m
-            .device_id(&n.0)
-            .ok_or_else(|| self.err(n.1, format!("no device named '{}'", n.0)))
+            .device_id(&n.text)
+            .ok_or_else(|| self.err(n.col, format!("no device named '{}'", n.text)))
     }
 
-    fn define(&mut self, n: &Name, o: Obj) -> R<()> {
-        if let Some((_, l)) = self.objs.get(&n.0) {
-            return Err(self.err(n.1, format!("'{}' is already defined at line {l}", n.0)));
-        }
-        if self.m.device_id(&n.0).is_some() {
-            return Err(self.err(n.1, format!("'{}' is a device", n.0)));
-        }
-        self.objs.insert(n.0.clone(), (o, self.line));
-        Ok(())
+    fn define(&mut self, n: &Name, o: Obj) -> Ran {
+        let is_device = self.m.device_id(&n.text).is_some();
+        self.objs.define(n, o, is_device)
     }
 
-    fn get(&self, name: &str, col: u32) -> R<&Obj> {
-        self.objs
-            .get(name)
-            .map(|(o, _)| o)
-            .ok_or_else(|| self.err(col, format!("nothing is named '{name}'")))
+    fn who(&self, w: &Who) -> Result<Accessor, ScenarioError> {
+        Ok(match w {
+            Who::Cpu => Accessor::Cpu,
+            Who::Device(n) => Accessor::Device(self.dev(n)?),
+        })
     }
 
-    fn get_mut(&mut self, name: &str, col: u32) -> R<&mut Obj> {
-        let e = self.err(col, format!("nothing is named '{name}'"));
-        self.objs.get_mut(name).map(|(o, _)| o).ok_or(e)
-    }
-
-    fn wrong(&self, n: &str, col: u32, want: &str) -> ScenarioError {
-        let is = self.objs.get(n).map_or("undefined", |(o, _)| o.kind());
-        self.err(col, format!("'{n}' is {is}, not {want}"))
-    }
-
-    /// A DMA address for a device-side reference.
-    fn dma_of(&self, r: &Ref) -> R<Iova> {
-        let Some(name) = &r.name else {
-            return Ok(Iova::new(r.off));
-        };
-        let (base, len) = match (self.get(name, r.col)?, r.seg) {
-            (Obj::Map { dma, len, .. }, None) => (dma.raw(), *len),
-            (Obj::Coherent { dma, len, .. }, None) => (*dma, *len),
-            (Obj::Sg { sg, count, .. }, s) => {
-                let i = s.unwrap_or(0);
-                if i >= (*count).max(1) {
-                    return Err(self.err(
-                        r.col,
-                        format!("{name} has {count} DMA segment(s): #{i} does not exist"),
-                    ));
-                }
-                (sg[i].dma_address.raw(), sg[i].dma_length)
-            }
-            (Obj::AttMap(Some(am)), s) => {
-                let i = s.unwrap_or(0);
-                let seg = am
-                    .segments()
-                    .get(i)
-                    .ok_or_else(|| self.err(r.col, format!("{name} has no DMA segment #{i}")))?;
-                (seg.0.raw(), seg.1)
-            }
-            (Obj::AttMap(None), _) => return Err(self.err(r.col, format!("{name} was unmapped"))),
-            (_, Some(_)) => return Err(self.err(r.col, format!("'{name}' has no DMA segments"))),
-            _ => return Err(self.wrong(name, r.col, "a mapping or coherent buffer")),
-        };
-        let _ = len;
-        base.checked_add(r.off)
-            .map(Iova::new)
-            .ok_or_else(|| self.err(r.col, "address overflows"))
-    }
-
-    /// What a CPU-side reference points at.
-    fn cpu_target(&self, r: &Ref, len: u64) -> R<Target> {
-        let Some(name) = &r.name else {
-            return Err(self.err(r.col, "the CPU accesses named buffers, not raw addresses"));
-        };
-        let (t, size) = match self.get(name, r.col)? {
-            Obj::Buf { phys, len } => (Target::Phys(phys + r.off), *len),
-            Obj::Map { phys, len, .. } => (Target::Phys(phys + r.off), *len),
-            Obj::Coherent { cpu, len, .. } => (Target::Phys(cpu + r.off), *len),
-            Obj::DmaBuf(b) => (Target::DmaBuf(b.clone(), r.off), b.size()),
-            _ => return Err(self.wrong(name, r.col, "a buffer, a coherent buffer or a DMA-BUF")),
-        };
-        if r.off.checked_add(len).is_none_or(|e| e > size) {
-            return Err(self.err(
-                r.col,
-                format!(
-                    "{len} bytes at offset {} do not fit in {name} ({size} bytes)",
-                    r.off
-                ),
-            ));
-        }
-        Ok(t)
-    }
-
-    fn cpu_read(&mut self, t: &Target, out: &mut [u8]) -> R<()> {
+    fn cpu_read(&mut self, t: &Target, col: u32, out: &mut [u8]) -> Ran {
         match t {
             Target::Phys(p) => {
-                self.m.cpu_read(PhysAddr::new(*p), out);
+                self.m.cpu_read(*p, out);
                 Ok(())
             }
             Target::DmaBuf(b, off) => self
                 .m
                 .dmabuf_read(b, *off, out)
-                .map_err(|e| self.err(1, e.to_string())),
+                .map_err(|e| self.failed(col, e)),
         }
     }
 
-    fn who(&self, w: &Who) -> R<Accessor> {
-        Ok(match w {
-            Who::Cpu => Accessor::Cpu,
-            Who::Device(n, c) => Accessor::Device(self.dev(&Name(n.clone(), *c))?),
-        })
-    }
-
-    fn fence(&self, n: &Name) -> R<Fence> {
-        match self.get(&n.0, n.1)? {
-            Obj::Fence(f) => Ok(f.clone()),
-            _ => Err(self.wrong(&n.0, n.1, "a fence")),
-        }
-    }
-
-    fn dmabuf(&self, n: &Name) -> R<DmaBuf> {
-        match self.get(&n.0, n.1)? {
-            Obj::DmaBuf(b) => Ok(b.clone()),
-            _ => Err(self.wrong(&n.0, n.1, "a DMA-BUF")),
-        }
-    }
-
-    fn expect_finding(&mut self, what: String, want: &[u8], got: &[u8]) {
+    fn expect_failed(&mut self, what: String, want: &[u8], got: &[u8]) {
         let first = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(0);
-        let msg = format!(
+        self.m.expectation_failed(format!(
             "{what}: byte {first} is {:#04x}, expected {:#04x} (read {}, expected {})",
             got[first],
             want[first],
             hex_preview(got),
             hex_preview(want)
-        );
-        let f = Finding::new(
-            Rule::ExpectMismatch,
-            Origin::Scenario {
-                scenario_line: self.line,
-            },
-            msg,
-        );
-        self.m.report(f);
+        ));
     }
 
-    fn ring(&self, n: &Name) -> R<(u64, u64, u64)> {
-        match self.get(&n.0, n.1)? {
-            Obj::Coherent { cpu, dma, len, .. } => Ok((*cpu, *dma, *len)),
-            _ => Err(self.wrong(&n.0, n.1, "a coherent buffer")),
+    fn step(&mut self, op: &Op) -> Ran {
+        match op {
+            Op::Alloc { .. }
+            | Op::Free { .. }
+            | Op::Write { .. }
+            | Op::Read { .. }
+            | Op::Expect { .. } => self.cpu_step(op),
+            Op::AllocCoherent { .. } | Op::FreeCoherent { .. } | Op::SetMask { .. } => {
+                self.coherent_step(op)
+            }
+            Op::Map { .. }
+            | Op::MappingError { .. }
+            | Op::Unmap { .. }
+            | Op::UnmapAddr { .. }
+            | Op::Sync { .. } => self.map_step(op),
+            Op::MapSg { .. } | Op::UnmapSg { .. } | Op::SyncSg { .. } => self.sg_step(op),
+            Op::DeviceRead { .. }
+            | Op::DeviceWrite { .. }
+            | Op::DeviceExpect { .. }
+            | Op::IommuFlush
+            | Op::RemoveDevice { .. }
+            | Op::Note { .. } => self.device_step(op),
+            Op::Engine { .. }
+            | Op::Desc { .. }
+            | Op::Doorbell { .. }
+            | Op::ExpectStatus { .. }
+            | Op::ExpectIrqs { .. } => self.engine_step(op),
+            Op::DmaBuf { .. }
+            | Op::Attach { .. }
+            | Op::MapAttachment { .. }
+            | Op::UnmapAttachment { .. }
+            | Op::Detach { .. }
+            | Op::Fence { .. }
+            | Op::Signal { .. }
+            | Op::Wait { .. }
+            | Op::BeginCpuAccess { .. }
+            | Op::EndCpuAccess { .. } => self.dmabuf_step(op),
         }
     }
 
-    fn step(&mut self, op: &Op) -> R<()> {
-        let m_err = |s: &Self, col: u32, e: crate::Error| s.err(col, e.to_string());
+    /// CPU memory: allocations, loads and stores.
+    fn cpu_step(&mut self, op: &Op) -> Ran {
         match op {
             Op::Alloc {
                 name,
@@ -243,54 +128,51 @@ impl Runner {
             } => {
                 let p = self
                     .m
-                    .kmalloc(*size, *align, *zone, *kind, &name.0)
-                    .map_err(|e| m_err(self, name.1, e))?;
+                    .kmalloc(*size, *align, *zone, *kind, &name.text)
+                    .map_err(|e| self.failed(name.col, e))?;
                 self.define(
                     name,
                     Obj::Buf {
-                        phys: p.raw(),
+                        phys: p,
                         len: *size,
                     },
                 )?;
             }
             Op::Free { name } => {
-                let phys = match self.get(&name.0, name.1)? {
-                    Obj::Buf { phys, .. } => *phys,
-                    _ => return Err(self.wrong(&name.0, name.1, "a buffer")),
-                };
-                self.m.kfree(PhysAddr::new(phys));
-                self.objs.remove(&name.0);
+                let (phys, _) = self.objs.buffer(&name.text, name.col)?;
+                self.m.kfree(phys);
+                self.objs.remove(&name.text);
             }
             Op::Write { at, data } => {
-                let t = self.cpu_target(at, data.0.len() as u64)?;
+                let t = self.objs.cpu_target(at, data.0.len() as u64)?;
                 match &t {
-                    Target::Phys(p) => self.m.cpu_write(PhysAddr::new(*p), &data.0),
+                    Target::Phys(p) => self.m.cpu_write(*p, &data.0),
                     Target::DmaBuf(b, off) => self
                         .m
                         .dmabuf_write(b, *off, &data.0)
-                        .map_err(|e| m_err(self, at.col, e))?,
+                        .map_err(|e| self.failed(at.col, e))?,
                 }
                 let (n, pv) = (data.0.len(), hex_preview(&data.0));
-                self.m.ev(EventSource::Cpu, "write", None, || {
+                self.m.note(EventSource::Cpu, "write", None, || {
                     format!("CPU writes {n} bytes to {}: {pv}", show_ref(at))
                 });
             }
             Op::Read { at, len } => {
-                let t = self.cpu_target(at, *len)?;
+                let t = self.objs.cpu_target(at, *len)?;
                 let mut b = vec![0u8; *len as usize];
-                self.cpu_read(&t, &mut b)?;
+                self.cpu_read(&t, at.col, &mut b)?;
                 let pv = hex_preview(&b);
-                self.m.ev(EventSource::Cpu, "read", None, || {
+                self.m.note(EventSource::Cpu, "read", None, || {
                     format!("CPU reads {len} bytes of {}: {pv}", show_ref(at))
                 });
             }
             Op::Expect { at, data } => {
-                let t = self.cpu_target(at, data.0.len() as u64)?;
+                let t = self.objs.cpu_target(at, data.0.len() as u64)?;
                 let mut b = vec![0u8; data.0.len()];
-                self.cpu_read(&t, &mut b)?;
+                self.cpu_read(&t, at.col, &mut b)?;
                 let pv = hex_preview(&b);
                 let ok = b == data.0;
-                self.m.ev(EventSource::Cpu, "expect", None, || {
+                self.m.note(EventSource::Cpu, "expect", None, || {
                     format!(
                         "CPU reads {} bytes of {}: {pv} ({})",
                         b.len(),
@@ -299,23 +181,31 @@ impl Runner {
                     )
                 });
                 if !ok {
-                    self.expect_finding(format!("CPU read of {}", show_ref(at)), &data.0, &b);
+                    self.expect_failed(format!("CPU read of {}", show_ref(at)), &data.0, &b);
                 }
             }
+            _ => unreachable!("cpu_step is given CPU steps"),
+        }
+        Ok(())
+    }
+
+    /// Coherent memory and DMA masks.
+    fn coherent_step(&mut self, op: &Op) -> Ran {
+        match op {
             Op::AllocCoherent { name, dev, size } => {
                 let d = self.dev(dev)?;
                 let (cpu, dma) = self
                     .m
-                    .dma_alloc_coherent(d, *size, &name.0)
-                    .map_err(|e| m_err(self, name.1, e))?;
+                    .dma_alloc_coherent(d, *size, &name.text)
+                    .map_err(|e| self.failed(name.col, e))?;
+                let len = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
                 self.define(
                     name,
                     Obj::Coherent {
                         dev: d,
-                        cpu: cpu.raw(),
-                        dma: dma.raw(),
-                        len: size.div_ceil(4096) * 4096,
-                        freed: false,
+                        cpu,
+                        dma,
+                        len,
                     },
                 )?;
             }
@@ -324,312 +214,355 @@ impl Runner {
                 size,
                 cpu_offset,
             } => {
-                let (dev, cpu, dma, len) = match self.get_mut(&name.0, name.1)? {
-                    Obj::Coherent {
-                        dev,
-                        cpu,
-                        dma,
-                        len,
-                        freed,
-                    } => {
-                        *freed = true;
-                        (*dev, *cpu, *dma, *len)
-                    }
+                let (dev, cpu, dma, len) = match self.objs.get(&name.text, name.col)? {
+                    Obj::Coherent { dev, cpu, dma, len } => (*dev, *cpu, *dma, *len),
                     Obj::Map {
                         dev,
                         dma,
                         len,
                         phys,
                         ..
-                    } => (*dev, *phys, dma.raw(), *len),
-                    _ => return Err(self.wrong(&name.0, name.1, "a coherent buffer")),
+                    } => (*dev, *phys, *dma, *len),
+                    _ => return Err(self.objs.wrong(&name.text, name.col, "a coherent buffer")),
                 };
-                self.m.dma_free_coherent(
-                    dev,
-                    size.unwrap_or(len),
-                    PhysAddr::new(cpu + cpu_offset),
-                    Iova::new(dma),
-                );
+                let cpu = PhysAddr::new(cpu.raw().wrapping_add(*cpu_offset));
+                self.m.dma_free_coherent(dev, size.unwrap_or(len), cpu, dma);
             }
             Op::SetMask { dev, bits } => {
                 let d = self.dev(dev)?;
                 self.m
                     .dma_set_mask_and_coherent(d, DmaMask::bits(*bits))
-                    .map_err(|e| m_err(self, dev.1, e))?;
+                    .map_err(|e| self.failed(dev.col, e))?;
             }
+            _ => unreachable!("coherent_step is given coherent-memory steps"),
+        }
+        Ok(())
+    }
+
+    /// Single mappings: map, check, unmap, sync.
+    fn map_step(&mut self, op: &Op) -> Ran {
+        match op {
             Op::Map {
                 map,
                 dev,
                 buf,
                 dir,
                 size,
-                page,
-            } => {
-                let d = self.dev(dev)?;
-                let bname = buf
-                    .name
-                    .as_deref()
-                    .ok_or_else(|| self.err(buf.col, "map a named buffer"))?;
-                let (phys, blen) = match self.get(bname, buf.col)? {
-                    Obj::Buf { phys, len } => (*phys, *len),
-                    Obj::Coherent { cpu, len, .. } => (*cpu, *len),
-                    _ => return Err(self.wrong(bname, buf.col, "a buffer")),
-                };
-                if buf.off >= blen {
-                    return Err(self.err(
-                        buf.col,
-                        format!("offset {} is outside {bname} ({blen} bytes)", buf.off),
-                    ));
-                }
-                let len = size.unwrap_or(blen - buf.off);
-                let p = phys + buf.off;
-                let dma = if *page {
-                    let base = p & !4095;
-                    self.m
-                        .dma_map_page(d, PhysAddr::new(base), p - base, len, *dir)
-                } else {
-                    self.m.dma_map_single(d, PhysAddr::new(p), len, *dir)
-                };
-                if dma == DMA_MAPPING_ERROR {
-                    let why = self
-                        .m
-                        .last_error()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default();
-                    self.m.ev(EventSource::Dma, "map-error", Some(d), || {
-                        format!("{} returned DMA_MAPPING_ERROR: {why}", map.0)
-                    });
-                }
-                self.define(
-                    map,
-                    Obj::Map {
-                        dev: d,
-                        dma,
-                        len,
-                        dir: *dir,
-                        page: *page,
-                        phys: p,
-                    },
-                )?;
-            }
+                func,
+            } => self.map(map, dev, buf, *dir, *func, *size),
             Op::MappingError { map } => {
-                let (dev, dma) = match self.get(&map.0, map.1)? {
+                let (dev, dma) = match self.objs.get(&map.text, map.col)? {
                     Obj::Map { dev, dma, .. } => (*dev, *dma),
                     Obj::Sg { dev, sg, .. } => (
                         *dev,
                         sg.first().map_or(DMA_MAPPING_ERROR, |e| e.dma_address),
                     ),
-                    _ => return Err(self.wrong(&map.0, map.1, "a mapping")),
+                    _ => return Err(self.objs.wrong(&map.text, map.col, "a mapping")),
                 };
                 let failed = self.m.dma_mapping_error(dev, dma);
-                self.m.ev(EventSource::Dma, "mapping-error", Some(dev), || {
-                    format!(
-                        "dma_mapping_error({}) = {}",
-                        map.0,
-                        if failed {
-                            "true: the mapping failed"
-                        } else {
-                            "false"
-                        }
-                    )
-                });
+                let name = &map.text;
+                self.m
+                    .note(EventSource::Dma, "mapping-error", Some(dev), || {
+                        format!(
+                            "dma_mapping_error({name}) = {}",
+                            if failed {
+                                "true: the mapping failed"
+                            } else {
+                                "false"
+                            }
+                        )
+                    });
+                Ok(())
             }
             Op::Unmap {
                 map,
                 size,
                 dir,
                 func,
-            } => {
-                let (dev, dma, len, mdir, page, phys) = match self.get(&map.0, map.1)? {
-                    Obj::Map {
-                        dev,
-                        dma,
-                        len,
-                        dir,
-                        page,
-                        phys,
-                    } => (*dev, *dma, *len, *dir, *page, *phys),
-                    Obj::Coherent {
-                        dev, dma, len, cpu, ..
-                    } => (
-                        *dev,
-                        Iova::new(*dma),
-                        *len,
-                        DmaDirection::Bidirectional,
-                        false,
-                        *cpu,
-                    ),
-                    Obj::Sg { dev, sg, dir, .. } => (
-                        *dev,
-                        sg.first().map_or(DMA_MAPPING_ERROR, |e| e.dma_address),
-                        sg.iter().map(|e| e.length).sum(),
-                        *dir,
-                        false,
-                        0,
-                    ),
-                    _ => return Err(self.wrong(&map.0, map.1, "a mapping")),
-                };
-                let (size, dir) = (size.unwrap_or(len), dir.unwrap_or(mdir));
-                match func
-                    .as_deref()
-                    .unwrap_or(if page { "page" } else { "single" })
-                {
-                    "page" => self.m.dma_unmap_page(dev, dma, size, dir),
-                    "sg" => {
-                        let e = [ScatterEntry {
-                            phys: PhysAddr::new(phys),
-                            length: size,
-                            dma_address: dma,
-                            dma_length: size,
-                        }];
-                        self.m.dma_unmap_sg(dev, &e, 1, dir);
-                    }
-                    "coherent" => self
-                        .m
-                        .dma_free_coherent(dev, size, PhysAddr::new(phys), dma),
-                    _ => self.m.dma_unmap_single(dev, dma, size, dir),
-                }
-            }
+            } => self.unmap(map, *size, *dir, *func),
             Op::UnmapAddr { dev, at, size, dir } => {
                 let d = self.dev(dev)?;
-                let dma = self.dma_of(at)?;
+                let dma = self.objs.dma_of(at)?;
                 self.m.dma_unmap_single(d, dma, *size, *dir);
+                Ok(())
             }
+            Op::Sync { at, size, dir, to } => {
+                let name = at
+                    .name
+                    .as_deref()
+                    .ok_or_else(|| self.err(at.col, "sync a named mapping"))?;
+                let (dev, len, mdir) = match self.objs.get(name, at.col)? {
+                    Obj::Map { dev, len, dir, .. } => (*dev, *len, *dir),
+                    Obj::Coherent { dev, len, .. } => (*dev, *len, DmaDirection::Bidirectional),
+                    _ => return Err(self.objs.wrong(name, at.col, "a mapping")),
+                };
+                let dma = self.objs.dma_of(at)?;
+                let size = size.unwrap_or(len.saturating_sub(at.off));
+                let dir = dir.unwrap_or(mdir);
+                match to {
+                    SyncFor::Cpu => self.m.dma_sync_single_for_cpu(dev, dma, size, dir),
+                    SyncFor::Device => self.m.dma_sync_single_for_device(dev, dma, size, dir),
+                }
+                Ok(())
+            }
+            _ => unreachable!("map_step is given single-mapping steps"),
+        }
+    }
+
+    fn map(
+        &mut self,
+        map: &Name,
+        dev: &Name,
+        buf: &Ref,
+        dir: DmaDirection,
+        func: MapFunc,
+        size: Option<u64>,
+    ) -> Ran {
+        let d = self.dev(dev)?;
+        let bname = buf
+            .name
+            .as_deref()
+            .ok_or_else(|| self.err(buf.col, "map a named buffer"))?;
+        let (phys, blen) = match self.objs.get(bname, buf.col)? {
+            Obj::Buf { phys, len } => (*phys, *len),
+            Obj::Coherent { cpu, len, .. } => (*cpu, *len),
+            _ => return Err(self.objs.wrong(bname, buf.col, "a buffer")),
+        };
+        if buf.off >= blen {
+            return Err(self.err(
+                buf.col,
+                format!("offset {} is outside {bname} ({blen} bytes)", buf.off),
+            ));
+        }
+        let len = size.unwrap_or(blen - buf.off);
+        let p = phys.unchecked_add(buf.off);
+        let dma = if func == MapFunc::Page {
+            let base = p.align_down(PAGE_SIZE);
+            self.m
+                .dma_map_page(d, base, p.unchecked_offset_from(base), len, dir)
+        } else {
+            self.m.dma_map_single(d, p, len, dir)
+        };
+        if dma == DMA_MAPPING_ERROR {
+            let why = self
+                .m
+                .last_error()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let name = &map.text;
+            self.m.note(EventSource::Dma, "map-error", Some(d), || {
+                format!("{name} returned DMA_MAPPING_ERROR: {why}")
+            });
+        }
+        let o = Obj::Map {
+            dev: d,
+            dma,
+            len,
+            dir,
+            func,
+            phys: p,
+        };
+        self.define(map, o)
+    }
+
+    fn unmap(
+        &mut self,
+        map: &Name,
+        size: Option<u64>,
+        dir: Option<DmaDirection>,
+        func: Option<MapFunc>,
+    ) -> Ran {
+        let (dev, dma, len, mdir, mfunc, phys) = match self.objs.get(&map.text, map.col)? {
+            Obj::Map {
+                dev,
+                dma,
+                len,
+                dir,
+                func,
+                phys,
+            } => (*dev, *dma, *len, *dir, *func, *phys),
+            Obj::Coherent { dev, dma, len, cpu } => (
+                *dev,
+                *dma,
+                *len,
+                DmaDirection::Bidirectional,
+                MapFunc::Single,
+                *cpu,
+            ),
+            Obj::Sg { dev, sg, dir, .. } => (
+                *dev,
+                sg.first().map_or(DMA_MAPPING_ERROR, |e| e.dma_address),
+                sg.iter().map(|e| e.length).sum(),
+                *dir,
+                MapFunc::Single,
+                PhysAddr::new(0),
+            ),
+            _ => return Err(self.objs.wrong(&map.text, map.col, "a mapping")),
+        };
+        let (size, dir) = (size.unwrap_or(len), dir.unwrap_or(mdir));
+        match func.unwrap_or(mfunc) {
+            MapFunc::Page => self.m.dma_unmap_page(dev, dma, size, dir),
+            MapFunc::Sg => {
+                let e = [ScatterEntry {
+                    phys,
+                    length: size,
+                    dma_address: dma,
+                    dma_length: size,
+                }];
+                self.m.dma_unmap_sg(dev, &e, 1, dir);
+            }
+            MapFunc::Coherent => self.m.dma_free_coherent(dev, size, phys, dma),
+            MapFunc::Single => self.m.dma_unmap_single(dev, dma, size, dir),
+        }
+        Ok(())
+    }
+
+    /// Scatterlists: map, unmap, sync.
+    fn sg_step(&mut self, op: &Op) -> Ran {
+        match op {
             Op::MapSg {
                 map,
                 dev,
                 dir,
                 entries,
-            } => {
-                let d = self.dev(dev)?;
-                let mut sg = Vec::new();
-                for (r, len) in entries {
-                    let name = r
-                        .name
-                        .as_deref()
-                        .ok_or_else(|| self.err(r.col, "scatterlist entries are named buffers"))?;
-                    let (phys, blen) = match self.get(name, r.col)? {
-                        Obj::Buf { phys, len } => (*phys, *len),
-                        _ => return Err(self.wrong(name, r.col, "a buffer")),
-                    };
-                    if r.off >= blen || len.is_some_and(|l| r.off + l > blen) {
-                        return Err(self.err(
-                            r.col,
-                            format!("entry does not fit in {name} ({blen} bytes)"),
-                        ));
-                    }
-                    sg.push(ScatterEntry::new(
-                        PhysAddr::new(phys + r.off),
-                        len.unwrap_or(blen - r.off),
-                    ));
-                }
-                let count = self.m.dma_map_sg(d, &mut sg, *dir);
-                if count == 0 {
-                    let why = self
-                        .m
-                        .last_error()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default();
-                    self.m.ev(EventSource::Dma, "map-error", Some(d), || {
-                        format!("dma_map_sg of {} returned 0: {why}", map.0)
-                    });
-                } else {
-                    let segs: Vec<String> = sg[..count]
-                        .iter()
-                        .map(|e| format!("{}+{}", e.dma_address, e.dma_length))
-                        .collect();
-                    let n = sg.len();
-                    self.m.ev(EventSource::Dma, "sg-segments", Some(d), || {
-                        format!("{} entries -> {count} segment(s): {}", n, segs.join(" "))
-                    });
-                }
-                self.define(
-                    map,
-                    Obj::Sg {
-                        dev: d,
-                        dir: *dir,
-                        sg,
-                        count,
-                    },
-                )?;
-            }
+            } => self.map_sg(map, dev, *dir, entries),
             Op::UnmapSg { map, nents, dir } => {
-                let (dev, sg, mdir) = match self.get(&map.0, map.1)? {
-                    Obj::Sg { dev, sg, dir, .. } => (*dev, sg.clone(), *dir),
-                    _ => return Err(self.wrong(&map.0, map.1, "a scatterlist mapping")),
-                };
-                self.m
-                    .dma_unmap_sg(dev, &sg, nents.unwrap_or(sg.len()), dir.unwrap_or(mdir));
-            }
-            Op::Sync {
-                at,
-                size,
-                dir,
-                for_cpu,
-            } => {
-                let name = at
-                    .name
-                    .as_deref()
-                    .ok_or_else(|| self.err(at.col, "sync a named mapping"))?;
-                let (dev, len, mdir) = match self.get(name, at.col)? {
-                    Obj::Map { dev, len, dir, .. } => (*dev, *len, *dir),
-                    Obj::Coherent { dev, len, .. } => (*dev, *len, DmaDirection::Bidirectional),
-                    _ => return Err(self.wrong(name, at.col, "a mapping")),
-                };
-                let dma = self.dma_of(at)?;
-                let size = size.unwrap_or(len.saturating_sub(at.off));
-                let dir = dir.unwrap_or(mdir);
-                if *for_cpu {
-                    self.m.dma_sync_single_for_cpu(dev, dma, size, dir);
-                } else {
-                    self.m.dma_sync_single_for_device(dev, dma, size, dir);
-                }
+                let l = self.objs.sg(map)?;
+                self.m.dma_unmap_sg(
+                    l.dev,
+                    &l.sg,
+                    nents.unwrap_or(l.sg.len()),
+                    dir.unwrap_or(l.dir),
+                );
+                Ok(())
             }
             Op::SyncSg {
                 map,
                 nents,
                 dir,
-                for_cpu,
+                to,
             } => {
-                let (dev, sg, mdir) = match self.get(&map.0, map.1)? {
-                    Obj::Sg { dev, sg, dir, .. } => (*dev, sg.clone(), *dir),
-                    _ => return Err(self.wrong(&map.0, map.1, "a scatterlist mapping")),
-                };
-                let (n, dir) = (nents.unwrap_or(sg.len()), dir.unwrap_or(mdir));
-                if *for_cpu {
-                    self.m.dma_sync_sg_for_cpu(dev, &sg, n, dir);
-                } else {
-                    self.m.dma_sync_sg_for_device(dev, &sg, n, dir);
+                let l = self.objs.sg(map)?;
+                let (n, dir) = (nents.unwrap_or(l.sg.len()), dir.unwrap_or(l.dir));
+                match to {
+                    SyncFor::Cpu => self.m.dma_sync_sg_for_cpu(l.dev, &l.sg, n, dir),
+                    SyncFor::Device => self.m.dma_sync_sg_for_device(l.dev, &l.sg, n, dir),
                 }
+                Ok(())
             }
+            _ => unreachable!("sg_step is given scatterlist steps"),
+        }
+    }
+
+    fn map_sg(
+        &mut self,
+        map: &Name,
+        dev: &Name,
+        dir: DmaDirection,
+        entries: &[(Ref, Option<u64>)],
+    ) -> Ran {
+        let d = self.dev(dev)?;
+        let mut sg = Vec::new();
+        for (r, len) in entries {
+            let name = r
+                .name
+                .as_deref()
+                .ok_or_else(|| self.err(r.col, "scatterlist entries are named buffers"))?;
+            let (phys, blen) = self.objs.buffer(name, r.col)?;
+            if r.off >= blen || len.is_some_and(|l| r.off.saturating_add(l) > blen) {
+                return Err(self.err(
+                    r.col,
+                    format!("entry does not fit in {name} ({blen} bytes)"),
+                ));
+            }
+            sg.push(ScatterEntry::new(
+                phys.unchecked_add(r.off),
+                len.unwrap_or(blen - r.off),
+            ));
+        }
+        let count = self.m.dma_map_sg(d, &mut sg, dir);
+        if count == 0 {
+            let why = self
+                .m
+                .last_error()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let name = &map.text;
+            self.m.note(EventSource::Dma, "map-error", Some(d), || {
+                format!("dma_map_sg of {name} returned 0: {why}")
+            });
+        } else {
+            let segs: Vec<String> = sg[..count]
+                .iter()
+                .map(|e| format!("{}+{}", e.dma_address, e.dma_length))
+                .collect();
+            let n = sg.len();
+            self.m.note(EventSource::Dma, "sg-segments", Some(d), || {
+                format!("{n} entries -> {count} segment(s): {}", segs.join(" "))
+            });
+        }
+        self.define(
+            map,
+            Obj::Sg {
+                dev: d,
+                dir,
+                sg,
+                count,
+            },
+        )
+    }
+
+    /// Devices: DMA reads and writes, removal, the IOMMU's flush, notes.
+    fn device_step(&mut self, op: &Op) -> Ran {
+        match op {
             Op::DeviceRead { dev, at, len } => {
                 let d = self.dev(dev)?;
-                let dma = self.dma_of(at)?;
+                let dma = self.objs.dma_of(at)?;
                 let mut b = vec![0u8; *len as usize];
+                // A refused access is a fault in the report, not an error of
+                // the scenario.
                 let _ = self.m.device_read(d, dma, &mut b);
             }
             Op::DeviceWrite { dev, at, data } => {
                 let d = self.dev(dev)?;
-                let dma = self.dma_of(at)?;
+                let dma = self.objs.dma_of(at)?;
                 let _ = self.m.device_write(d, dma, &data.0);
             }
             Op::DeviceExpect { dev, at, data } => {
                 let d = self.dev(dev)?;
-                let dma = self.dma_of(at)?;
+                let dma = self.objs.dma_of(at)?;
                 let mut b = vec![0u8; data.0.len()];
                 if self.m.device_read(d, dma, &mut b).is_ok() && b != data.0 {
-                    self.expect_finding(format!("{} read at {dma}", dev.0), &data.0, &b);
+                    self.expect_failed(format!("{} read at {dma}", dev.text), &data.0, &b);
                 }
             }
+            Op::IommuFlush => self.m.iommu_flush(),
+            Op::RemoveDevice { dev } => {
+                let d = self.dev(dev)?;
+                self.m.remove_device(d);
+            }
+            Op::Note { text } => {
+                let t = text.clone();
+                self.m.note(EventSource::Cpu, "note", None, || t);
+            }
+            _ => unreachable!("device_step is given device steps"),
+        }
+        Ok(())
+    }
+
+    /// The DMA engine: its ring, descriptors, doorbell, status and
+    /// interrupts.
+    fn engine_step(&mut self, op: &Op) -> Ran {
+        match op {
             Op::Engine { dev, ring, entries } => {
                 let d = self.dev(dev)?;
-                let (_, dma, len) = self.ring(ring)?;
+                let (_, dma, len) = self.objs.ring(ring)?;
                 if u64::from(*entries) * DESCRIPTOR_SIZE > len {
-                    return Err(self.err(ring.1, format!("{entries} descriptors of {DESCRIPTOR_SIZE} bytes do not fit in {} ({len} bytes)", ring.0)));
+                    return Err(self.err(ring.col, format!("{entries} descriptors of {DESCRIPTOR_SIZE} bytes do not fit in {} ({len} bytes)", ring.text)));
                 }
                 self.m
-                    .engine_configure(d, Iova::new(dma), *entries)
-                    .map_err(|e| m_err(self, dev.1, e))?;
+                    .engine_configure(d, dma, *entries)
+                    .map_err(|e| self.failed(dev.col, e))?;
             }
             Op::Desc {
                 ring,
@@ -639,19 +572,20 @@ impl Runner {
                 len,
                 irq,
             } => {
-                let (cpu, _, rlen) = self.ring(ring)?;
+                let (cpu, _, rlen) = self.objs.ring(ring)?;
                 let off = u64::from(*index) * DESCRIPTOR_SIZE;
                 if off + DESCRIPTOR_SIZE > rlen {
-                    return Err(
-                        self.err(ring.1, format!("descriptor {index} is outside {}", ring.0))
-                    );
+                    return Err(self.err(
+                        ring.col,
+                        format!("descriptor {index} is outside {}", ring.text),
+                    ));
                 }
-                let d = Descriptor::new(self.dma_of(src)?, self.dma_of(dst)?, *len, *irq);
-                self.m.cpu_write(PhysAddr::new(cpu + off), &d.encode());
-                self.m.ev(EventSource::Cpu, "descriptor", None, || {
+                let d = Descriptor::new(self.objs.dma_of(src)?, self.objs.dma_of(dst)?, *len, *irq);
+                self.m.cpu_write(cpu.unchecked_add(off), &d.encode());
+                let rname = &ring.text;
+                self.m.note(EventSource::Cpu, "descriptor", None, || {
                     format!(
-                        "CPU writes descriptor {index} in {}: copy {len} bytes {} -> {}{}",
-                        ring.0,
+                        "CPU writes descriptor {index} in {rname}: copy {len} bytes {} -> {}{}",
                         d.src,
                         d.dst,
                         if *irq { ", interrupt" } else { "" }
@@ -662,62 +596,58 @@ impl Runner {
                 let d = self.dev(dev)?;
                 self.m
                     .engine_doorbell(d, *tail)
-                    .map_err(|e| m_err(self, dev.1, e))?;
+                    .map_err(|e| self.failed(dev.col, e))?;
             }
             Op::ExpectStatus {
                 ring,
                 index,
                 status,
-            } => {
-                let (cpu, _, rlen) = self.ring(ring)?;
-                let off = u64::from(*index) * DESCRIPTOR_SIZE + Descriptor::STATUS_OFFSET;
-                if off + 4 > rlen {
-                    return Err(
-                        self.err(ring.1, format!("descriptor {index} is outside {}", ring.0))
-                    );
-                }
-                let mut b = [0u8; 4];
-                self.m.cpu_read(PhysAddr::new(cpu + off), &mut b);
-                let got = u32::from_le_bytes(b);
-                self.m.ev(EventSource::Cpu, "poll", None, || {
-                    format!("CPU polls descriptor {index} status: {}", status_name(got))
-                });
-                if got != *status {
-                    let msg = format!(
-                        "descriptor {index} of {} has status {}, expected {}",
-                        ring.0,
-                        status_name(got),
-                        status_name(*status)
-                    );
-                    self.m.report(Finding::new(
-                        Rule::ExpectMismatch,
-                        Origin::Scenario {
-                            scenario_line: self.line,
-                        },
-                        msg,
-                    ));
-                }
-            }
+            } => self.expect_status(ring, *index, *status)?,
             Op::ExpectIrqs { dev, count } => {
                 let d = self.dev(dev)?;
                 let got = self.m.engine_interrupts(d);
                 self.m.engine_take_interrupts(d);
                 if got != *count {
-                    let msg = format!("{} raised {got} interrupt(s), expected {count}", dev.0);
-                    self.m.report(Finding::new(
-                        Rule::ExpectMismatch,
-                        Origin::Scenario {
-                            scenario_line: self.line,
-                        },
-                        msg,
+                    self.m.expectation_failed(format!(
+                        "{} raised {got} interrupt(s), expected {count}",
+                        dev.text
                     ));
                 }
             }
-            Op::IommuFlush => self.m.iommu_flush(),
-            Op::RemoveDevice { dev } => {
-                let d = self.dev(dev)?;
-                self.m.remove_device(d);
-            }
+            _ => unreachable!("engine_step is given DMA engine steps"),
+        }
+        Ok(())
+    }
+
+    fn expect_status(&mut self, ring: &Name, index: u32, status: Status) -> Ran {
+        let (cpu, _, rlen) = self.objs.ring(ring)?;
+        let off = u64::from(index) * DESCRIPTOR_SIZE + Descriptor::STATUS_OFFSET;
+        if off + 4 > rlen {
+            return Err(self.err(
+                ring.col,
+                format!("descriptor {index} is outside {}", ring.text),
+            ));
+        }
+        let mut b = [0u8; 4];
+        self.m.cpu_read(cpu.unchecked_add(off), &mut b);
+        let got = u32::from_le_bytes(b);
+        self.m.note(EventSource::Cpu, "poll", None, || {
+            format!("CPU polls descriptor {index} status: {}", status_name(got))
+        });
+        if got != status.word() {
+            self.m.expectation_failed(format!(
+                "descriptor {index} of {} has status {}, expected {}",
+                ring.text,
+                status_name(got),
+                status.name()
+            ));
+        }
+        Ok(())
+    }
+
+    /// DMA-BUF: export, attach, map, fences, CPU access.
+    fn dmabuf_step(&mut self, op: &Op) -> Ran {
+        match op {
             Op::DmaBuf {
                 name,
                 exporter,
@@ -726,100 +656,104 @@ impl Runner {
                 let d = self.dev(exporter)?;
                 let b = self
                     .m
-                    .dmabuf_export(d, *size, &name.0)
-                    .map_err(|e| m_err(self, name.1, e))?;
+                    .dmabuf_export(d, *size, &name.text)
+                    .map_err(|e| self.failed(name.col, e))?;
                 self.define(name, Obj::DmaBuf(b))?;
             }
             Op::Attach { att, buf, dev } => {
-                let b = self.dmabuf(buf)?;
+                let b = self.objs.dmabuf(buf)?;
                 let d = self.dev(dev)?;
                 let a = self
                     .m
                     .dmabuf_attach(&b, d)
-                    .map_err(|e| m_err(self, att.1, e))?;
+                    .map_err(|e| self.failed(att.col, e))?;
                 self.define(att, Obj::Att(Some(a)))?;
             }
-            Op::MapAttachment { map, att, dir } => {
-                let a = match self.get_mut(&att.0, att.1)? {
-                    Obj::Att(a @ Some(_)) => a.take().expect("attachment"),
-                    Obj::Att(None) => {
-                        return Err(self.err(att.1, format!("{} was detached", att.0)));
-                    }
-                    _ => return Err(self.wrong(&att.0, att.1, "an attachment")),
-                };
-                let res = self.m.dmabuf_map_attachment(&a, *dir);
-                if let Ok(Obj::Att(slot)) = self.get_mut(&att.0, att.1) {
-                    *slot = Some(a);
-                }
-                let am = res.map_err(|e| self.err(att.1, e.to_string()))?;
-                self.define(map, Obj::AttMap(Some(am)))?;
-            }
-            Op::UnmapAttachment { map } => {
-                let am = match self.get_mut(&map.0, map.1)? {
-                    Obj::AttMap(am) => am.take(),
-                    _ => return Err(self.wrong(&map.0, map.1, "a mapped attachment")),
-                };
-                match am {
-                    Some(am) => self.m.dmabuf_unmap_attachment(am),
-                    None => return Err(self.err(map.1, format!("{} is already unmapped", map.0))),
-                }
-            }
-            Op::Detach { att } => {
-                let a = match self.get_mut(&att.0, att.1)? {
-                    Obj::Att(a) => a.take(),
-                    _ => return Err(self.wrong(&att.0, att.1, "an attachment")),
-                };
-                match a {
-                    Some(a) => self.m.dmabuf_detach(a),
-                    None => return Err(self.err(att.1, format!("{} is already detached", att.0))),
-                }
-            }
+            Op::MapAttachment { map, att, dir } => self.map_attachment(map, att, *dir)?,
+            Op::UnmapAttachment { map } => self.unmap_attachment(map)?,
+            Op::Detach { att } => self.detach(att)?,
             Op::Fence { fence, buf, who } => {
-                let b = self.dmabuf(buf)?;
+                let b = self.objs.dmabuf(buf)?;
                 let w = self.who(who)?;
                 let f = self
                     .m
-                    .dmabuf_fence(&b, w, &fence.0)
-                    .map_err(|e| m_err(self, fence.1, e))?;
+                    .dmabuf_fence(&b, w, &fence.text)
+                    .map_err(|e| self.failed(fence.col, e))?;
                 self.define(fence, Obj::Fence(f))?;
             }
             Op::Signal { fence } => {
-                let f = self.fence(fence)?;
+                let f = self.objs.fence(fence)?;
                 self.m
                     .fence_signal(&f)
-                    .map_err(|e| m_err(self, fence.1, e))?;
+                    .map_err(|e| self.failed(fence.col, e))?;
             }
             Op::Wait { who, fence } => {
-                let f = self.fence(fence)?;
+                let f = self.objs.fence(fence)?;
                 let w = self.who(who)?;
                 self.m
                     .fence_wait(w, &f)
-                    .map_err(|e| m_err(self, fence.1, e))?;
+                    .map_err(|e| self.failed(fence.col, e))?;
             }
             Op::BeginCpuAccess { buf, dir } => {
-                let b = self.dmabuf(buf)?;
+                let b = self.objs.dmabuf(buf)?;
                 self.m
                     .dmabuf_begin_cpu_access(&b, *dir)
-                    .map_err(|e| m_err(self, buf.1, e))?;
+                    .map_err(|e| self.failed(buf.col, e))?;
             }
             Op::EndCpuAccess { buf, dir } => {
-                let b = self.dmabuf(buf)?;
+                let b = self.objs.dmabuf(buf)?;
                 self.m
                     .dmabuf_end_cpu_access(&b, *dir)
-                    .map_err(|e| m_err(self, buf.1, e))?;
+                    .map_err(|e| self.failed(buf.col, e))?;
             }
-            Op::Note { text } => {
-                let t = text.clone();
-                self.m.ev(EventSource::Cpu, "note", None, || t);
-            }
+            _ => unreachable!("dmabuf_step is given DMA-BUF steps"),
         }
         Ok(())
     }
-}
 
-enum Target {
-    Phys(u64),
-    DmaBuf(DmaBuf, u64),
+    fn unmap_attachment(&mut self, map: &Name) -> Ran {
+        let am = match self.objs.get_mut(&map.text, map.col)? {
+            Obj::AttMap(am) => am.take(),
+            _ => return Err(self.objs.wrong(&map.text, map.col, "a mapped attachment")),
+        };
+        match am {
+            Some(am) => {
+                self.m.dmabuf_unmap_attachment(am);
+                Ok(())
+            }
+            None => Err(self.err(map.col, format!("{} is already unmapped", map.text))),
+        }
+    }
+
+    fn detach(&mut self, att: &Name) -> Ran {
+        let a = match self.objs.get_mut(&att.text, att.col)? {
+            Obj::Att(a) => a.take(),
+            _ => return Err(self.objs.wrong(&att.text, att.col, "an attachment")),
+        };
+        match a {
+            Some(a) => {
+                self.m.dmabuf_detach(a);
+                Ok(())
+            }
+            None => Err(self.err(att.col, format!("{} is already detached", att.text))),
+        }
+    }
+
+    fn map_attachment(&mut self, map: &Name, att: &Name, dir: DmaDirection) -> Ran {
+        let a = match self.objs.get_mut(&att.text, att.col)? {
+            Obj::Att(a @ Some(_)) => a.take().expect("attachment"),
+            Obj::Att(None) => {
+                return Err(self.err(att.col, format!("{} was detached", att.text)));
+            }
+            _ => return Err(self.objs.wrong(&att.text, att.col, "an attachment")),
+        };
+        let res = self.m.dmabuf_map_attachment(&a, dir);
+        if let Ok(Obj::Att(slot)) = self.objs.get_mut(&att.text, att.col) {
+            *slot = Some(a);
+        }
+        let am = res.map_err(|e| self.failed(att.col, e))?;
+        self.define(map, Obj::AttMap(Some(am)))
+    }
 }
 
 fn show_ref(r: &Ref) -> String {
@@ -830,13 +764,8 @@ fn show_ref(r: &Ref) -> String {
     }
 }
 
-fn status_name(s: u32) -> &'static str {
-    match s {
-        Descriptor::PENDING => "pending",
-        Descriptor::DONE => "done",
-        Descriptor::ERROR => "error",
-        _ => "unknown",
-    }
+fn status_name(word: u32) -> &'static str {
+    Status::from_word(word).map_or("unknown", Status::name)
 }
 
 /// Runs a parsed scenario. Errors are problems of the scenario itself (a
@@ -852,25 +781,23 @@ pub fn run(s: &Scenario) -> Result<Report, ScenarioError> {
         column: 1,
         message: e.to_string(),
     })?;
-    let machine = MachineSummary::new(&m);
+    let machine = MachineSummary::of(&m);
     let mut r = Runner {
         m,
-        objs: HashMap::new(),
-        line: 0,
+        objs: Objects::default(),
     };
     for st in &s.steps {
-        r.line = st.line;
+        r.objs.line = st.line;
         r.m.set_scenario_line(Some(st.line));
         r.step(&st.op)?;
     }
     r.m.set_scenario_line(None);
-    r.m.flush_cache_notes();
     let events = r.m.take_events();
     let findings = r.m.take_findings();
     let faults = r.m.faults().to_vec();
     let summary = Summary::new(s.steps.len(), &events, &findings, &faults);
     Ok(Report {
-        schema: super::SCHEMA,
+        schema: SCHEMA,
         file: None,
         machine,
         events,

@@ -4,9 +4,11 @@
 
 use std::collections::VecDeque;
 
-use crate::hash::{IntMap, Rng};
-use crate::memory::Memory;
-use crate::types::Speculation;
+use crate::addr::{PhysAddr, PhysRange};
+use crate::config::Speculation;
+use crate::hw::memory::Memory;
+use crate::intmap::IntMap;
+use crate::rng::Rng;
 
 struct Line {
     data: Box<[u8]>,
@@ -18,9 +20,20 @@ struct Line {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CacheNote {
     /// A dirty line was evicted and written back to memory.
-    EvictDirty(u64),
+    EvictDirty(PhysAddr),
     /// A line was filled speculatively.
-    SpecFill(u64),
+    SpecFill(PhysAddr),
+}
+
+/// Whether the CPU maps memory cacheable: coherent DMA memory on a
+/// non-coherent machine is mapped uncached, and is never filled
+/// speculatively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cacheable {
+    /// A normal cacheable mapping.
+    Yes,
+    /// An uncached mapping.
+    No,
 }
 
 /// What a maintenance operation did, in lines.
@@ -30,6 +43,8 @@ pub(crate) struct Maint {
     pub(crate) dropped: u64,
 }
 
+/// The CPU's data cache: the lines it holds, by line index (address
+/// divided by the line size).
 pub(crate) struct Cache {
     line: u64,
     shift: u32,
@@ -39,8 +54,18 @@ pub(crate) struct Cache {
     stamp: u64,
     spec: Speculation,
     rng: Rng,
+    /// Whether to keep [`CacheNote`]s for the timeline.
     pub(crate) record: bool,
-    pub(crate) notes: Vec<CacheNote>,
+    notes: Vec<CacheNote>,
+}
+
+/// One piece of an access within one cache line: the line index, the
+/// offset in the line, the offset in the caller's buffer, the length.
+struct LinePiece {
+    idx: u64,
+    off: usize,
+    at: usize,
+    len: usize,
 }
 
 impl Cache {
@@ -63,14 +88,56 @@ impl Cache {
         }
     }
 
+    /// What the cache did on its own since the last call.
+    pub(crate) fn take_notes(&mut self) -> Vec<CacheNote> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Whether notes are waiting to be taken.
+    pub(crate) fn has_notes(&self) -> bool {
+        !self.notes.is_empty()
+    }
+
+    /// The line size in bytes.
+    pub(crate) fn line_size(&self) -> u64 {
+        self.line
+    }
+
+    fn addr_of(&self, idx: u64) -> PhysAddr {
+        PhysAddr::new(idx << self.shift)
+    }
+
+    /// Splits `[addr, addr + len)` at line boundaries.
+    fn lines(&self, addr: PhysAddr, len: usize) -> impl Iterator<Item = LinePiece> + use<> {
+        let (line, shift) = (self.line, self.shift);
+        let mut done = 0usize;
+        std::iter::from_fn(move || {
+            if done >= len {
+                return None;
+            }
+            let a = addr.raw() + done as u64;
+            let off = (a & (line - 1)) as usize;
+            let n = (line as usize - off).min(len - done);
+            let p = LinePiece {
+                idx: a >> shift,
+                off,
+                at: done,
+                len: n,
+            };
+            done += n;
+            Some(p)
+        })
+    }
+
     fn evict_one(&mut self, mem: &mut Memory) {
         while let Some((idx, stamp)) = self.fifo.pop_front() {
             if self.lines.get(&idx).is_some_and(|l| l.stamp == stamp) {
                 let l = self.lines.remove(&idx).expect("line present");
                 if l.dirty {
-                    mem.write(idx << self.shift, &l.data);
+                    let at = self.addr_of(idx);
+                    mem.write(at, &l.data);
                     if self.record {
-                        self.notes.push(CacheNote::EvictDirty(idx << self.shift));
+                        self.notes.push(CacheNote::EvictDirty(at));
                     }
                 }
                 return;
@@ -84,7 +151,7 @@ impl Cache {
                 self.evict_one(mem);
             }
             let mut data = vec![0u8; self.line as usize].into_boxed_slice();
-            mem.read(idx << self.shift, &mut data);
+            mem.read(self.addr_of(idx), &mut data);
             self.stamp += 1;
             self.fifo.push_back((idx, self.stamp));
             self.lines.insert(
@@ -105,29 +172,19 @@ impl Cache {
     }
 
     /// A CPU load through the cache.
-    pub(crate) fn cpu_read(&mut self, mem: &mut Memory, addr: u64, out: &mut [u8]) {
-        let mut done = 0usize;
-        while done < out.len() {
-            let a = addr + done as u64;
-            let off = (a & (self.line - 1)) as usize;
-            let n = (self.line as usize - off).min(out.len() - done);
-            let l = self.fill(mem, a >> self.shift);
-            out[done..done + n].copy_from_slice(&l.data[off..off + n]);
-            done += n;
+    pub(crate) fn cpu_read(&mut self, mem: &mut Memory, addr: PhysAddr, out: &mut [u8]) {
+        for p in self.lines(addr, out.len()) {
+            let l = self.fill(mem, p.idx);
+            out[p.at..p.at + p.len].copy_from_slice(&l.data[p.off..p.off + p.len]);
         }
     }
 
     /// A CPU store through the cache (write-allocate, write-back).
-    pub(crate) fn cpu_write(&mut self, mem: &mut Memory, addr: u64, data: &[u8]) {
-        let mut done = 0usize;
-        while done < data.len() {
-            let a = addr + done as u64;
-            let off = (a & (self.line - 1)) as usize;
-            let n = (self.line as usize - off).min(data.len() - done);
-            let l = self.fill(mem, a >> self.shift);
-            l.data[off..off + n].copy_from_slice(&data[done..done + n]);
+    pub(crate) fn cpu_write(&mut self, mem: &mut Memory, addr: PhysAddr, data: &[u8]) {
+        for p in self.lines(addr, data.len()) {
+            let l = self.fill(mem, p.idx);
+            l.data[p.off..p.off + p.len].copy_from_slice(&data[p.at..p.at + p.len]);
             l.dirty = true;
-            done += n;
         }
     }
 
@@ -152,8 +209,9 @@ impl Cache {
     }
 
     /// A coherent device read: memory, overlaid with dirty cached lines.
-    pub(crate) fn snoop_read(&self, mem: &Memory, addr: u64, out: &mut [u8]) {
-        mem.read(addr, out);
+    pub(crate) fn snoop_read(&self, mem: &Memory, at: PhysAddr, out: &mut [u8]) {
+        mem.read(at, out);
+        let addr = at.raw();
         let end = addr + out.len() as u64;
         for idx in self.present(addr, end) {
             let l = &self.lines[&idx];
@@ -170,15 +228,15 @@ impl Cache {
 
     /// A coherent device write: cached copies are written back if dirty and
     /// dropped, then memory is written.
-    pub(crate) fn snoop_write(&mut self, mem: &mut Memory, addr: u64, data: &[u8]) {
-        let end = addr + data.len() as u64;
-        for idx in self.present(addr, end) {
+    pub(crate) fn snoop_write(&mut self, mem: &mut Memory, at: PhysAddr, data: &[u8]) {
+        let end = at.raw() + data.len() as u64;
+        for idx in self.present(at.raw(), end) {
             let l = self.lines.remove(&idx).expect("line present");
             if l.dirty {
-                mem.write(idx << self.shift, &l.data);
+                mem.write(self.addr_of(idx), &l.data);
             }
         }
-        mem.write(addr, data);
+        mem.write(at, data);
     }
 
     /// A non-coherent device write: memory only. Lines the CPU does not hold
@@ -187,11 +245,12 @@ impl Cache {
     pub(crate) fn device_write_noncoherent(
         &mut self,
         mem: &mut Memory,
-        addr: u64,
+        at: PhysAddr,
         data: &[u8],
-        cacheable: bool,
+        cacheable: Cacheable,
     ) {
-        if cacheable && self.spec != Speculation::Off && !data.is_empty() {
+        let addr = at.raw();
+        if cacheable == Cacheable::Yes && self.spec != Speculation::Off && !data.is_empty() {
             let end = addr + data.len() as u64;
             for idx in (addr >> self.shift)..=((end - 1) >> self.shift) {
                 if self.lines.contains_key(&idx) {
@@ -207,22 +266,23 @@ impl Cache {
                 if take {
                     self.fill(mem, idx);
                     if self.record {
-                        self.notes.push(CacheNote::SpecFill(idx << self.shift));
+                        self.notes.push(CacheNote::SpecFill(self.addr_of(idx)));
                     }
                 }
             }
         }
-        mem.write(addr, data);
+        mem.write(at, data);
     }
 
     /// Writes dirty lines of `[start, end)` back; they stay cached, clean
     /// (`dc cvac`).
-    pub(crate) fn clean(&mut self, mem: &mut Memory, start: u64, end: u64) -> Maint {
+    pub(crate) fn clean(&mut self, mem: &mut Memory, r: PhysRange) -> Maint {
         let mut m = Maint::default();
-        for idx in self.present(start, end) {
+        for idx in self.present(r.addr.raw(), r.end().raw()) {
+            let at = self.addr_of(idx);
             let l = self.lines.get_mut(&idx).expect("line present");
             if l.dirty {
-                mem.write(idx << self.shift, &l.data);
+                mem.write(at, &l.data);
                 l.dirty = false;
                 m.written_back += 1;
             }
@@ -233,7 +293,8 @@ impl Cache {
     /// Invalidates `[start, end)` as `dcache_inval_poc` does: partial lines
     /// at either edge are cleaned and invalidated (`dc civac`), whole lines
     /// are dropped without write-back (`dc ivac`).
-    pub(crate) fn invalidate(&mut self, mem: &mut Memory, start: u64, end: u64) -> Maint {
+    pub(crate) fn invalidate(&mut self, mem: &mut Memory, r: PhysRange) -> Maint {
+        let (start, end) = (r.addr.raw(), r.end().raw());
         let mut m = Maint::default();
         if end <= start {
             return m;
@@ -246,7 +307,7 @@ impl Cache {
             let l = self.lines.remove(&idx).expect("line present");
             let edge = (idx == first && partial_first) || (idx == last && partial_last);
             if edge && l.dirty {
-                mem.write(idx << self.shift, &l.data);
+                mem.write(self.addr_of(idx), &l.data);
                 m.written_back += 1;
             }
             m.dropped += 1;
@@ -255,12 +316,12 @@ impl Cache {
     }
 
     /// Cleans and invalidates `[start, end)` (`dc civac`).
-    pub(crate) fn clean_invalidate(&mut self, mem: &mut Memory, start: u64, end: u64) -> Maint {
+    pub(crate) fn clean_invalidate(&mut self, mem: &mut Memory, r: PhysRange) -> Maint {
         let mut m = Maint::default();
-        for idx in self.present(start, end) {
+        for idx in self.present(r.addr.raw(), r.end().raw()) {
             let l = self.lines.remove(&idx).expect("line present");
             if l.dirty {
-                mem.write(idx << self.shift, &l.data);
+                mem.write(self.addr_of(idx), &l.data);
                 m.written_back += 1;
             }
             m.dropped += 1;
@@ -273,22 +334,30 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn pa(a: u64) -> PhysAddr {
+        PhysAddr::new(a)
+    }
+
+    fn span(start: u64, end: u64) -> PhysRange {
+        PhysRange::new(PhysAddr::new(start), end - start)
+    }
+
     #[test]
     fn write_back_and_invalidate() {
         let mut mem = Memory::default();
         let mut c = Cache::new(64, 1024, Speculation::Off);
-        c.cpu_write(&mut mem, 0x1000, &[1, 2, 3, 4]);
+        c.cpu_write(&mut mem, pa(0x1000), &[1, 2, 3, 4]);
         let mut b = [0u8; 4];
-        mem.read(0x1000, &mut b);
+        mem.read(pa(0x1000), &mut b);
         assert_eq!(b, [0; 4], "write-back: memory not updated yet");
-        c.clean(&mut mem, 0x1000, 0x1004);
-        mem.read(0x1000, &mut b);
+        c.clean(&mut mem, span(0x1000, 0x1004));
+        mem.read(pa(0x1000), &mut b);
         assert_eq!(b, [1, 2, 3, 4]);
-        mem.write(0x1000, &[9, 9, 9, 9]);
-        c.cpu_read(&mut mem, 0x1000, &mut b);
+        mem.write(pa(0x1000), &[9, 9, 9, 9]);
+        c.cpu_read(&mut mem, pa(0x1000), &mut b);
         assert_eq!(b, [1, 2, 3, 4], "stale line still cached");
-        c.invalidate(&mut mem, 0x1000, 0x1040);
-        c.cpu_read(&mut mem, 0x1000, &mut b);
+        c.invalidate(&mut mem, span(0x1000, 0x1040));
+        c.cpu_read(&mut mem, pa(0x1000), &mut b);
         assert_eq!(b, [9, 9, 9, 9]);
     }
 
@@ -296,12 +365,12 @@ mod tests {
     fn partial_edge_lines_are_cleaned() {
         let mut mem = Memory::default();
         let mut c = Cache::new(64, 1024, Speculation::Off);
-        c.cpu_write(&mut mem, 0x1000, &[7; 64]);
+        c.cpu_write(&mut mem, pa(0x1000), &[7; 64]);
         // Invalidate only the second half of the line: it is an edge line, so
         // it is cleaned first and the CPU's bytes survive.
-        c.invalidate(&mut mem, 0x1020, 0x1040);
+        c.invalidate(&mut mem, span(0x1020, 0x1040));
         let mut b = [0u8; 64];
-        mem.read(0x1000, &mut b);
+        mem.read(pa(0x1000), &mut b);
         assert_eq!(b, [7; 64]);
     }
 
@@ -309,11 +378,54 @@ mod tests {
     fn eviction_writes_back() {
         let mut mem = Memory::default();
         let mut c = Cache::new(64, 2, Speculation::Off);
-        c.cpu_write(&mut mem, 0, &[1]);
-        c.cpu_write(&mut mem, 64, &[2]);
-        c.cpu_write(&mut mem, 128, &[3]);
+        c.cpu_write(&mut mem, pa(0), &[1]);
+        c.cpu_write(&mut mem, pa(64), &[2]);
+        c.cpu_write(&mut mem, pa(128), &[3]);
         let mut b = [0u8; 1];
-        mem.read(0, &mut b);
+        mem.read(pa(0), &mut b);
         assert_eq!(b, [1]);
+    }
+
+    #[test]
+    fn a_coherent_device_sees_dirty_lines_and_drops_them_on_write() {
+        let mut mem = Memory::default();
+        let mut c = Cache::new(64, 1024, Speculation::Off);
+        c.cpu_write(&mut mem, pa(0x2000), &[5; 8]);
+        let mut b = [0u8; 8];
+        c.snoop_read(&mem, pa(0x2000), &mut b);
+        assert_eq!(b, [5; 8], "snooped from the dirty line");
+        c.snoop_write(&mut mem, pa(0x2000), &[6; 8]);
+        c.cpu_read(&mut mem, pa(0x2000), &mut b);
+        assert_eq!(b, [6; 8], "the line was dropped, the CPU refetches");
+    }
+
+    #[test]
+    fn speculative_fills_keep_stale_data_until_invalidated() {
+        let mut mem = Memory::default();
+        let mut c = Cache::new(64, 1024, Speculation::Always);
+        c.record = true;
+        c.device_write_noncoherent(&mut mem, pa(0x3000), &[1; 64], Cacheable::Yes);
+        assert!(matches!(c.take_notes()[..], [CacheNote::SpecFill(a)] if a == pa(0x3000)));
+        let mut b = [9u8; 4];
+        c.cpu_read(&mut mem, pa(0x3000), &mut b);
+        assert_eq!(b, [0; 4], "the line was filled before the device wrote");
+        c.invalidate(&mut mem, span(0x3000, 0x3040));
+        c.cpu_read(&mut mem, pa(0x3000), &mut b);
+        assert_eq!(b, [1; 4]);
+        c.device_write_noncoherent(&mut mem, pa(0x4000), &[1; 64], Cacheable::No);
+        assert!(!c.has_notes(), "uncached memory is never filled");
+    }
+
+    #[test]
+    fn accesses_split_at_line_boundaries() {
+        let c = Cache::new(64, 16, Speculation::Off);
+        let v: Vec<(u64, usize, usize, usize)> = c
+            .lines(pa(0x30), 0x60)
+            .map(|p| (p.idx, p.off, p.at, p.len))
+            .collect();
+        assert_eq!(
+            v,
+            vec![(0, 0x30, 0, 0x10), (1, 0, 0x10, 0x40), (2, 0, 0x50, 0x10)]
+        );
     }
 }

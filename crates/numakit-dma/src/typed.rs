@@ -20,11 +20,12 @@
 //! backends of this crate.
 
 use std::marker::PhantomData;
-use std::panic::Location;
 
-use crate::model::{MapFunc, ModelBackend};
-use crate::types::{MemKind, Zone};
-use crate::{DeviceId, DmaDirection, DmaMask, Error, Iova, PhysAddr, Result};
+use crate::addr::{DmaMask, Iova, PhysAddr};
+use crate::direction::DmaDirection;
+use crate::error::{Error, Result};
+use crate::ids::DeviceId;
+use crate::mapping::{DmaSegment, MapFunc};
 
 mod sealed {
     pub trait Sealed {}
@@ -47,8 +48,8 @@ impl Owner for Device {}
 /// CPU memory owned by the CPU (`kmalloc`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct CpuBuf {
-    addr: u64,
-    len: u64,
+    pub(crate) addr: PhysAddr,
+    pub(crate) len: u64,
 }
 
 impl CpuBuf {
@@ -72,7 +73,7 @@ impl CpuBuf {
                 len: at,
             },
             CpuBuf {
-                addr: self.addr + at,
+                addr: self.addr.unchecked_add(at),
                 len: self.len - at,
             },
         )
@@ -80,7 +81,7 @@ impl CpuBuf {
     /// The CPU physical address (model backends only; a VFIO backend has
     /// user virtual addresses instead).
     pub fn phys(&self) -> PhysAddr {
-        PhysAddr::new(self.addr)
+        self.addr
     }
 }
 
@@ -88,10 +89,10 @@ impl CpuBuf {
 /// access it at any time, without syncs.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CoherentBuf {
-    dev: DeviceId,
-    cpu: u64,
-    dma: Iova,
-    len: u64,
+    pub(crate) dev: DeviceId,
+    pub(crate) cpu: PhysAddr,
+    pub(crate) dma: Iova,
+    pub(crate) len: u64,
 }
 
 impl CoherentBuf {
@@ -117,12 +118,12 @@ impl CoherentBuf {
 #[derive(Debug)]
 #[must_use = "a mapping that is dropped without unmap leaks its IOVA and bounce buffer"]
 pub struct StreamingMap<O: Owner> {
-    dev: DeviceId,
-    dma: Iova,
-    dir: DmaDirection,
-    func: MapFunc,
-    buf: CpuBuf,
-    _owner: PhantomData<O>,
+    pub(crate) dev: DeviceId,
+    pub(crate) dma: Iova,
+    pub(crate) dir: DmaDirection,
+    pub(crate) func: MapFunc,
+    pub(crate) buf: CpuBuf,
+    pub(crate) _owner: PhantomData<O>,
 }
 
 impl<O: Owner> StreamingMap<O> {
@@ -146,7 +147,7 @@ impl<O: Owner> StreamingMap<O> {
     pub fn device(&self) -> DeviceId {
         self.dev
     }
-    fn owned<P: Owner>(self) -> StreamingMap<P> {
+    pub(crate) fn owned<P: Owner>(self) -> StreamingMap<P> {
         StreamingMap {
             dev: self.dev,
             dma: self.dma,
@@ -161,7 +162,7 @@ impl<O: Owner> StreamingMap<O> {
 /// A list of CPU buffers to map together (`struct sg_table`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SgTable {
-    entries: Vec<CpuBuf>,
+    pub(crate) entries: Vec<CpuBuf>,
 }
 
 impl SgTable {
@@ -183,24 +184,15 @@ impl SgTable {
     }
 }
 
-/// One DMA segment of a mapped scatterlist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DmaSegment {
-    /// `sg_dma_address`.
-    pub addr: Iova,
-    /// `sg_dma_len`.
-    pub len: u64,
-}
-
 /// A mapped scatterlist, owned by `O`.
 #[derive(Debug)]
 #[must_use = "a mapping that is dropped without unmap leaks its IOVA and bounce buffers"]
 pub struct SgMap<O: Owner> {
-    dev: DeviceId,
-    dir: DmaDirection,
-    table: SgTable,
-    segs: Vec<DmaSegment>,
-    _owner: PhantomData<O>,
+    pub(crate) dev: DeviceId,
+    pub(crate) dir: DmaDirection,
+    pub(crate) table: SgTable,
+    pub(crate) segs: Vec<DmaSegment>,
+    pub(crate) _owner: PhantomData<O>,
 }
 
 impl<O: Owner> SgMap<O> {
@@ -221,7 +213,7 @@ impl<O: Owner> SgMap<O> {
     pub fn device(&self) -> DeviceId {
         self.dev
     }
-    fn owned<P: Owner>(self) -> SgMap<P> {
+    pub(crate) fn owned<P: Owner>(self) -> SgMap<P> {
         SgMap {
             dev: self.dev,
             dir: self.dir,
@@ -402,314 +394,4 @@ pub trait DmaBackend {
         offset: usize,
         out: &mut [u8],
     ) -> Result<()>;
-}
-
-fn bounds(offset: usize, len: usize, size: u64) -> Result<u64> {
-    let end = offset.checked_add(len).map(|e| e as u64);
-    match end {
-        Some(e) if e <= size => Ok(offset as u64),
-        _ => Err(Error::OutOfBounds {
-            offset: offset as u64,
-            len: len as u64,
-            size,
-        }),
-    }
-}
-
-impl ModelBackend {
-    fn typed_map(
-        &mut self,
-        dev: DeviceId,
-        buf: CpuBuf,
-        dir: DmaDirection,
-        func: MapFunc,
-        site: &'static Location<'static>,
-    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
-        match self.map_impl(
-            dev,
-            func,
-            &[(buf.addr, buf.len)],
-            dir,
-            None,
-            true,
-            None,
-            site,
-        ) {
-            Ok(id) => {
-                let dma = Iova::new(self.maps[&id].dma);
-                Ok(StreamingMap {
-                    dev,
-                    dma,
-                    dir,
-                    func,
-                    buf,
-                    _owner: PhantomData,
-                })
-            }
-            Err(error) => Err(MapError { error, buf }),
-        }
-    }
-}
-
-impl DmaBackend for ModelBackend {
-    fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
-        let d = self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
-        Ok(DeviceInfo {
-            name: d.name.clone(),
-            dma_mask: d.dma_mask,
-            coherent_mask: d.coherent_mask,
-        })
-    }
-
-    fn set_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
-        self.dma_set_mask_and_coherent(dev, mask)
-    }
-
-    #[track_caller]
-    fn alloc(&mut self, size: usize) -> Result<CpuBuf> {
-        let label = format!("buf#{}", self.allocs.len() + 1);
-        let p = self.kmalloc(size as u64, 0, Zone::Normal, MemKind::Kmalloc, &label)?;
-        Ok(CpuBuf {
-            addr: p.raw(),
-            len: size as u64,
-        })
-    }
-
-    #[track_caller]
-    fn free(&mut self, buf: CpuBuf) {
-        self.kfree(PhysAddr::new(buf.addr));
-    }
-
-    #[track_caller]
-    fn read(&mut self, buf: &CpuBuf, offset: usize, out: &mut [u8]) -> Result<()> {
-        let o = bounds(offset, out.len(), buf.len)?;
-        self.cpu_read(PhysAddr::new(buf.addr + o), out);
-        Ok(())
-    }
-
-    #[track_caller]
-    fn write(&mut self, buf: &mut CpuBuf, offset: usize, data: &[u8]) -> Result<()> {
-        let o = bounds(offset, data.len(), buf.len)?;
-        self.cpu_write(PhysAddr::new(buf.addr + o), data);
-        Ok(())
-    }
-
-    #[track_caller]
-    fn alloc_coherent(&mut self, dev: DeviceId, size: usize) -> Result<CoherentBuf> {
-        let label = format!("coherent#{}", self.allocs.len() + 1);
-        let id = self.alloc_coherent_impl(dev, size as u64, &label, Location::caller())?;
-        let r = &self.maps[&id];
-        Ok(CoherentBuf {
-            dev,
-            cpu: r.entries[0].phys,
-            dma: Iova::new(r.dma),
-            len: r.size,
-        })
-    }
-
-    #[track_caller]
-    fn free_coherent(&mut self, buf: CoherentBuf) {
-        self.free_coherent_impl(buf.dev, buf.len, buf.cpu, buf.dma.raw(), Location::caller());
-    }
-
-    fn coherent_read(&mut self, buf: &CoherentBuf, offset: usize, out: &mut [u8]) -> Result<()> {
-        let o = bounds(offset, out.len(), buf.len)?;
-        self.cpu_phys_read(buf.cpu + o, out);
-        Ok(())
-    }
-
-    fn coherent_write(&mut self, buf: &CoherentBuf, offset: usize, data: &[u8]) -> Result<()> {
-        let o = bounds(offset, data.len(), buf.len)?;
-        self.cpu_phys_write(buf.cpu + o, data);
-        Ok(())
-    }
-
-    #[track_caller]
-    fn map_single(
-        &mut self,
-        dev: DeviceId,
-        buf: CpuBuf,
-        dir: DmaDirection,
-    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
-        self.typed_map(dev, buf, dir, MapFunc::Single, Location::caller())
-    }
-
-    #[track_caller]
-    fn map_page(
-        &mut self,
-        dev: DeviceId,
-        buf: CpuBuf,
-        dir: DmaDirection,
-    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>> {
-        self.typed_map(dev, buf, dir, MapFunc::Page, Location::caller())
-    }
-
-    #[track_caller]
-    fn unmap<O: Owner>(&mut self, map: StreamingMap<O>) -> CpuBuf {
-        let site = Location::caller();
-        self.unmap_impl(
-            map.dev,
-            map.dma.raw(),
-            Some(map.buf.len),
-            None,
-            map.dir,
-            map.func,
-            site,
-        );
-        map.buf
-    }
-
-    #[track_caller]
-    fn sync_for_cpu(&mut self, map: StreamingMap<Device>) -> StreamingMap<Cpu> {
-        self.sync_impl(
-            map.dev,
-            map.dma.raw(),
-            map.buf.len,
-            map.dir,
-            true,
-            None,
-            Location::caller(),
-        );
-        map.owned()
-    }
-
-    #[track_caller]
-    fn sync_for_device(&mut self, map: StreamingMap<Cpu>) -> StreamingMap<Device> {
-        self.sync_impl(
-            map.dev,
-            map.dma.raw(),
-            map.buf.len,
-            map.dir,
-            false,
-            None,
-            Location::caller(),
-        );
-        map.owned()
-    }
-
-    #[track_caller]
-    fn read_mapped(
-        &mut self,
-        map: &StreamingMap<Cpu>,
-        offset: usize,
-        out: &mut [u8],
-    ) -> Result<()> {
-        let o = bounds(offset, out.len(), map.buf.len)?;
-        self.cpu_read(PhysAddr::new(map.buf.addr + o), out);
-        Ok(())
-    }
-
-    #[track_caller]
-    fn write_mapped(
-        &mut self,
-        map: &mut StreamingMap<Cpu>,
-        offset: usize,
-        data: &[u8],
-    ) -> Result<()> {
-        let o = bounds(offset, data.len(), map.buf.len)?;
-        self.cpu_write(PhysAddr::new(map.buf.addr + o), data);
-        Ok(())
-    }
-
-    #[track_caller]
-    fn map_sg(
-        &mut self,
-        dev: DeviceId,
-        table: SgTable,
-        dir: DmaDirection,
-    ) -> Result<SgMap<Device>, MapError<SgTable>> {
-        let ents: Vec<(u64, u64)> = table.entries.iter().map(|b| (b.addr, b.len)).collect();
-        match self.map_impl(
-            dev,
-            MapFunc::Sg,
-            &ents,
-            dir,
-            None,
-            true,
-            None,
-            Location::caller(),
-        ) {
-            Ok(id) => {
-                let segs = self.maps[&id]
-                    .segs
-                    .iter()
-                    .map(|s| DmaSegment {
-                        addr: Iova::new(s.0),
-                        len: s.1,
-                    })
-                    .collect();
-                Ok(SgMap {
-                    dev,
-                    dir,
-                    table,
-                    segs,
-                    _owner: PhantomData,
-                })
-            }
-            Err(error) => Err(MapError { error, buf: table }),
-        }
-    }
-
-    #[track_caller]
-    fn unmap_sg<O: Owner>(&mut self, map: SgMap<O>) -> SgTable {
-        let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
-        self.unmap_impl(
-            map.dev,
-            dma,
-            None,
-            Some(map.table.len()),
-            map.dir,
-            MapFunc::Sg,
-            Location::caller(),
-        );
-        map.table
-    }
-
-    #[track_caller]
-    fn sync_sg_for_cpu(&mut self, map: SgMap<Device>) -> SgMap<Cpu> {
-        let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
-        self.sync_impl(
-            map.dev,
-            dma,
-            0,
-            map.dir,
-            true,
-            Some(map.table.len()),
-            Location::caller(),
-        );
-        map.owned()
-    }
-
-    #[track_caller]
-    fn sync_sg_for_device(&mut self, map: SgMap<Cpu>) -> SgMap<Device> {
-        let dma = map.segs.first().map_or(u64::MAX, |s| s.addr.raw());
-        self.sync_impl(
-            map.dev,
-            dma,
-            0,
-            map.dir,
-            false,
-            Some(map.table.len()),
-            Location::caller(),
-        );
-        map.owned()
-    }
-
-    #[track_caller]
-    fn read_sg(
-        &mut self,
-        map: &SgMap<Cpu>,
-        index: usize,
-        offset: usize,
-        out: &mut [u8],
-    ) -> Result<()> {
-        let b = map.table.entries.get(index).ok_or(Error::OutOfBounds {
-            offset: index as u64,
-            len: 1,
-            size: map.table.len() as u64,
-        })?;
-        let o = bounds(offset, out.len(), b.len)?;
-        self.cpu_read(PhysAddr::new(b.addr + o), out);
-        Ok(())
-    }
 }

@@ -1,14 +1,9 @@
-//! The checker's vocabulary: rules with stable ids, and findings.
-//!
-//! The checks themselves run inside [`ModelBackend`](crate::ModelBackend) at
-//! every DMA API call, CPU access and device access, when the model is built
-//! with the checker on (the default).
+//! The checker's rules: one table giving each rule its stable id, whether
+//! the kernel's `CONFIG_DMA_API_DEBUG` checks it too, and what it forbids.
+//! The documentation's rule list and the broken/fixed scenario pairs in
+//! `scenarios/dma/rules/` follow this table.
 
 use std::fmt;
-use std::panic::Location;
-
-use crate::iommu::Fault;
-use crate::{Iova, PhysAddr};
 
 macro_rules! rules {
     ($($(#[$m:meta])* $var:ident = $id:literal, $kernel:literal, $summary:literal;)*) => {
@@ -124,130 +119,6 @@ impl fmt::Display for Rule {
 impl serde::Serialize for Rule {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.id())
-    }
-}
-
-/// A place in the driver: a Rust source location (from `#[track_caller]`)
-/// or a line of a scenario file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(untagged)]
-pub enum Origin {
-    /// A Rust caller.
-    Rust {
-        /// The source file.
-        file: String,
-        /// The line.
-        line: u32,
-        /// The column.
-        column: u32,
-    },
-    /// A scenario line.
-    Scenario {
-        /// The line, from 1.
-        scenario_line: u32,
-    },
-}
-
-impl Origin {
-    pub(crate) fn rust(l: &Location<'_>) -> Self {
-        Origin::Rust {
-            file: l.file().to_string(),
-            line: l.line(),
-            column: l.column(),
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Rust { file, line, column } => write!(f, "{file}:{line}:{column}"),
-            Origin::Scenario { scenario_line } => write!(f, "line {scenario_line}"),
-        }
-    }
-}
-
-/// What the checker found: the rule, what broke it and where.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    /// The rule broken.
-    pub rule: Rule,
-    /// What happened, in one sentence.
-    pub message: String,
-    /// The device involved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-    /// The buffer involved (its allocation label).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub buffer: Option<String>,
-    /// The DMA address involved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dma_addr: Option<Iova>,
-    /// The CPU physical address involved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phys_addr: Option<PhysAddr>,
-    /// The size of the access or call, in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// Where the offending call was made.
-    pub at: Origin,
-    /// Where the mapping involved was made.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mapped_at: Option<Origin>,
-    /// The fault the IOMMU raised for this access, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<Fault>,
-}
-
-impl Finding {
-    pub(crate) fn new(rule: Rule, at: Origin, message: String) -> Self {
-        Self {
-            rule,
-            message,
-            device: None,
-            buffer: None,
-            dma_addr: None,
-            phys_addr: None,
-            size: None,
-            at,
-            mapped_at: None,
-            fault: None,
-        }
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: [{}] {}", self.at, self.rule, self.message)?;
-        let mut sep = " (";
-        let mut field =
-            |f: &mut fmt::Formatter<'_>, k: &str, v: &dyn fmt::Display| -> fmt::Result {
-                let r = write!(f, "{sep}{k} {v}");
-                sep = ", ";
-                r
-            };
-        if let Some(d) = &self.device {
-            field(f, "device", d)?;
-        }
-        if let Some(b) = &self.buffer {
-            field(f, "buffer", b)?;
-        }
-        if let Some(a) = &self.dma_addr {
-            field(f, "dma", a)?;
-        }
-        if let Some(p) = &self.phys_addr {
-            field(f, "phys", p)?;
-        }
-        if let Some(s) = &self.size {
-            field(f, "size", s)?;
-        }
-        if let Some(m) = &self.mapped_at {
-            field(f, "mapped at", m)?;
-        }
-        if sep == ", " {
-            f.write_str(")")?;
-        }
-        Ok(())
     }
 }
 

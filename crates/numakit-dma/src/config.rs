@@ -1,96 +1,7 @@
-//! Plain values of the model: devices, directions, machine options.
+//! The machine the model simulates: its options, its memory layout and how
+//! each device is set up.
 
-use std::fmt;
-use std::str::FromStr;
-
-/// A device known to a backend, numbered in the order devices were added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct DeviceId(pub(crate) u32);
-
-impl DeviceId {
-    /// The device's index in its backend.
-    pub const fn index(self) -> u32 {
-        self.0
-    }
-}
-
-/// Which way the data of a mapping flows (`enum dma_data_direction`).
-///
-/// The direction decides the cache maintenance at map, sync and unmap time, the
-/// swiotlb copies and the IOMMU permissions: a device may only read a
-/// [`ToDevice`](Self::ToDevice) mapping and only write a
-/// [`FromDevice`](Self::FromDevice) one.
-#[doc(alias = "dma_data_direction")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DmaDirection {
-    /// `DMA_BIDIRECTIONAL`: the device reads and writes.
-    #[doc(alias = "DMA_BIDIRECTIONAL")]
-    Bidirectional,
-    /// `DMA_TO_DEVICE`: the device only reads (transmit).
-    #[doc(alias = "DMA_TO_DEVICE")]
-    ToDevice,
-    /// `DMA_FROM_DEVICE`: the device only writes (receive).
-    #[doc(alias = "DMA_FROM_DEVICE")]
-    FromDevice,
-    /// `DMA_NONE`: not a valid direction for a mapping; the kernel BUGs on it.
-    #[doc(alias = "DMA_NONE")]
-    None,
-}
-
-impl DmaDirection {
-    /// Whether a device may read a mapping made with this direction.
-    pub const fn device_reads(self) -> bool {
-        matches!(self, Self::Bidirectional | Self::ToDevice)
-    }
-    /// Whether a device may write a mapping made with this direction.
-    pub const fn device_writes(self) -> bool {
-        matches!(self, Self::Bidirectional | Self::FromDevice)
-    }
-    /// The kernel's name (`DMA_TO_DEVICE`).
-    pub const fn kernel_name(self) -> &'static str {
-        match self {
-            Self::Bidirectional => "DMA_BIDIRECTIONAL",
-            Self::ToDevice => "DMA_TO_DEVICE",
-            Self::FromDevice => "DMA_FROM_DEVICE",
-            Self::None => "DMA_NONE",
-        }
-    }
-    /// The name used in scenario files and JSON (`to-device`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Bidirectional => "bidirectional",
-            Self::ToDevice => "to-device",
-            Self::FromDevice => "from-device",
-            Self::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for DmaDirection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error of parsing a [`DmaDirection`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown DMA direction '{0}': expected to-device, from-device, bidirectional or none")]
-pub struct DirectionParseError(pub String);
-
-impl FromStr for DmaDirection {
-    type Err = DirectionParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "to-device" | "DMA_TO_DEVICE" => Self::ToDevice,
-            "from-device" | "DMA_FROM_DEVICE" => Self::FromDevice,
-            "bidirectional" | "DMA_BIDIRECTIONAL" => Self::Bidirectional,
-            "none" | "DMA_NONE" => Self::None,
-            _ => return Err(DirectionParseError(s.to_string())),
-        })
-    }
-}
+use crate::addr::DmaMask;
 
 /// Whether devices snoop the CPU caches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
@@ -183,34 +94,15 @@ pub enum Maintenance {
     InvalidateAtMapOnly,
 }
 
-/// A device access: read or write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Access {
-    /// The device reads memory.
-    Read,
-    /// The device writes memory.
-    Write,
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Read => "read",
-            Self::Write => "write",
-        })
-    }
-}
-
 /// How a device is set up in the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceConfig {
     /// The device's name, used in the timeline and in findings.
     pub name: String,
     /// The streaming DMA mask (`dma_set_mask`).
-    pub dma_mask: crate::DmaMask,
+    pub dma_mask: DmaMask,
     /// The coherent DMA mask (`dma_set_coherent_mask`).
-    pub coherent_mask: crate::DmaMask,
+    pub coherent_mask: DmaMask,
     /// An untrusted device (external port, Thunderbolt): its sub-page
     /// streaming mappings are bounced through swiotlb so that it cannot see
     /// the rest of the page, and without an IOMMU all its DMA is bounced.
@@ -232,8 +124,8 @@ impl DeviceConfig {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            dma_mask: crate::DmaMask::bits(64),
-            coherent_mask: crate::DmaMask::bits(64),
+            dma_mask: DmaMask::bits(64),
+            coherent_mask: DmaMask::bits(64),
             untrusted: false,
             iommu_group: u32::MAX,
             max_segment: 65536,
@@ -241,7 +133,7 @@ impl DeviceConfig {
         }
     }
     /// Sets both masks.
-    pub fn mask(mut self, mask: crate::DmaMask) -> Self {
+    pub fn mask(mut self, mask: DmaMask) -> Self {
         self.dma_mask = mask;
         self.coherent_mask = mask;
         self
@@ -260,5 +152,82 @@ impl DeviceConfig {
     pub fn max_segment(mut self, bytes: u64) -> Self {
         self.max_segment = bytes;
         self
+    }
+}
+
+/// Physical memory layout of the model. RAM is `[0, 3.5 GiB)` and
+/// `[4 GiB, 68 GiB)`; pages are allocated only when written.
+pub mod layout {
+    /// swiotlb's pool starts here (64 MiB).
+    pub const SWIOTLB_BASE: u64 = 0x0400_0000;
+    /// Allocations in the DMA32 zone start here (256 MiB).
+    pub const DMA32_START: u64 = 0x1000_0000;
+    /// End of low RAM (3.5 GiB); the MMIO hole follows.
+    pub const LOW_RAM_END: u64 = 0xe000_0000;
+    /// Start of high RAM and of the Normal zone (4 GiB).
+    pub const HIGH_RAM_START: u64 = 0x1_0000_0000;
+    /// End of high RAM (68 GiB).
+    pub const HIGH_RAM_END: u64 = 0x11_0000_0000;
+}
+
+/// The machine the model simulates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// Whether devices snoop the CPU caches.
+    pub coherence: Coherence,
+    /// Cache line size in bytes (64 or 128; any power of two from 16 to 256).
+    pub line_size: u32,
+    /// Cache capacity in lines.
+    pub cache_lines: usize,
+    /// Speculative fills.
+    pub speculation: Speculation,
+    /// Cache maintenance done by the DMA API on a non-coherent machine.
+    pub maintenance: Maintenance,
+    /// The IOMMU.
+    pub iommu: IommuMode,
+    /// Entries of the lazy flush queue before a flush (`IOVA_FQ_SIZE`).
+    pub flush_queue: usize,
+    /// Size of the swiotlb pool in bytes; 0 turns bouncing off.
+    pub swiotlb_bytes: u64,
+    /// Whether the checker runs.
+    pub checker: bool,
+    /// Whether the timeline is recorded.
+    pub trace: bool,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            coherence: Coherence::Coherent,
+            line_size: 64,
+            cache_lines: 32768,
+            speculation: Speculation::Always,
+            maintenance: Maintenance::Arm64,
+            iommu: IommuMode::Off,
+            flush_queue: 256,
+            swiotlb_bytes: 64 << 20,
+            checker: true,
+            trace: false,
+        }
+    }
+}
+
+impl MachineConfig {
+    /// Why the model cannot simulate this machine, if it cannot.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        if !self.line_size.is_power_of_two() || !(16..=256).contains(&self.line_size) {
+            return Some(format!(
+                "cache line size {} is not a power of two from 16 to 256",
+                self.line_size
+            ));
+        }
+        if self.swiotlb_bytes > layout::DMA32_START - layout::SWIOTLB_BASE {
+            return Some(format!(
+                "swiotlb of {} bytes does not fit below {:#x}",
+                self.swiotlb_bytes,
+                layout::DMA32_START
+            ));
+        }
+        None
     }
 }

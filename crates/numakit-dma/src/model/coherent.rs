@@ -1,0 +1,126 @@
+//! Coherent DMA memory: `dma_alloc_coherent` and `dma_free_coherent`. The
+//! memory is whole pages, zeroed, with no stale cache line over it, mapped
+//! uncached for the CPU on a non-coherent machine, and never bounced.
+
+use std::sync::Arc;
+
+use super::ModelBackend;
+use super::map::Reach;
+use crate::addr::{Iova, PAGE_SIZE, PhysAddr, PhysRange};
+use crate::config::layout::HIGH_RAM_END;
+use crate::config::{MemKind, Zone};
+use crate::direction::DmaDirection;
+use crate::error::{Error, Result};
+use crate::hw::cpu::Alloc;
+use crate::hw::direct;
+use crate::ids::DeviceId;
+use crate::ids::MapId;
+use crate::mapping::{Entry, MapFunc, MapRecord, Segment};
+use crate::trace::{EventSource, Site};
+
+impl ModelBackend {
+    /// Allocates `size` bytes (rounded up to pages) of coherent memory for
+    /// `dev`; returns the new mapping's id.
+    pub(crate) fn alloc_coherent(
+        &mut self,
+        dev: DeviceId,
+        size: u64,
+        label: &str,
+        site: Site,
+    ) -> Result<MapId> {
+        let d = self.hw.devices.present(dev)?;
+        let reach = Reach {
+            group: d.group,
+            mask: d.cfg.coherent_mask,
+        };
+        if size == 0 {
+            return Err(Error::ZeroLength);
+        }
+        let len = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let iommu = self.hw.iommu.enabled();
+        let zone = if iommu || reach.mask.covers(HIGH_RAM_END - 1, 1) {
+            Zone::Normal
+        } else {
+            Zone::Dma32
+        };
+        let phys = self.hw.cpu.place(len, PAGE_SIZE, zone)?;
+        let r = PhysRange::new(phys, len);
+        if !iommu && !reach.mask.covers_range(r) {
+            return Err(Error::Unreachable {
+                device: self.dev_name(dev),
+                addr: phys,
+                mask: reach.mask,
+                why: " (coherent memory is never bounced)",
+            });
+        }
+        let label: Arc<str> = Arc::from(label);
+        self.hw.cpu.insert(
+            phys,
+            Alloc {
+                len,
+                kind: MemKind::Kmalloc,
+                label: label.clone(),
+            },
+        );
+        self.hw.prep_coherent(r);
+        let (dma, leases) = if iommu {
+            let (dma, lease) = self.iommu_map(dev, reach, r, DmaDirection::Bidirectional)?;
+            (dma, vec![lease])
+        } else {
+            (direct::phys_to_dma(phys), Vec::new())
+        };
+        let id = self.ids.map();
+        self.maps.insert(MapRecord {
+            id,
+            dev,
+            func: MapFunc::Coherent,
+            dir: DmaDirection::Bidirectional,
+            label: label.clone(),
+            size: len,
+            nents: 1,
+            entries: vec![Entry {
+                cpu: phys,
+                len,
+                target: phys,
+                dma,
+                bounced: false,
+                coord: 0,
+            }],
+            segs: vec![Segment { dma, len, coord: 0 }],
+            leases,
+            origin: self.origin(site),
+            dmabuf: None,
+        });
+        self.check(site, |c, cx| c.after_alloc_coherent(cx, id));
+        let uncached = if self.hw.coherent() {
+            ""
+        } else {
+            ", mapped uncached for the CPU"
+        };
+        self.ev(EventSource::Dma, "alloc-coherent", Some(dev), || {
+            format!("dma_alloc_coherent {label}: {len} bytes, cpu {phys}, dma {dma}{uncached}")
+        });
+        Ok(id)
+    }
+
+    /// Frees coherent memory allocated at `cpu` and `dma`.
+    pub(crate) fn free_coherent(
+        &mut self,
+        dev: DeviceId,
+        size: u64,
+        cpu: PhysAddr,
+        dma: Iova,
+        site: Site,
+    ) {
+        let Some(id) = self.maps.find_exact(dev, dma, MapFunc::Coherent) else {
+            self.check(site, |c, cx| {
+                c.on_unmap_unknown(cx, dev, dma, Some(size), MapFunc::Coherent)
+            });
+            return;
+        };
+        if self.check(site, |c, cx| c.before_free_coherent(cx, id, size, cpu)) == Some(false) {
+            return;
+        }
+        self.remove_mapping(id, DmaDirection::Bidirectional, site);
+    }
+}

@@ -1,0 +1,461 @@
+//! Mapping: how a list of CPU buffers becomes DMA addresses for a device.
+//! Behind an IOMMU a scatterlist gets one IOVA range and its segments are
+//! merged as `__finalise_sg` does; every other mapping is planned entry by
+//! entry, bounced through swiotlb where the device cannot reach a buffer or
+//! must not see the rest of its page. A mapping that fails half-way gives
+//! back what it took.
+
+use std::sync::Arc;
+
+use super::ModelBackend;
+use crate::addr::{DmaMask, Iova, PAGE_SIZE, PhysAddr, PhysRange};
+use crate::calls::ErrorCheck;
+use crate::direction::DmaDirection;
+use crate::error::{Error, Result};
+use crate::hw::direct;
+use crate::hw::iommu::IovaLease;
+use crate::ids::DeviceId;
+use crate::ids::{BufId, MapId};
+use crate::mapping::{Entry, MapFunc, MapRecord, Segment};
+use crate::trace::{EventSource, Site};
+
+/// A request to map CPU memory for a device.
+pub(crate) struct MapRequest<'a> {
+    pub(crate) dev: DeviceId,
+    pub(crate) func: MapFunc,
+    pub(crate) dir: DmaDirection,
+    /// The CPU buffers, in order.
+    pub(crate) ents: &'a [PhysRange],
+    /// The name in findings; by default the first buffer's allocation.
+    pub(crate) label: Option<Arc<str>>,
+    pub(crate) check: ErrorCheck,
+    /// The DMA-BUF an importer maps.
+    pub(crate) dmabuf: Option<BufId>,
+}
+
+/// What mapping needs to know of the device.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    mask: DmaMask,
+    untrusted: bool,
+    group: u32,
+    max_segment: u64,
+    seg_boundary: u64,
+}
+
+/// The IOMMU domain (by group) and the mask a device's DMA addresses are
+/// made in.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reach {
+    pub(super) group: u32,
+    pub(super) mask: DmaMask,
+}
+
+/// What a mapping has set up so far.
+#[derive(Default)]
+struct Plan {
+    entries: Vec<Entry>,
+    leases: Vec<IovaLease>,
+    coord: u64,
+}
+
+impl Plan {
+    fn push(&mut self, cpu: PhysRange, target: PhysAddr, dma: Iova, bounced: bool) {
+        self.entries.push(Entry {
+            cpu: cpu.addr,
+            len: cpu.len,
+            target,
+            dma,
+            bounced,
+            coord: self.coord,
+        });
+        self.coord += cpu.len;
+    }
+}
+
+/// The IOMMU permissions a direction gives, for the timeline.
+pub(super) fn perm(dir: DmaDirection) -> &'static str {
+    match (dir.device_reads(), dir.device_writes()) {
+        (true, true) => "read/write",
+        (true, false) => "read-only",
+        (false, true) => "write-only",
+        (false, false) => "no access",
+    }
+}
+
+impl ModelBackend {
+    /// Maps `req.ents` for `req.dev`. Returns the new mapping's id.
+    pub(crate) fn map(&mut self, req: MapRequest<'_>, site: Site) -> Result<MapId> {
+        let d = self.hw.devices.present(req.dev)?;
+        let lim = Limits {
+            mask: d.cfg.dma_mask,
+            untrusted: d.cfg.untrusted,
+            group: d.group,
+            max_segment: d.cfg.max_segment,
+            seg_boundary: d.cfg.seg_boundary,
+        };
+        let (dev, func, dir) = (req.dev, req.func, req.dir);
+        if dir == DmaDirection::None {
+            self.check(site, |c, cx| c.on_map_without_direction(cx, dev, func));
+            return Err(Error::InvalidDirection);
+        }
+        if req.ents.is_empty() || req.ents.iter().any(|e| e.len == 0) {
+            return Err(Error::ZeroLength);
+        }
+        let label = match &req.label {
+            Some(l) => l.clone(),
+            None => self.hw.cpu.label_of(req.ents[0].addr),
+        };
+        self.check(site, |c, cx| c.before_map(cx, dev, func, req.ents, &label));
+        let iommu = self.hw.iommu.enabled();
+        let one_range = iommu
+            && func == MapFunc::Sg
+            && !(lim.untrusted && req.ents.iter().any(|e| e.is_sub_page()));
+        let mut plan = Plan::default();
+        let planned = if one_range {
+            self.plan_iommu_sg(&req, lim, &mut plan)
+        } else {
+            req.ents
+                .iter()
+                .try_for_each(|&e| self.plan_entry(&req, lim, e, &mut plan))
+        };
+        if let Err(e) = planned {
+            self.undo(plan);
+            self.ev(EventSource::Dma, "map-error", Some(dev), || {
+                format!("{} of {label} failed: {e}", func.map_name())
+            });
+            return Err(e);
+        }
+        for i in 0..plan.entries.len() {
+            let e = &plan.entries[i];
+            let target = PhysRange::new(e.target, e.len);
+            self.arch_for_device(target, dir, dev);
+        }
+        let segs = if one_range {
+            finalise_sg(&plan.entries, lim.max_segment, lim.seg_boundary)
+        } else {
+            plan.entries.iter().map(Entry::segment).collect()
+        };
+        let id = self.ids.map();
+        let (nsegs, first, size, nents) = (segs.len(), segs[0].dma, plan.coord, req.ents.len());
+        self.maps.insert(MapRecord {
+            id,
+            dev,
+            func,
+            dir,
+            label: label.clone(),
+            size,
+            nents,
+            entries: plan.entries,
+            segs,
+            leases: plan.leases,
+            origin: self.origin(site),
+            dmabuf: req.dmabuf,
+        });
+        self.check(site, |c, cx| c.after_map(cx, id, req.check));
+        self.ev(EventSource::Dma, "map", Some(dev), || {
+            if func == MapFunc::Sg {
+                format!(
+                    "{} {label}: {nents} entries, {size} bytes, {dir} -> {nsegs} DMA segment(s) from {first}",
+                    func.map_name()
+                )
+            } else {
+                format!("{} {label}: {size} bytes, {dir} -> dma {first}", func.map_name())
+            }
+        });
+        Ok(id)
+    }
+
+    /// A scatterlist behind the IOMMU: one IOVA range for the whole list,
+    /// each entry padded to whole pages.
+    fn plan_iommu_sg(&mut self, req: &MapRequest<'_>, lim: Limits, plan: &mut Plan) -> Result<()> {
+        let total: u64 = req.ents.iter().map(|e| e.pages()).sum();
+        let lo = self
+            .hw
+            .iommu
+            .alloc(lim.group, lim.mask, total)
+            .ok_or_else(|| Error::IovaExhausted {
+                device: self.dev_name(req.dev),
+                pages: total,
+                mask: lim.mask,
+            })?;
+        let mut cur = lo;
+        for &e in req.ents {
+            let lease = IovaLease {
+                group: lim.group,
+                lo_pfn: cur,
+                pages: e.pages(),
+            };
+            self.hw.iommu.map(lease, e.addr.pfn(), req.dir);
+            plan.push(
+                e,
+                e.addr,
+                lease.start().unchecked_add(e.addr.page_offset()),
+                false,
+            );
+            cur += lease.pages;
+        }
+        let whole = IovaLease {
+            group: lim.group,
+            lo_pfn: lo,
+            pages: total,
+        };
+        plan.leases.push(whole);
+        let (n, dir) = (req.ents.len(), req.dir);
+        self.ev(EventSource::Iommu, "map", Some(req.dev), || {
+            format!(
+                "IOVA {}..{} -> {n} scatterlist entries ({total} page(s), {})",
+                whole.start(),
+                whole.end(),
+                perm(dir)
+            )
+        });
+        Ok(())
+    }
+
+    /// One entry: bounced if it must be, then mapped through the IOMMU if
+    /// there is one.
+    fn plan_entry(
+        &mut self,
+        req: &MapRequest<'_>,
+        lim: Limits,
+        e: PhysRange,
+        plan: &mut Plan,
+    ) -> Result<()> {
+        let (target, bounced) = self.place_entry(req.dev, lim, e)?;
+        if !self.hw.iommu.enabled() {
+            plan.push(e, target, direct::phys_to_dma(target), bounced);
+            return Ok(());
+        }
+        let r = PhysRange::new(target, e.len);
+        let reach = Reach {
+            group: lim.group,
+            mask: lim.mask,
+        };
+        match self.iommu_map(req.dev, reach, r, req.dir) {
+            Ok((dma, lease)) => {
+                plan.leases.push(lease);
+                plan.push(e, target, dma, bounced);
+                Ok(())
+            }
+            Err(err) => {
+                if bounced {
+                    self.bounce_release(target);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Where the device will reach entry `e`: the buffer itself, or a
+    /// swiotlb slot (untrusted device behind an IOMMU with a sub-page
+    /// buffer; without an IOMMU, an untrusted device or a buffer beyond the
+    /// mask).
+    fn place_entry(
+        &mut self,
+        dev: DeviceId,
+        lim: Limits,
+        e: PhysRange,
+    ) -> Result<(PhysAddr, bool)> {
+        if self.hw.iommu.enabled() {
+            if lim.untrusted && e.is_sub_page() {
+                let slot = (e.pages() * PAGE_SIZE).max(PAGE_SIZE);
+                let why = "untrusted device, sub-page buffer";
+                let t = self.bounce(dev, e, slot, DmaMask::bits(64), why)?;
+                return Ok((t, true));
+            }
+            return Ok((e.addr, false));
+        }
+        if lim.untrusted || !lim.mask.covers_range(e) {
+            let why = if lim.untrusted {
+                "untrusted device"
+            } else {
+                "buffer beyond the device's DMA mask"
+            };
+            return Ok((self.bounce(dev, e, e.len, lim.mask, why)?, true));
+        }
+        Ok((e.addr, false))
+    }
+
+    /// Maps `r` through the IOMMU for `dev`, with a timeline event.
+    pub(super) fn iommu_map(
+        &mut self,
+        dev: DeviceId,
+        reach: Reach,
+        r: PhysRange,
+        dir: DmaDirection,
+    ) -> Result<(Iova, IovaLease)> {
+        let Reach { group, mask } = reach;
+        let Some((dma, lease)) = self.hw.iommu.map_range(group, mask, r, dir) else {
+            return Err(Error::IovaExhausted {
+                device: self.dev_name(dev),
+                pages: r.pages(),
+                mask,
+            });
+        };
+        self.ev(EventSource::Iommu, "map", Some(dev), || {
+            format!(
+                "IOVA {}..{} -> phys {} ({} page(s), {})",
+                lease.start(),
+                lease.end(),
+                r.addr.align_down(PAGE_SIZE),
+                lease.pages,
+                perm(dir)
+            )
+        });
+        Ok((dma, lease))
+    }
+
+    /// `swiotlb_tbl_map_single`: a bounce slot of `slot` bytes for `e`,
+    /// reachable with `mask`, holding a copy of the buffer.
+    fn bounce(
+        &mut self,
+        dev: DeviceId,
+        e: PhysRange,
+        slot: u64,
+        mask: DmaMask,
+        why: &str,
+    ) -> Result<PhysAddr> {
+        let unreachable = |device: String, why: &'static str| Error::Unreachable {
+            device,
+            addr: e.addr,
+            mask,
+            why,
+        };
+        let Some(tlb) = self.hw.swiotlb.as_mut() else {
+            return Err(unreachable(self.dev_name(dev), " and swiotlb is off"));
+        };
+        let t = tlb.alloc(slot).ok_or(Error::SwiotlbFull { size: slot })?;
+        if !mask.covers(t.raw(), slot) {
+            tlb.free(t);
+            return Err(unreachable(self.dev_name(dev), " nor the swiotlb pool"));
+        }
+        // swiotlb_tbl_map_single copies in every direction, so that a device
+        // that writes less than the whole buffer leaks nothing.
+        self.hw.cpu_copy(e.addr, t, e.len);
+        if slot > e.len {
+            let zeros = vec![0u8; (slot - e.len) as usize];
+            self.hw.cpu_store(t.unchecked_add(e.len), &zeros);
+        }
+        let (orig, len) = (e.addr, e.len);
+        self.ev(EventSource::Swiotlb, "bounce-map", Some(dev), || {
+            format!("{why}: bounce buffer {t} for {orig}, {len} bytes copied to it")
+        });
+        Ok(t)
+    }
+
+    /// Gives a bounce slot back.
+    pub(super) fn bounce_release(&mut self, slot: PhysAddr) {
+        if let Some(s) = self.hw.swiotlb.as_mut() {
+            s.free(slot);
+        }
+    }
+
+    /// Takes back what a failed mapping set up.
+    fn undo(&mut self, plan: Plan) {
+        for e in &plan.entries {
+            if e.bounced {
+                self.bounce_release(e.target);
+            }
+        }
+        for lease in plan.leases {
+            self.hw.iommu.undo(lease);
+        }
+    }
+}
+
+/// `__finalise_sg` of `drivers/iommu/dma-iommu.c`: concatenates entries
+/// into DMA segments where the IOVA layout allows it: an entry that starts
+/// a page, follows a segment that ended at a page boundary, does not cross
+/// a segment boundary and fits in the maximum segment size.
+pub(crate) fn finalise_sg(entries: &[Entry], max_len: u64, seg_mask: u64) -> Vec<Segment> {
+    let mut segs: Vec<Segment> = Vec::new();
+    let mut cur_len = 0u64;
+    for e in entries {
+        let s_iova_off = e.dma.page_offset();
+        let s_length = e.len;
+        let s_iova_len = (s_iova_off + s_length).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let dma_addr = e.dma.raw() - s_iova_off;
+        if cur_len != 0
+            && s_iova_off == 0
+            && (dma_addr & seg_mask) != 0
+            && max_len.saturating_sub(cur_len) >= s_length
+        {
+            cur_len += s_length;
+            segs.last_mut().expect("open segment").len = cur_len;
+        } else {
+            cur_len = s_length;
+            segs.push(Segment {
+                dma: e.dma,
+                len: s_length,
+                coord: e.coord,
+            });
+        }
+        if s_length + s_iova_off < s_iova_len {
+            cur_len = 0;
+        }
+    }
+    segs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dma: u64, len: u64, coord: u64) -> Entry {
+        Entry {
+            cpu: PhysAddr::new(0x10_0000 + coord),
+            len,
+            target: PhysAddr::new(0x10_0000 + coord),
+            dma: Iova::new(dma),
+            bounced: false,
+            coord,
+        }
+    }
+
+    #[test]
+    fn whole_pages_merge_into_one_segment() {
+        let e = [
+            entry(0x10000, 4096, 0),
+            entry(0x11000, 4096, 4096),
+            entry(0x12000, 4096, 8192),
+        ];
+        let s = finalise_sg(&e, 65536, 0xffff_ffff);
+        assert_eq!(
+            s,
+            vec![Segment {
+                dma: Iova::new(0x10000),
+                len: 12288,
+                coord: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_partial_page_or_the_maximum_size_ends_a_segment() {
+        let e = [
+            entry(0x10000, 100, 0),
+            entry(0x11000, 4096, 100),
+            entry(0x12000, 4096, 4196),
+        ];
+        let s = finalise_sg(&e, 65536, 0xffff_ffff);
+        assert_eq!(s.len(), 2, "the 100-byte entry ends its segment");
+        assert_eq!(
+            (s[1].dma, s[1].len, s[1].coord),
+            (Iova::new(0x11000), 8192, 100)
+        );
+        let e = [entry(0x10000, 4096, 0), entry(0x11000, 4096, 4096)];
+        assert_eq!(
+            finalise_sg(&e, 4096, 0xffff_ffff).len(),
+            2,
+            "max segment 4 KiB"
+        );
+    }
+
+    #[test]
+    fn a_segment_boundary_is_not_crossed() {
+        let e = [entry(0xf000, 4096, 0), entry(0x10000, 4096, 4096)];
+        assert_eq!(finalise_sg(&e, 65536, 0xffff).len(), 2);
+        assert_eq!(perm(DmaDirection::FromDevice), "write-only");
+    }
+}
