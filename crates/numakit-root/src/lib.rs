@@ -305,7 +305,7 @@ impl Root {
     /// `None` if missing or not a number.
     pub fn read_u64(&self, path: &str) -> Option<u64> {
         let s = self.read_trim(path)?;
-        parse_u64(&s)
+        numakit_types::parse_u64(&s)
     }
 
     /// Reads a file holding one signed decimal number.
@@ -609,16 +609,6 @@ fn list_host_dir(p: &Path) -> io::Result<Vec<String>> {
         v.push(e?.file_name().to_string_lossy().into_owned());
     }
     Ok(v)
-}
-
-/// Parses a decimal number, or a hex one with a `0x` prefix.
-pub fn parse_u64(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16).ok()
-    } else {
-        s.parse().ok()
-    }
 }
 
 #[cfg(test)]
