@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+use rustix::io::Errno;
 
 #[derive(Debug)]
 pub(crate) struct InRoot {
@@ -69,7 +70,7 @@ impl InRoot {
             None => (".", p),
         };
         if name.is_empty() || name == "." || name == ".." {
-            return Err(io::Error::from_raw_os_error(22)); // EINVAL
+            return Err(io::Error::from(Errno::INVAL));
         }
         let dir = self.open_at(parent, OFlags::PATH | OFlags::DIRECTORY)?;
         let t = rustix::fs::readlinkat(&dir, name, Vec::new())?;
@@ -102,7 +103,7 @@ fn refuse_special(fd: &OwnedFd) -> io::Result<()> {
     use rustix::fs::FileType;
     match FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode) {
         FileType::RegularFile | FileType::Directory => Ok(()),
-        _ => Err(io::Error::from_raw_os_error(22)), // EINVAL
+        _ => Err(io::Error::from(Errno::INVAL)),
     }
 }
 

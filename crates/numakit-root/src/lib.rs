@@ -38,6 +38,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use rustix::io::Errno;
+
 pub use archive::MAX_SNAPSHOT_BYTES;
 pub use record::{Recorded, RecordedEntry};
 pub use snapshot::write_snapshot;
@@ -274,7 +276,7 @@ impl Root {
                         self.record(|r| r.file(&p, d));
                         Ok(d.to_vec())
                     }
-                    Some(Entry::Dir(_)) => Err(io::Error::from_raw_os_error(21)), // EISDIR
+                    Some(Entry::Dir(_)) => Err(io::Error::from(Errno::ISDIR)),
                     _ => Err(io::ErrorKind::NotFound.into()),
                 }
             }
@@ -332,7 +334,7 @@ impl Root {
                 let p = self.resolve(path, false)?;
                 match t.entries.get(&p) {
                     Some(Entry::Symlink(s)) => (p, s.clone()),
-                    Some(_) => return Err(io::Error::from_raw_os_error(22)), // EINVAL
+                    Some(_) => return Err(io::Error::from(Errno::INVAL)),
                     None => return Err(io::ErrorKind::NotFound.into()),
                 }
             }
@@ -441,7 +443,7 @@ impl Root {
                         }
                         c.iter().cloned().collect()
                     }
-                    Some(_) => return Err(io::Error::from_raw_os_error(20)), // ENOTDIR
+                    Some(_) => return Err(io::Error::from(Errno::NOTDIR)),
                     None => return Err(io::ErrorKind::NotFound.into()),
                 }
             }
@@ -561,7 +563,7 @@ impl Root {
             if let Some(target) = self.link_at(&cur)? {
                 links += 1;
                 if links > MAX_LINKS {
-                    return Err(io::Error::from_raw_os_error(40)); // ELOOP
+                    return Err(io::Error::from(Errno::LOOP));
                 }
                 self.record(|r| r.link(&cur, &target));
                 done.pop();
