@@ -83,3 +83,68 @@ pub(crate) fn list_host_dir(p: &Path) -> io::Result<Vec<String>> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{mkfifo, sample, tmp};
+    use rustix::io::Errno;
+
+    #[test]
+    fn links_resolve_inside_the_directory() {
+        let d = tmp("dir-links");
+        sample(&d);
+        let dir = Dir::new(std::fs::canonicalize(&d).unwrap());
+        let dev = "/sys/devices/pci0000:00/0000:00:01.0";
+        assert_eq!(
+            dir.read("/sys/bus/pci/devices/0000:00:01.0/numa_node")
+                .unwrap(),
+            b"1\n"
+        );
+        // `/sys/abs` points at `/sys/devices/...` of the root, not the host's
+        assert_eq!(dir.read("/sys/abs/0000:00:01.0/numa_node").unwrap(), b"1\n");
+        assert_eq!(dir.canonicalize("/sys/abs/0000:00:01.0").unwrap(), dev);
+        assert_eq!(
+            dir.lstat("/sys/abs").unwrap(),
+            Some(Node::Symlink("/sys/devices/pci0000:00".into()))
+        );
+        assert_eq!(dir.lstat(dev).unwrap(), Some(Node::Dir));
+        assert_eq!(
+            dir.lstat(&format!("{dev}/numa_node")).unwrap(),
+            Some(Node::File)
+        );
+        assert_eq!(dir.lstat("/sys/none").unwrap(), None);
+        assert!(dir.is_dir("/sys/abs") && !dir.is_dir("/sys/dangling"));
+        assert!(!dir.exists("/sys/dangling"));
+        assert_eq!(
+            Errno::from_io_error(&dir.read("/sys/loop").unwrap_err()),
+            Some(Errno::LOOP)
+        );
+        assert_eq!(
+            Errno::from_io_error(&dir.read(dev).unwrap_err()),
+            Some(Errno::ISDIR)
+        );
+        let mut names = dir.list("/sys").unwrap();
+        names.sort();
+        assert_eq!(names, vec!["abs", "bus", "dangling", "devices", "loop"]);
+        assert!(!dir.is_live());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A FIFO is refused at once: opened without blocking, and its empty
+    /// first read makes the reader look at the file type.
+    #[test]
+    fn refuses_a_fifo() {
+        let d = tmp("dir-fifo");
+        sample(&d);
+        mkfifo(&d.join("sys/fifo"));
+        let dir = Dir::new(std::fs::canonicalize(&d).unwrap());
+        assert_eq!(dir.lstat("/sys/fifo").unwrap(), Some(Node::File));
+        assert!(dir.exists("/sys/fifo"));
+        assert_eq!(
+            Errno::from_io_error(&dir.read("/sys/fifo").unwrap_err()),
+            Some(Errno::INVAL)
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -113,3 +113,73 @@ impl Source for FastDir {
         self.open_at(path, OFlags::PATH | OFlags::DIRECTORY).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Node;
+    use crate::tests::{mkfifo, sample, tmp};
+
+    /// The sample directory as a `FastDir`, or `None` where the kernel has
+    /// no `openat2`.
+    fn open(name: &str) -> Option<(PathBuf, FastDir)> {
+        let d = tmp(name);
+        sample(&d);
+        match FastDir::open(std::fs::canonicalize(&d).unwrap()) {
+            Some(f) => Some((d, f)),
+            None => {
+                eprintln!("no openat2 here: {name} skipped");
+                std::fs::remove_dir_all(&d).unwrap();
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_resolves_links_inside_the_directory() {
+        let Some((d, f)) = open("fast-links") else {
+            return;
+        };
+        let dev = "/sys/devices/pci0000:00/0000:00:01.0";
+        assert_eq!(
+            f.read("/sys/bus/pci/devices/0000:00:01.0/numa_node")
+                .unwrap(),
+            b"1\n"
+        );
+        assert_eq!(f.read("/sys/abs/0000:00:01.0/numa_node").unwrap(), b"1\n");
+        assert_eq!(f.canonicalize("/sys/abs/0000:00:01.0").unwrap(), dev);
+        assert_eq!(f.canonicalize("/").unwrap(), "/");
+        assert_eq!(f.read_link("/sys/abs").unwrap(), "/sys/devices/pci0000:00");
+        assert_eq!(
+            Errno::from_io_error(&f.read_link("/sys/abs/..").unwrap_err()),
+            Some(Errno::INVAL)
+        );
+        let mut names = f.list("/sys/abs").unwrap();
+        names.sort();
+        assert_eq!(names, vec!["0000:00:01.0"]);
+        assert!(f.exists("/sys/abs") && f.is_dir("/sys/abs"));
+        assert!(!f.exists("/sys/dangling") && !f.is_dir("/sys/dangling"));
+        assert!(f.read("/sys/loop").is_err());
+        assert!(!f.is_live());
+        // its walk is the same directory, read portably (for recording)
+        assert_eq!(
+            f.walk().lstat("/sys/abs").unwrap(),
+            Some(Node::Symlink("/sys/devices/pci0000:00".into()))
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_fifo() {
+        let Some((d, f)) = open("fast-fifo") else {
+            return;
+        };
+        mkfifo(&d.join("sys/fifo"));
+        assert!(f.exists("/sys/fifo"));
+        assert_eq!(
+            Errno::from_io_error(&f.read("/sys/fifo").unwrap_err()),
+            Some(Errno::INVAL)
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

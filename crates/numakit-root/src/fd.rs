@@ -72,3 +72,61 @@ fn read_with(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{mkfifo, tmp};
+    use rustix::fs::{Mode, OFlags};
+
+    fn open(p: &std::path::Path) -> OwnedFd {
+        rustix::fs::open(
+            p,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_whole_files_of_any_length() {
+        let d = tmp("fd-lengths");
+        for len in [0, 1, 4095, 4096, 4097, 3 * 4096 + 7] {
+            let p = d.join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&p, &data).unwrap();
+            for one_shot in [false, true] {
+                assert_eq!(read(&open(&p), one_shot).unwrap(), data, "{len} {one_shot}");
+                assert_eq!(
+                    read_regular(&open(&p), one_shot).unwrap(),
+                    data,
+                    "{len} {one_shot}"
+                );
+            }
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_guard_refuses_special_files_only() {
+        let d = tmp("fd-special");
+        let fifo = d.join("fifo");
+        mkfifo(&fifo);
+        assert_eq!(
+            Errno::from_io_error(&read_regular(&open(&fifo), true).unwrap_err()),
+            Some(Errno::INVAL)
+        );
+        // unguarded, a FIFO without a writer reads as empty
+        assert_eq!(read(&open(&fifo), true).unwrap(), b"");
+        // a directory passes the guard and fails the read
+        assert_eq!(
+            Errno::from_io_error(&read_regular(&open(&d), false).unwrap_err()),
+            Some(Errno::ISDIR)
+        );
+        if std::path::Path::new("/dev/zero").exists() {
+            let zero = open(std::path::Path::new("/dev/zero"));
+            assert!(read_regular(&zero, false).is_err());
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -69,3 +69,37 @@ impl Source for Live {
         Path::new(path).is_dir()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Node;
+
+    #[test]
+    fn reads_the_running_system() {
+        let live = Live::new();
+        // this process's number as its /proc sees it
+        let pid = std::fs::read_link("/proc/self")
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(live.is_live());
+        let status = live.read("/proc/self/status").unwrap();
+        assert!(status.starts_with(b"Name:"));
+        assert_eq!(live.read_link("/proc/self").unwrap(), pid);
+        assert_eq!(
+            live.canonicalize("/proc/self").unwrap(),
+            format!("/proc/{pid}")
+        );
+        assert!(live.list("/proc").unwrap().contains(&pid));
+        assert!(live.exists("/proc/self/status") && !live.is_dir("/proc/self/status"));
+        assert!(live.is_dir("/proc/self"));
+        assert!(!live.exists("/proc/self/no such file"));
+        assert!(live.read("/proc/self/no such file").is_err());
+        // its walk is the directory `/`, read portably (for recording)
+        assert_eq!(
+            live.walk().lstat("/proc/self").unwrap(),
+            Some(Node::Symlink(pid))
+        );
+    }
+}

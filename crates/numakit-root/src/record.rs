@@ -188,3 +188,141 @@ impl Source for Recording {
         ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::Dir;
+    use crate::fast_dir::FastDir;
+    use crate::tests::{sample, tmp};
+
+    /// Backends by name.
+    type Named = Vec<(&'static str, Arc<dyn Source>)>;
+
+    /// The sample machine behind each backend that can hold it: a directory
+    /// read portably, the same through `openat2` where the kernel has it,
+    /// and packed into a tarball read into a tree.
+    fn backends(name: &str) -> (std::path::PathBuf, Named) {
+        let d = tmp(name);
+        let top = d.join("m");
+        std::fs::create_dir_all(&top).unwrap();
+        sample(&top);
+        let top = std::fs::canonicalize(&top).unwrap();
+        let tarball = d.join("m.tar");
+        {
+            let mut b = tar::Builder::new(std::fs::File::create(&tarball).unwrap());
+            b.follow_symlinks(false);
+            b.append_dir_all(".", &top).unwrap();
+            b.finish().unwrap();
+        }
+        let mut v: Named = vec![
+            ("dir", Arc::new(Dir::new(top.clone()))),
+            ("tree", Arc::new(crate::archive::load(&tarball).unwrap())),
+        ];
+        if let Some(f) = FastDir::open(top) {
+            v.push(("fast_dir", Arc::new(f)));
+        }
+        (d, v)
+    }
+
+    fn record(src: Arc<dyn Source>) -> Recorded {
+        let r = Recording::new(src);
+        let dev = "/sys/devices/pci0000:00/0000:00:01.0";
+        assert!(r.exists(&format!("{dev}/numa_node")));
+        assert!(matches!(
+            r.recorded().entries.get(&format!("{dev}/numa_node")),
+            Some(RecordedEntry::File(d)) if d.is_empty()
+        ));
+        assert_eq!(
+            r.read("/sys/bus/pci/devices/0000:00:01.0/numa_node")
+                .unwrap(),
+            b"1\n"
+        );
+        assert_eq!(r.read_link("/sys/abs").unwrap(), "/sys/devices/pci0000:00");
+        let mut names = r.list("/sys").unwrap();
+        names.sort();
+        assert_eq!(names, vec!["abs", "bus", "dangling", "devices", "loop"]);
+        assert!(r.is_dir("/sys/bus/pci"));
+        assert!(!r.is_dir("/sys/dangling"));
+        assert!(r.read("/sys/dangling").is_err());
+        assert_eq!(r.canonicalize("/sys/abs/0000:00:01.0").unwrap(), dev);
+        assert!(!r.is_live());
+        r.recorded()
+    }
+
+    /// Recording wraps any backend: the same reads give the same record,
+    /// with every link on the way, whichever backend holds the files.
+    #[test]
+    fn records_reads_listings_links_and_tests_through_any_backend() {
+        let (d, sources) = backends("record-any");
+        let dev = "/sys/devices/pci0000:00/0000:00:01.0";
+        let expected: BTreeMap<String, RecordedEntry> = [
+            ("/sys", RecordedEntry::Dir),
+            (
+                "/sys/abs",
+                RecordedEntry::Symlink("/sys/devices/pci0000:00".into()),
+            ),
+            ("/sys/bus", RecordedEntry::Dir),
+            ("/sys/bus/pci", RecordedEntry::Dir),
+            (
+                "/sys/bus/pci/devices/0000:00:01.0",
+                RecordedEntry::Symlink("../../../devices/pci0000:00/0000:00:01.0".into()),
+            ),
+            (
+                "/sys/dangling",
+                RecordedEntry::Symlink("nowhere/at/all".into()),
+            ),
+            ("/sys/devices", RecordedEntry::Dir),
+            ("/sys/loop", RecordedEntry::Symlink("loop".into())),
+            (
+                "/sys/devices/pci0000:00/0000:00:01.0/numa_node",
+                RecordedEntry::File(Arc::from(&b"1\n"[..])),
+            ),
+        ]
+        .into_iter()
+        .map(|(p, e)| (p.to_string(), e))
+        .collect();
+        for (name, src) in sources {
+            let got = record(src);
+            assert_eq!(got.entries, expected, "{name}");
+            assert!(
+                !got.entries.contains_key(dev),
+                "{name}: canonicalize records links only"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The record of a listing types each child, so that a snapshot lists
+    /// the same; a read later replaces a child's placeholder.
+    #[test]
+    fn a_listing_types_its_children() {
+        let (d, sources) = backends("record-list");
+        for (name, src) in sources {
+            let r = Recording::new(src);
+            r.list("/sys/devices/pci0000:00/0000:00:01.0").unwrap();
+            r.list("/sys/bus/pci/devices").unwrap();
+            let file = "/sys/devices/pci0000:00/0000:00:01.0/numa_node";
+            let got = r.recorded().entries;
+            assert_eq!(
+                got.get(file),
+                Some(&RecordedEntry::File(Arc::from(&b""[..]))),
+                "{name}"
+            );
+            assert!(
+                matches!(
+                    got.get("/sys/bus/pci/devices/0000:00:01.0"),
+                    Some(RecordedEntry::Symlink(_))
+                ),
+                "{name}"
+            );
+            r.read(file).unwrap();
+            assert_eq!(
+                r.recorded().entries.get(file),
+                Some(&RecordedEntry::File(Arc::from(&b"1\n"[..]))),
+                "{name}"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
