@@ -1,7 +1,8 @@
 //! A directory root the kernel resolves for us: `openat2(RESOLVE_IN_ROOT)`
 //! resolves every path, links included, as if the directory were `/`, in
 //! one system call. Used when the kernel has `openat2` (Linux 5.6+); the
-//! portable resolver (`dir.rs`) is the fallback and the recording path.
+//! same directory read through the portable resolver (`dir.rs`) is the
+//! fallback, and the way a recording reads it.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -117,6 +117,8 @@ impl Recording {
 }
 
 impl Source for Recording {
+    /// The wrapped backend's, unrecorded: a recording is never wrapped
+    /// again (`Root::start_recording` wraps the backend afresh).
     fn walk(&self) -> &dyn Walk {
         self.inner.walk()
     }

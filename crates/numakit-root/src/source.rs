@@ -12,13 +12,13 @@ use crate::resolve;
 /// the root (`/sys/devices/system/node`), every link resolved inside the
 /// root.
 ///
-/// Every method but [`Source::walk`] defaults to the portable resolver over
-/// the backend's [`Walk`]; a backend whose paths the kernel resolves (the
-/// live system, `openat2`) overrides them all.
+/// Every reading method defaults to the portable resolver over the
+/// backend's [`Walk`]; a backend whose paths the kernel resolves (the live
+/// system, `openat2`) overrides them all.
 ///
-/// A `Root` is shared between threads and may be read under
-/// `catch_unwind`, as it was before backends were trait objects: hence the
-/// supertraits.
+/// A `Root` is shared between threads and may be read under `catch_unwind`
+/// (the fixture tests do): hence the supertraits, which keep `Root` `Send`,
+/// `Sync`, `UnwindSafe` and `RefUnwindSafe`.
 pub(crate) trait Source: Send + Sync + UnwindSafe + RefUnwindSafe {
     /// The same files seen one resolved path at a time. A recording root
     /// reads through this, so that every link on the way is seen.
