@@ -1,11 +1,14 @@
-//! Reading snapshot tarballs into memory.
+//! Reading a snapshot tarball (`.tar.gz`, `.tar.bz2`, `.tar`) into a
+//! [`Tree`], within a bound on its unpacked size.
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::{Entry, RootError, Tree};
+use crate::RootError;
+use crate::resolve::join_abs;
+use crate::tree::{Entry, Tree};
 
 /// The most bytes a snapshot may hold once unpacked (1 GiB), file contents
 /// and tar headers (GNU long names, PAX records) together: a bound so that a
@@ -119,21 +122,20 @@ pub(crate) fn load_limited(path: &Path, limit: u64) -> Result<Tree, RootError> {
         }
     };
     let mut tree = Tree::default();
-    tree.entries.insert("/".into(), Entry::Dir(BTreeSet::new()));
     for (comps, e) in raw {
         if comps.len() <= strip {
             continue;
         }
-        insert(&mut tree, &comps[strip..], e);
+        tree.insert(&comps[strip..], e);
     }
     for (comps, target) in hardlinks {
         if comps.len() <= strip || target.len() <= strip {
             continue;
         }
-        let tp = abs(&target[strip..]);
-        if let Some(Entry::File(d)) = tree.entries.get(&tp) {
+        let tp = join_abs(&target[strip..]);
+        if let Some(Entry::File(d)) = tree.get(&tp) {
             let d: Arc<[u8]> = d.clone();
-            insert(&mut tree, &comps[strip..], Entry::File(d));
+            tree.insert(&comps[strip..], Entry::File(d));
         }
     }
     Ok(tree)
@@ -151,41 +153,4 @@ fn normalise(p: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn abs(comps: &[String]) -> String {
-    let mut s = String::new();
-    for c in comps {
-        s.push('/');
-        s.push_str(c);
-    }
-    if s.is_empty() { "/".into() } else { s }
-}
-
-fn insert(tree: &mut Tree, comps: &[String], e: Entry) {
-    // make parents
-    for i in 0..comps.len() {
-        let parent = abs(&comps[..i]);
-        let child = comps[i].clone();
-        match tree
-            .entries
-            .entry(parent)
-            .or_insert_with(|| Entry::Dir(BTreeSet::new()))
-        {
-            Entry::Dir(c) => {
-                c.insert(child);
-            }
-            other => {
-                // a file or link where a folder is needed: the later entry wins
-                *other = Entry::Dir(BTreeSet::from([child]));
-            }
-        }
-    }
-    let p = abs(comps);
-    match (tree.entries.get_mut(&p), e) {
-        (Some(Entry::Dir(_)), Entry::Dir(_)) => {}
-        (_, e) => {
-            tree.entries.insert(p, e);
-        }
-    }
 }

@@ -27,12 +27,22 @@
 //! ```
 #![deny(missing_docs)]
 
+// One backend per file, each behind the `Source` trait (source.rs): the live
+// `/` (live.rs), a directory through `openat2` (fast_dir.rs) or through the
+// portable resolver (dir.rs, resolve.rs), a snapshot tarball read into a
+// tree (archive.rs, tree.rs). Recording wraps any of them (record.rs).
 mod archive;
-mod inroot;
+mod dir;
+mod fast_dir;
+mod fd;
+mod live;
 mod record;
+mod resolve;
 mod snapshot;
+mod source;
+mod tree;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,6 +51,12 @@ use std::sync::{Arc, Mutex};
 pub use archive::MAX_SNAPSHOT_BYTES;
 pub use record::{Recorded, RecordedEntry};
 pub use snapshot::write_snapshot;
+
+use dir::Dir;
+use fast_dir::FastDir;
+use live::Live;
+use record::Recording;
+use source::Source;
 
 /// Why a root could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -69,35 +85,15 @@ pub enum RootError {
     },
 }
 
-/// What a path in the root is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Entry {
-    File(Arc<[u8]>),
-    Dir(BTreeSet<String>),
-    Symlink(String),
-}
-
-/// An in-memory tree read from a tarball: path (absolute, normalised) to entry.
-#[derive(Debug, Default)]
-pub(crate) struct Tree {
-    pub(crate) entries: BTreeMap<String, Entry>,
-}
-
-#[derive(Debug)]
-enum Kind {
-    Live,
-    Dir(PathBuf),
-    /// A directory the kernel resolves for us (`openat2` with `RESOLVE_IN_ROOT`).
-    FastDir(PathBuf, inroot::InRoot),
-    Tree(Arc<Tree>),
-}
-
 /// A filesystem root to read a machine from. Cheap to clone.
 #[derive(Clone)]
 pub struct Root {
-    kind: Arc<Kind>,
+    /// What every read goes through: the backend, or while recording the
+    /// [`Recording`] that wraps it.
+    source: Arc<dyn Source>,
     label: String,
-    recorder: Option<Arc<Mutex<record::Recorder>>>,
+    /// While recording, the same [`Recording`] as `source`.
+    recording: Option<Arc<Recording>>,
     /// Directory listings already made: a later read of a name the listing
     /// lacks is answered "not found" without a system call. Not used while
     /// recording.
@@ -110,17 +106,19 @@ impl fmt::Debug for Root {
     }
 }
 
-const MAX_LINKS: usize = 40;
-
 impl Root {
-    /// The live system, `/`.
-    pub fn live() -> Root {
+    fn with(source: Arc<dyn Source>, label: String) -> Root {
         Root {
-            kind: Arc::new(Kind::Live),
-            label: "/".into(),
-            recorder: None,
+            source,
+            label,
+            recording: None,
             listings: Arc::default(),
         }
+    }
+
+    /// The live system, `/`.
+    pub fn live() -> Root {
+        Root::with(Arc::new(Live::new()), "/".into())
     }
 
     /// Opens `path`: `/` is the live system; a directory is a copied tree; a
@@ -147,29 +145,19 @@ impl Root {
                 path: path.into(),
                 source: e,
             })?;
-            let kind = if canon == Path::new("/") {
-                Kind::Live
+            let source: Arc<dyn Source> = if canon == Path::new("/") {
+                Arc::new(Live::new())
             } else {
-                match inroot::InRoot::open(&canon) {
-                    Some(fast) => Kind::FastDir(canon, fast),
-                    None => Kind::Dir(canon),
+                match FastDir::open(canon.clone()) {
+                    Some(fast) => Arc::new(fast),
+                    None => Arc::new(Dir::new(canon)),
                 }
             };
-            return Ok(Root {
-                kind: Arc::new(kind),
-                label,
-                recorder: None,
-                listings: Arc::default(),
-            });
+            return Ok(Root::with(source, label));
         }
         if meta.is_file() {
             let tree = archive::load(path)?;
-            return Ok(Root {
-                kind: Arc::new(Kind::Tree(Arc::new(tree))),
-                label,
-                recorder: None,
-                listings: Arc::default(),
-            });
+            return Ok(Root::with(Arc::new(tree), label));
         }
         Err(RootError::NotARoot(path.into()))
     }
@@ -185,7 +173,7 @@ impl Root {
     /// Whether this root is the running system, where actions (setting a
     /// policy, binding a device) make sense.
     pub fn is_live(&self) -> bool {
-        matches!(*self.kind, Kind::Live)
+        self.source.is_live()
     }
 
     /// How the root was named when opened.
@@ -197,31 +185,31 @@ impl Root {
     /// On the live system the recording root resolves links itself, so that
     /// every link on the way is recorded too.
     pub fn start_recording(&self) -> Root {
-        // the portable resolver sees, and records, every link on the way
-        let kind = match &*self.kind {
-            Kind::Live => Arc::new(Kind::Dir(PathBuf::from("/"))),
-            Kind::FastDir(base, _) => Arc::new(Kind::Dir(base.clone())),
-            _ => self.kind.clone(),
+        // a recording root records its backend afresh, not the old recording
+        let inner = match &self.recording {
+            Some(r) => r.inner().clone(),
+            None => self.source.clone(),
         };
+        let rec = Arc::new(Recording::new(inner));
         Root {
-            kind,
+            source: rec.clone(),
             label: self.label.clone(),
-            recorder: Some(Arc::new(Mutex::new(record::Recorder::default()))),
+            recording: Some(rec),
             listings: Arc::default(),
         }
     }
 
     /// What was recorded so far (empty if this root is not recording).
     pub fn recorded(&self) -> Recorded {
-        match &self.recorder {
-            Some(r) => r.lock().map(|r| r.snapshot()).unwrap_or_default(),
+        match &self.recording {
+            Some(r) => r.recorded(),
             None => Recorded::default(),
         }
     }
 
     /// Whether a listing of `path`'s folder, made earlier, lacks its name.
     fn known_absent(&self, path: &str) -> bool {
-        if self.recorder.is_some() {
+        if self.recording.is_some() {
             return false;
         }
         let Some((parent, name)) = path.rsplit_once('/') else {
@@ -238,47 +226,12 @@ impl Root {
         }
     }
 
-    fn record(&self, f: impl FnOnce(&mut record::Recorder)) {
-        if let Some(r) = &self.recorder
-            && let Ok(mut g) = r.lock()
-        {
-            f(&mut g);
-        }
-    }
-
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         if self.known_absent(path) {
             return Err(io::ErrorKind::NotFound.into());
         }
-        match &*self.kind {
-            Kind::Live => inroot::read_fd(
-                &rustix::fs::open(
-                    path,
-                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )?,
-                path.starts_with("/sys/"),
-            ),
-            Kind::FastDir(_, f) => f.read(path),
-            Kind::Dir(base) => {
-                let p = self.resolve(path, true)?;
-                let data = inroot::read_host(&host_path(base, &p))?;
-                self.record(|r| r.file(&p, &data));
-                Ok(data)
-            }
-            Kind::Tree(t) => {
-                let p = self.resolve(path, true)?;
-                match t.entries.get(&p) {
-                    Some(Entry::File(d)) => {
-                        self.record(|r| r.file(&p, d));
-                        Ok(d.to_vec())
-                    }
-                    Some(Entry::Dir(_)) => Err(io::Error::from_raw_os_error(21)), // EISDIR
-                    _ => Err(io::ErrorKind::NotFound.into()),
-                }
-            }
-        }
+        self.source.read(path)
     }
 
     /// Reads a file as text (invalid UTF-8 is replaced).
@@ -305,7 +258,7 @@ impl Root {
     /// `None` if missing or not a number.
     pub fn read_u64(&self, path: &str) -> Option<u64> {
         let s = self.read_trim(path)?;
-        parse_u64(&s)
+        numakit_types::parse_u64(&s)
     }
 
     /// Reads a file holding one signed decimal number.
@@ -318,27 +271,7 @@ impl Root {
         if self.known_absent(path) {
             return Err(io::ErrorKind::NotFound.into());
         }
-        let (p, target) = match &*self.kind {
-            Kind::Live => return Ok(std::fs::read_link(path)?.to_string_lossy().into_owned()),
-            Kind::FastDir(_, f) => return f.read_link(path),
-            Kind::Dir(base) => {
-                let p = self.resolve(path, false)?;
-                let t = std::fs::read_link(host_path(base, &p))?
-                    .to_string_lossy()
-                    .into_owned();
-                (p, t)
-            }
-            Kind::Tree(t) => {
-                let p = self.resolve(path, false)?;
-                match t.entries.get(&p) {
-                    Some(Entry::Symlink(s)) => (p, s.clone()),
-                    Some(_) => return Err(io::Error::from_raw_os_error(22)), // EINVAL
-                    None => return Err(io::ErrorKind::NotFound.into()),
-                }
-            }
-        };
-        self.record(|r| r.link(&p, &target));
-        Ok(target)
+        self.source.read_link(path)
     }
 
     /// The last path component of a link's target (`../../bus/pci/drivers/nvme` → `nvme`).
@@ -354,22 +287,12 @@ impl Root {
     /// Resolves every link in `path`, inside the root. The result is an
     /// absolute path in the root; it exists.
     pub fn canonicalize(&self, path: &str) -> io::Result<String> {
-        match &*self.kind {
-            Kind::Live => inroot::canonicalize_live(path),
-            Kind::FastDir(base, f) => f.canonicalize(path, base),
-            _ => {
-                let p = self.resolve(path, true)?;
-                if !self.lexists(&p)? {
-                    return Err(io::ErrorKind::NotFound.into());
-                }
-                Ok(p)
-            }
-        }
+        self.source.canonicalize(path)
     }
 
     /// The names in a directory, sorted.
     pub fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
-        if self.recorder.is_none() {
+        if self.recording.is_none() {
             if self.known_absent(path) {
                 return Err(io::ErrorKind::NotFound.into());
             }
@@ -377,8 +300,9 @@ impl Root {
                 return Ok(names.to_vec());
             }
         }
-        let names = self.list(path)?;
-        if self.recorder.is_none()
+        let mut names = self.source.list(path)?;
+        names.sort();
+        if self.recording.is_none()
             && let Ok(mut l) = self.listings.lock()
         {
             l.insert(
@@ -389,92 +313,12 @@ impl Root {
         Ok(names)
     }
 
-    fn list(&self, path: &str) -> io::Result<Vec<String>> {
-        let mut names = match &*self.kind {
-            Kind::Live => list_host_dir(Path::new(path))?,
-            Kind::FastDir(_, f) => f.read_dir(path)?,
-            Kind::Dir(base) => {
-                let p = self.resolve(path, true)?;
-                let v = list_host_dir(&host_path(base, &p))?;
-                if self.recorder.is_some() {
-                    let kids: Vec<(String, RecordedEntry)> = v
-                        .iter()
-                        .filter_map(|name| {
-                            let hp = host_path(base, &format!("{p}/{name}"));
-                            let m = std::fs::symlink_metadata(&hp).ok()?;
-                            let e = if m.file_type().is_symlink() {
-                                RecordedEntry::Symlink(
-                                    std::fs::read_link(&hp).ok()?.to_string_lossy().into_owned(),
-                                )
-                            } else if m.is_dir() {
-                                RecordedEntry::Dir
-                            } else {
-                                RecordedEntry::File(Arc::from(&b""[..]))
-                            };
-                            Some((name.clone(), e))
-                        })
-                        .collect();
-                    self.record(|r| r.listing(&p, kids));
-                }
-                v
-            }
-            Kind::Tree(t) => {
-                let p = self.resolve(path, true)?;
-                match t.entries.get(&p) {
-                    Some(Entry::Dir(c)) => {
-                        if self.recorder.is_some() {
-                            let kids = c
-                                .iter()
-                                .filter_map(|name| {
-                                    let e = match t
-                                        .entries
-                                        .get(&format!("{}/{name}", p.trim_end_matches('/')))?
-                                    {
-                                        Entry::Dir(_) => RecordedEntry::Dir,
-                                        Entry::Symlink(l) => RecordedEntry::Symlink(l.clone()),
-                                        Entry::File(_) => RecordedEntry::File(Arc::from(&b""[..])),
-                                    };
-                                    Some((name.clone(), e))
-                                })
-                                .collect();
-                            self.record(|r| r.listing(&p, kids));
-                        }
-                        c.iter().cloned().collect()
-                    }
-                    Some(_) => return Err(io::Error::from_raw_os_error(20)), // ENOTDIR
-                    None => return Err(io::ErrorKind::NotFound.into()),
-                }
-            }
-        };
-        names.sort();
-        Ok(names)
-    }
-
     /// Whether `path` exists (following links).
     pub fn exists(&self, path: &str) -> bool {
         if self.known_absent(path) {
             return false;
         }
-        match &*self.kind {
-            Kind::Live => Path::new(path).exists(),
-            Kind::FastDir(_, f) => f.exists(path),
-            _ => match self.resolve(path, true) {
-                Ok(p) if self.lexists(&p).unwrap_or(false) => {
-                    if self.recorder.is_some() {
-                        let is_dir = match &*self.kind {
-                            Kind::Dir(base) | Kind::FastDir(base, _) => {
-                                host_path(base, &p).is_dir()
-                            }
-                            Kind::Tree(t) => matches!(t.entries.get(&p), Some(Entry::Dir(_))),
-                            Kind::Live => false,
-                        };
-                        self.record(|r| r.exists(&p, is_dir));
-                    }
-                    true
-                }
-                _ => false,
-            },
-        }
+        self.source.exists(path)
     }
 
     /// Whether `path` is a directory (following links).
@@ -482,142 +326,7 @@ impl Root {
         if self.known_absent(path) {
             return false;
         }
-        let p = match &*self.kind {
-            Kind::Live => return Path::new(path).is_dir(),
-            Kind::FastDir(_, f) => return f.is_dir(path),
-            _ => match self.resolve(path, true) {
-                Ok(p) => p,
-                Err(_) => return false,
-            },
-        };
-        let ok = match &*self.kind {
-            Kind::Dir(base) | Kind::FastDir(base, _) => host_path(base, &p).is_dir(),
-            Kind::Tree(t) => matches!(t.entries.get(&p), Some(Entry::Dir(_))),
-            Kind::Live => false,
-        };
-        if ok {
-            self.record(|r| r.dir(&p));
-        }
-        ok
-    }
-
-    fn lexists(&self, p: &str) -> io::Result<bool> {
-        Ok(match &*self.kind {
-            Kind::Live => std::fs::symlink_metadata(p).is_ok(),
-            Kind::Dir(base) | Kind::FastDir(base, _) => {
-                std::fs::symlink_metadata(host_path(base, p)).is_ok()
-            }
-            Kind::Tree(t) => t.entries.contains_key(p),
-        })
-    }
-
-    fn link_at(&self, p: &str) -> io::Result<Option<String>> {
-        match &*self.kind {
-            Kind::Live => unreachable_live(),
-            Kind::Dir(base) | Kind::FastDir(base, _) => {
-                let hp = host_path(base, p);
-                match std::fs::symlink_metadata(&hp) {
-                    Ok(m) if m.file_type().is_symlink() => Ok(Some(
-                        std::fs::read_link(&hp)?.to_string_lossy().into_owned(),
-                    )),
-                    Ok(_) => Ok(None),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
-            Kind::Tree(t) => Ok(match t.entries.get(p) {
-                Some(Entry::Symlink(s)) => Some(s.clone()),
-                _ => None,
-            }),
-        }
-    }
-
-    /// Resolves `path` inside the root. With `follow_last`, a link in the
-    /// last component is followed too.
-    fn resolve(&self, path: &str, follow_last: bool) -> io::Result<String> {
-        let mut done: Vec<String> = Vec::new();
-        let mut todo: Vec<String> = path
-            .split('/')
-            .rev()
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
-        let mut links = 0;
-        while let Some(c) = todo.pop() {
-            match c.as_str() {
-                "." => continue,
-                ".." => {
-                    done.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            done.push(c);
-            let is_last = todo.is_empty();
-            if is_last && !follow_last {
-                break;
-            }
-            let cur = join_abs(&done);
-            if let Some(target) = self.link_at(&cur)? {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(io::Error::from_raw_os_error(40)); // ELOOP
-                }
-                self.record(|r| r.link(&cur, &target));
-                done.pop();
-                if target.starts_with('/') {
-                    done.clear();
-                }
-                todo.extend(
-                    target
-                        .split('/')
-                        .rev()
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_string),
-                );
-            }
-        }
-        Ok(join_abs(&done))
-    }
-}
-
-fn unreachable_live() -> io::Result<Option<String>> {
-    Err(io::Error::other(
-        "link resolution is done by the kernel on the live root",
-    ))
-}
-
-fn join_abs(parts: &[String]) -> String {
-    if parts.is_empty() {
-        return "/".into();
-    }
-    let mut s = String::new();
-    for p in parts {
-        s.push('/');
-        s.push_str(p);
-    }
-    s
-}
-
-fn host_path(base: &Path, p: &str) -> PathBuf {
-    base.join(p.trim_start_matches('/'))
-}
-
-fn list_host_dir(p: &Path) -> io::Result<Vec<String>> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(p)? {
-        v.push(e?.file_name().to_string_lossy().into_owned());
-    }
-    Ok(v)
-}
-
-/// Parses a decimal number, or a hex one with a `0x` prefix.
-pub fn parse_u64(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16).ok()
-    } else {
-        s.parse().ok()
+        self.source.is_dir(path)
     }
 }
 

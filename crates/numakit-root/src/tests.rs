@@ -1,14 +1,20 @@
+//! Tests of `Root` over every backend; each backend's own tests sit in its
+//! file. The helpers here are shared with those.
+
 use super::*;
 use std::os::unix::fs::symlink;
 
-fn tmp(name: &str) -> PathBuf {
+/// A fresh, empty directory for the test `name`.
+pub(crate) fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("numakit-root-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
-fn sample(d: &Path) {
+/// A small copy of sysfs under `d`: a device with a relative link to it,
+/// an absolute link, a dangling link and a link to itself.
+pub(crate) fn sample(d: &Path) {
     std::fs::create_dir_all(d.join("sys/devices/pci0000:00/0000:00:01.0")).unwrap();
     std::fs::create_dir_all(d.join("sys/bus/pci/devices")).unwrap();
     std::fs::write(
@@ -162,14 +168,7 @@ fn dir_root_refuses_fifos_without_blocking() {
     sample(&d);
     let fifo = d.join("sys/devices/pci0000:00/0000:00:01.0/numa_node");
     std::fs::remove_file(&fifo).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&fifo);
     let root = Root::open(&d).unwrap();
     for r in [root.clone(), root.start_recording()] {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -182,4 +181,94 @@ fn dir_root_refuses_fifos_without_blocking() {
         assert!(got.is_err());
     }
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Makes a FIFO at `p`.
+pub(crate) fn mkfifo(p: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        p,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+}
+
+/// A `Root` is shared between threads and read under `catch_unwind`.
+#[test]
+fn root_keeps_its_auto_traits() {
+    fn check<T: Send + Sync + Unpin + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    check::<Root>();
+}
+
+/// A name missing from an earlier listing is not found, without asking the
+/// backend; a recording root asks every time, so that it records.
+#[test]
+fn listing_cache_answers_absent_names_except_while_recording() {
+    let d = tmp("listings");
+    sample(&d);
+    let dev = "/sys/devices/pci0000:00/0000:00:01.0";
+    let root = Root::open(&d).unwrap();
+    let rec = root.start_recording();
+    assert_eq!(root.read_dir(dev).unwrap(), vec!["numa_node"]);
+    assert_eq!(rec.read_dir(dev).unwrap(), vec!["numa_node"]);
+    std::fs::write(
+        d.join("sys/devices/pci0000:00/0000:00:01.0/local_cpus"),
+        "f\n",
+    )
+    .unwrap();
+    let late = format!("{dev}/local_cpus");
+    assert_eq!(
+        root.read(&late).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+    assert!(!root.exists(&late));
+    assert!(!root.is_dir(&late));
+    assert_eq!(root.read_dir(dev).unwrap(), vec!["numa_node"]);
+    // a fresh root, or a recording one, sees the new file
+    assert_eq!(
+        Root::open(&d).unwrap().read_trim(&late).as_deref(),
+        Some("f")
+    );
+    assert_eq!(rec.read_trim(&late).as_deref(), Some("f"));
+    assert_eq!(rec.read_dir(dev).unwrap(), vec!["local_cpus", "numa_node"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Recording the live system reads it through the portable resolver, and
+/// the recording root is not the live system (actions refuse it).
+#[test]
+fn live_recording_root_records_links_and_is_not_live() {
+    let live = Root::live();
+    assert!(live.is_live());
+    assert_eq!(live.label(), "/");
+    let rec = live.start_recording();
+    assert!(!rec.is_live());
+    assert_eq!(rec.label(), "/");
+    assert!(live.recorded().entries.is_empty());
+    // this process's number as its /proc sees it
+    let pid = std::fs::read_link("/proc/self")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(rec.read("/proc/self/comm").is_ok());
+    let got = rec.recorded();
+    assert_eq!(
+        got.entries.get("/proc/self"),
+        Some(&RecordedEntry::Symlink(pid.clone()))
+    );
+    assert!(matches!(
+        got.entries.get(&format!("/proc/{pid}/comm")),
+        Some(RecordedEntry::File(_))
+    ));
+    // recording again starts afresh, over the same backend
+    let again = rec.start_recording();
+    assert!(again.recorded().entries.is_empty());
+    assert!(again.exists("/proc"));
+    assert_eq!(
+        again.recorded().entries.get("/proc"),
+        Some(&RecordedEntry::Dir)
+    );
+    assert!(!rec.recorded().entries.contains_key("/proc"));
 }

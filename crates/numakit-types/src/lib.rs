@@ -3,7 +3,8 @@
 //! This crate owns the kernel's vocabulary: NUMA node and CPU numbers
 //! ([`NodeId`], [`CpuId`]), sets of them ([`NodeSet`], [`CpuSet`]) with the
 //! kernel's list (`0-3,8-11`) and mask (`ff,ffffffff`) syntaxes, PCI
-//! addresses ([`PciAddress`]) and byte sizes ([`ByteSize`]).
+//! addresses ([`PciAddress`]), byte sizes ([`ByteSize`]) and numbers as
+//! sysfs attributes write them ([`parse_u64`]).
 //!
 //! `NodeSet` and `CpuSet` are different types: passing one where the other is
 //! expected does not compile.
@@ -20,11 +21,13 @@
 #![deny(missing_docs)]
 
 mod ids;
+mod num;
 mod pci;
 mod set;
 mod size;
 
 pub use ids::{CpuId, NodeId};
+pub use num::parse_u64;
 pub use pci::{PciAddress, PciAddressError};
 pub use set::{CpuSet, IdSet, NodeSet, SetKind, SetParseError};
 pub use size::ByteSize;
