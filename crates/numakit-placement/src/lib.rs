@@ -52,3 +52,4 @@ pub use plan::{CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, re
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
 
 pub use numakit_sys::mempolicy::MbindFlags;
+pub use numakit_sys::mm::page_size;
