@@ -1,4 +1,5 @@
-//! `numakit migrate` and the `migratepages PID FROM TO` compatible interface.
+//! `numakit migrate PID --from NODES --to NODES`: moves a process's pages
+//! and reports the per-node counts before and after.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -6,9 +7,10 @@ use std::path::PathBuf;
 use numakit_types::NodeSet;
 use serde::Serialize;
 
-use crate::commands::pages::{count, live_placer, read_maps};
-use crate::commands::run::{from_placement, parse_nodes};
-use crate::error::{CliError, CliResult};
+use crate::commands::common::{
+    LiveAction, count_pages, live_placer, open_root, parse_nodes, read_maps,
+};
+use crate::error::{CliError, CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output;
 
 /// Arguments of `numakit migrate`.
@@ -62,15 +64,13 @@ pub struct MigrateReport {
 
 /// Runs `numakit migrate`.
 pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
-    let root = crate::commands::topo::open_root(root)?;
-    let placer = live_placer(&root, "migrate pages")?;
+    let root = open_root(root)?;
+    let placer = live_placer(&root, LiveAction::MigratePages)?;
     let from = parse_nodes("--from", &args.from, placer.machine())?;
     let to = parse_nodes("--to", &args.to, placer.machine())?;
-    let before = count(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
-    let outcome = placer
-        .migrate_process(args.pid, &from, &to)
-        .map_err(from_placement)?;
-    let after = count(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    let before = count_pages(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    let outcome = placer.migrate_process(args.pid, &from, &to)?;
+    let after = count_pages(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
     let mut ids: Vec<u32> = placer.machine().node_ids().iter_raw().collect();
     ids.extend(before.by_node.keys().chain(after.by_node.keys()));
     ids.sort_unstable();
@@ -109,12 +109,12 @@ pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
             "moved {} pages from node(s) {} to {}; not moved: {}\n",
             report.moved, report.from, report.to, report.not_moved
         ));
-        output::print(&t).map_err(|e| CliError::new(format!("cannot write output: {e}")))?;
+        output::print(&t)?;
     }
     Ok(if report.not_moved > 0 {
-        crate::error::EXIT_FINDINGS
+        EXIT_FINDINGS
     } else {
-        crate::error::EXIT_OK
+        EXIT_OK
     })
 }
 
@@ -122,12 +122,7 @@ pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
 /// silent on success, `migratepages: ...` and exit 1 on errors, like the
 /// original.
 pub fn run_migratepages(args: Vec<OsString>) -> CliResult<u8> {
-    let fail = |msg: String| CliError {
-        message: msg,
-        hint: None,
-        code: 1,
-        program: "migratepages",
-    };
+    let fail = |msg: String| CliError::new(msg).code(1).program("migratepages");
     let args: Vec<String> = args
         .into_iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -144,7 +139,7 @@ pub fn run_migratepages(args: Vec<OsString>) -> CliResult<u8> {
         .filter(|p| *p > 0)
         .ok_or_else(|| fail(format!("invalid pid: {}", args[0])))?;
     let root = numakit_root::Root::live();
-    let placer = live_placer(&root, "migrate pages").map_err(|e| fail(e.message))?;
+    let placer = live_placer(&root, LiveAction::MigratePages).map_err(|e| fail(e.message))?;
     let from = parse_nodes("from-nodes", &args[1], placer.machine())
         .map_err(|_| fail(format!("<{}> is invalid", args[1])))?;
     let to = parse_nodes("to-nodes", &args[2], placer.machine())

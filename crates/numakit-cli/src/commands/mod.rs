@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod common;
 pub mod dma;
 pub mod migrate;
 pub mod numactl;
