@@ -91,6 +91,30 @@ impl Parts {
         knobs: false,
         node_details: false,
     };
+
+    /// Whether every part `other` reads is read here too.
+    ///
+    /// # Example
+    /// ```
+    /// use numakit_topo::Parts;
+    /// assert!(Parts::ALL.contains(Parts::NODES));
+    /// assert!(!Parts::NODES.contains(Parts { pci: true, ..Parts::NODES }));
+    /// ```
+    pub fn contains(self, other: Parts) -> bool {
+        self.union(other) == self
+    }
+
+    /// The parts either reads.
+    pub fn union(self, other: Parts) -> Parts {
+        Parts {
+            cpus: self.cpus || other.cpus,
+            allowed: self.allowed || other.allowed,
+            pci: self.pci || other.pci,
+            iommu: self.iommu || other.iommu,
+            knobs: self.knobs || other.knobs,
+            node_details: self.node_details || other.node_details,
+        }
+    }
 }
 
 /// Facts about the running kernel.
