@@ -114,6 +114,13 @@ impl From<PlacementError> for CliError {
     }
 }
 
+/// A device name `run --near` cannot read, in the words placement uses.
+impl From<numakit_topo::locate::ParseDeviceError> for CliError {
+    fn from(e: numakit_topo::locate::ParseDeviceError) -> Self {
+        PlacementError::from(e).into()
+    }
+}
+
 /// A root that does not open: the only root the command line opens from a
 /// user's words is `--root`/`NUMAKIT_ROOT`, so the hint says what it takes.
 impl From<numakit_root::RootError> for CliError {

@@ -140,9 +140,26 @@ fn device_without_node_and_missing_device() {
         assert!(matches!(e, Error::UnknownDevice { .. }), "{spec}: {e}");
     }
     assert!(matches!(
-        "usb:1".parse::<DeviceSpec>(),
+        "usb:1".parse::<DeviceSpec>().map_err(Error::from),
         Err(Error::BadDeviceSpec { .. })
     ));
+}
+
+/// The placement errors for devices say what the machine model's lookup
+/// says, word for word.
+#[test]
+fn device_errors_keep_the_lookup_words() {
+    let (root, m) = fixture("qemu-2node");
+    let parse = "usb:1".parse::<DeviceSpec>().unwrap_err();
+    assert_eq!(Error::from(parse.clone()).to_string(), parse.to_string());
+    for spec in ["0000:00:1f.2", "gpu:0", "net:nosuch0"] {
+        let e = spec
+            .parse::<DeviceSpec>()
+            .unwrap()
+            .resolve(&m, Some(&root))
+            .unwrap_err();
+        assert_eq!(Error::from(e.clone()).to_string(), e.to_string(), "{spec}");
+    }
 }
 
 #[test]

@@ -36,6 +36,7 @@
 pub mod cpu;
 pub mod iommu;
 pub mod knobs;
+pub mod locate;
 pub mod matrix;
 pub mod node;
 pub mod pci;
