@@ -1,7 +1,6 @@
 //! `numakit migrate PID --from NODES --to NODES`: moves a process's pages
 //! and reports the per-node counts before and after.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use numakit_types::NodeSet;
@@ -10,7 +9,7 @@ use serde::Serialize;
 use crate::commands::common::{
     LiveAction, count_pages, live_placer, open_root, parse_nodes, read_maps,
 };
-use crate::error::{CliError, CliResult, EXIT_FINDINGS, EXIT_OK};
+use crate::error::{CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output;
 
 /// Arguments of `numakit migrate`.
@@ -116,36 +115,4 @@ pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
     } else {
         EXIT_OK
     })
-}
-
-/// Runs the `migratepages PID FROM-NODES TO-NODES` compatible interface:
-/// silent on success, `migratepages: ...` and exit 1 on errors, like the
-/// original.
-pub fn run_migratepages(args: Vec<OsString>) -> CliResult<u8> {
-    let fail = |msg: String| CliError::new(msg).code(1).program("migratepages");
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if args.len() != 3 || args.iter().any(|a| a == "-h" || a == "--help") {
-        eprintln!("usage: migratepages pid from-nodes to-nodes");
-        eprintln!();
-        eprintln!("nodes is a comma delimited list of node numbers or A-B ranges or all.");
-        return Ok(1);
-    }
-    let pid: i32 = args[0]
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| fail(format!("invalid pid: {}", args[0])))?;
-    let root = numakit_root::Root::live();
-    let placer = live_placer(&root, LiveAction::MigratePages).map_err(|e| fail(e.message))?;
-    let from = parse_nodes("from-nodes", &args[1], placer.machine())
-        .map_err(|_| fail(format!("<{}> is invalid", args[1])))?;
-    let to = parse_nodes("to-nodes", &args[2], placer.machine())
-        .map_err(|_| fail(format!("<{}> is invalid", args[2])))?;
-    placer
-        .migrate_process(pid, &from, &to)
-        .map_err(|e| fail(format!("migrate_pages: {}", crate::error::chain(&e))))?;
-    Ok(0)
 }
