@@ -55,5 +55,6 @@ pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_vers
 /// the machine model: see [`numakit_topo::locate`].
 pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
 
+pub use numakit_sys::Errno;
 pub use numakit_sys::mempolicy::MbindFlags;
 pub use numakit_sys::mm::page_size;
