@@ -32,7 +32,10 @@ pub fn run(root: Option<PathBuf>, args: TopoArgs) -> CliResult<u8> {
     let root = open_root(root)?;
     if args.hardware {
         let m = Machine::discover_parts(&root, Parts::NODES);
-        output::print(&render::hardware::numactl_hardware(&m, false))?;
+        output::print(&render::hardware::numactl_hardware(
+            &m,
+            render::hardware::CpuLists::Each,
+        ))?;
         // as numactl does on a kernel without NUMA
         return Ok(u8::from(!render::hardware::numa_available(&m)));
     }
