@@ -563,3 +563,25 @@ fn allocation_length_that_overflows_when_rounded_is_an_error() {
     assert!(p.allocate_with(usize::MAX - 4096, &huge).is_err());
     assert!(p.backend().calls().is_empty());
 }
+
+#[test]
+fn exec_failures_keep_the_shell_status_and_the_errno() {
+    let missing = std::ffi::OsStr::new("/nonexistent/numakit-test-command");
+    match numakit_placement::exec(missing, &[]) {
+        Error::Exec {
+            why, status, errno, ..
+        } => {
+            assert_eq!((why.as_str(), status), ("command not found", 127));
+            assert_eq!(errno, Some(Errno::ENOENT));
+        }
+        e => panic!("not an exec error: {e}"),
+    }
+    // a directory cannot be executed
+    match numakit_placement::exec(std::ffi::OsStr::new("/"), &[]) {
+        Error::Exec { status, errno, .. } => {
+            assert_eq!(status, 126);
+            assert_eq!(errno, Some(Errno::EACCES));
+        }
+        e => panic!("not an exec error: {e}"),
+    }
+}

@@ -7,7 +7,8 @@
 //! CPUs with packages, dies, clusters, cores, SMT siblings and caches; the
 //! CPUs and nodes this process may use; PCI devices with their NUMA node,
 //! link, BARs, bridges and OS names; IOMMU groups; and the kernel knobs that
-//! shape placement.
+//! shape placement. [`locate`] finds a device by the name a user gives it
+//! (`gpu:0`, `net:eth0`, a PCI address, the block device of a file).
 //!
 //! Nothing here panics on bad input: a missing, unreadable or garbage file
 //! makes the fact it carries unknown (`None`), never a guess.
@@ -100,6 +101,7 @@ impl Parts {
     /// use numakit_topo::Parts;
     /// assert!(Parts::ALL.contains(Parts::NODES));
     /// assert!(!Parts::NODES.contains(Parts { pci: true, ..Parts::NODES }));
+    /// assert_eq!(Parts::NODES.union(Parts::ALL), Parts::ALL);
     /// ```
     pub fn contains(self, other: Parts) -> bool {
         self.union(other) == self
