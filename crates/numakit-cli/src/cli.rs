@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands;
 use crate::error::CliResult;
+use crate::{commands, compat};
 
 /// See, control, verify and measure memory locality on Linux.
 #[derive(Debug, Parser)]
@@ -64,10 +64,8 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match argv0.as_str() {
-        "numactl" => return commands::numactl::run(argv.into_iter().skip(1).collect()),
-        "migratepages" => {
-            return commands::migrate::run_migratepages(argv.into_iter().skip(1).collect());
-        }
+        "numactl" => return compat::numactl::run(argv.into_iter().skip(1).collect()),
+        "migratepages" => return compat::migratepages::run(argv.into_iter().skip(1).collect()),
         _ => {}
     }
     let cli = match Cli::try_parse_from(&argv) {
@@ -90,8 +88,8 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Show(a) => commands::show::run(root, a),
         Command::Pages(a) => commands::pages::run(root, a),
         Command::Migrate(a) => commands::migrate::run(root, a),
-        Command::Numactl { args } => commands::numactl::run(args),
-        Command::Migratepages { args } => commands::migrate::run_migratepages(args),
+        Command::Numactl { args } => compat::numactl::run(args),
+        Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Dma(a) => commands::dma::run(a),
     }
 }

@@ -1,7 +1,12 @@
 //! One error type for the command line: one line of what failed and why, an
-//! optional hint, and the exit code.
+//! optional hint, and the exit code; and the conversion of every library
+//! error into it, so that commands pass errors on with `?`.
 
 use std::fmt;
+
+use numakit_placement::Error as PlacementError;
+
+use crate::output::{self, OutputError};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -19,7 +24,8 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The exit code.
     pub code: u8,
-    /// The prefix before the message (`numakit`, or `numactl` when invoked so).
+    /// The prefix before the message (`numakit`, or the name of a
+    /// compatible interface such as `migratepages`).
     pub program: &'static str,
 }
 
@@ -43,15 +49,16 @@ impl CliError {
         self.code = code;
         self
     }
+    /// Sets the program named before the message.
+    pub fn program(mut self, program: &'static str) -> Self {
+        self.program = program;
+        self
+    }
     /// Prints the error on stderr and returns its exit code.
     pub fn report(&self) -> u8 {
-        eprintln!(
-            "{}: {}",
-            self.program,
-            crate::output::sanitize(&self.message)
-        );
+        eprintln!("{}: {}", self.program, output::sanitize(&self.message));
         if let Some(h) = &self.hint {
-            eprintln!("hint: {}", crate::output::sanitize(h));
+            eprintln!("hint: {}", output::sanitize(h));
         }
         self.code
     }
@@ -80,3 +87,56 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 
 /// Result type of the command modules.
 pub type CliResult<T = u8> = Result<T, CliError>;
+
+/// A placement error: its chain on one line, a hint where one helps, and
+/// the exit status it asks for (127/126 for a command that cannot be run).
+impl From<PlacementError> for CliError {
+    fn from(e: PlacementError) -> Self {
+        let hint = match &e {
+            PlacementError::UnknownNode { .. } | PlacementError::OfflineNode { .. } => {
+                Some("list the nodes with 'numakit topo'")
+            }
+            PlacementError::NodesNotAllowed { .. } | PlacementError::CpusNotAllowed { .. } => {
+                Some("the process's cpuset (cgroup) limits it; see 'numakit show'")
+            }
+            PlacementError::UnknownDevice { .. } => Some("list the devices with 'numakit topo'"),
+            PlacementError::TwoPolicies { .. } => Some(
+                "give one of --membind, --interleave, --weighted-interleave, --preferred, --preferred-many, --localalloc",
+            ),
+            _ => None,
+        };
+        let code = e.exit_status();
+        let mut c = CliError::new(chain(&e)).code(code);
+        if let Some(h) = hint {
+            c = c.hint(h);
+        }
+        c
+    }
+}
+
+/// A device name `run --near` cannot read, in the words placement uses.
+impl From<numakit_topo::locate::ParseDeviceError> for CliError {
+    fn from(e: numakit_topo::locate::ParseDeviceError) -> Self {
+        PlacementError::from(e).into()
+    }
+}
+
+/// A root that does not open: the only root the command line opens from a
+/// user's words is `--root`/`NUMAKIT_ROOT`, so the hint says what it takes.
+impl From<numakit_root::RootError> for CliError {
+    fn from(e: numakit_root::RootError) -> Self {
+        CliError::new(chain(&e)).hint(
+            "--root takes a directory holding sys/ and proc/, or a .tar.gz/.tar.bz2 made by 'numakit snapshot'",
+        )
+    }
+}
+
+/// Output that could not be rendered or written.
+impl From<OutputError> for CliError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Json(e) => CliError::new(format!("cannot render JSON: {e}")),
+            OutputError::Write(e) => CliError::new(format!("cannot write output: {e}")),
+        }
+    }
+}

@@ -8,6 +8,7 @@
 
 mod cli;
 mod commands;
+mod compat;
 mod error;
 mod output;
 mod render;

@@ -1,7 +1,33 @@
 //! Output helpers: escaping strings read from the machine, colour decisions,
 //! writing to stdout without panicking on a closed pipe.
+//!
+//! Nothing here knows the command line's error type: these functions return
+//! an [`OutputError`] that carries the cause, and `crate::error` turns it
+//! into a message that says what failed.
 
+use std::fmt;
 use std::io::{self, IsTerminal, Write};
+
+/// Why output could not be produced. Its text is the cause only (the I/O or
+/// JSON error); the command line error adds what failed.
+#[derive(Debug)]
+pub enum OutputError {
+    /// The value could not be rendered as JSON.
+    Json(serde_json::Error),
+    /// stdout could not be written.
+    Write(io::Error),
+}
+
+impl fmt::Display for OutputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputError::Json(e) => e.fmt(f),
+            OutputError::Write(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OutputError {}
 
 /// Escapes control characters so that strings read from the machine cannot
 /// drive the terminal.
@@ -26,18 +52,17 @@ pub fn color_stdout() -> bool {
 }
 
 /// Writes `text` to stdout. A closed pipe is not an error (exit 0 quietly).
-pub fn print(text: &str) -> io::Result<()> {
+pub fn print(text: &str) -> Result<(), OutputError> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        r => r,
+        r => r.map_err(OutputError::Write),
     }
 }
 
 /// Serialises `value` as pretty JSON followed by a newline and prints it.
-pub fn print_json<T: serde::Serialize>(value: &T) -> crate::error::CliResult<()> {
-    let mut s = serde_json::to_string_pretty(value)
-        .map_err(|e| crate::error::CliError::new(format!("cannot render JSON: {e}")))?;
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), OutputError> {
+    let mut s = serde_json::to_string_pretty(value).map_err(OutputError::Json)?;
     s.push('\n');
-    print(&s).map_err(|e| crate::error::CliError::new(format!("cannot write output: {e}")))
+    print(&s)
 }

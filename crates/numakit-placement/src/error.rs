@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 
 use numakit_sys::Errno;
+use numakit_topo::locate::{LocateError, ParseDeviceError};
 use numakit_types::{CpuSet, NodeId, NodeSet};
 
 /// Result of a placement call.
@@ -225,7 +226,28 @@ pub enum Error {
         why: String,
         /// The status a shell would give (127 not found, 126 not executable).
         status: u8,
+        /// The kernel's error, when exec got that far.
+        errno: Option<Errno>,
     },
+}
+
+impl From<ParseDeviceError> for Error {
+    fn from(e: ParseDeviceError) -> Error {
+        Error::BadDeviceSpec {
+            spec: e.spec().to_string(),
+        }
+    }
+}
+
+impl From<LocateError> for Error {
+    fn from(e: LocateError) -> Error {
+        match e {
+            LocateError::Unknown { spec, known } => Error::UnknownDevice { spec, known },
+            LocateError::WithoutNode { device } => Error::DeviceWithoutNode {
+                device: device.to_string(),
+            },
+        }
+    }
 }
 
 impl Error {

@@ -28,12 +28,11 @@
 //! let mut buf = placer.allocate(1 << 20, &Policy::on_node(0.into())).unwrap();
 //! buf.as_mut_slice().fill(1);
 //! let counts = placer.mapping_page_counts(&buf).unwrap();
-//! assert_eq!(counts.on_node(0.into()), buf.len() as u64 / numakit_sys::mm::page_size() as u64);
+//! assert_eq!(counts.on_node(0.into()), buf.len() as u64 / numakit_placement::page_size() as u64);
 //! ```
 #![deny(missing_docs)]
 
 mod backend;
-mod device;
 mod error;
 mod mapping;
 pub mod maps;
@@ -43,12 +42,19 @@ mod plan;
 mod policy;
 
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
-pub use device::{DeviceSpec, ResolvedDevice};
 pub use error::{Error, Result};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
-pub use plan::{CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, resolve_cpus};
+pub use plan::{
+    CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, require_live, resolve_cpus,
+};
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
 
+/// Devices by name (`gpu:0`, `net:eth0`, ...), resolved to their node by
+/// the machine model: see [`numakit_topo::locate`].
+pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
+
+pub use numakit_sys::Errno;
 pub use numakit_sys::mempolicy::MbindFlags;
+pub use numakit_sys::mm::page_size;

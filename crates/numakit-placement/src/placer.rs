@@ -9,11 +9,10 @@ use numakit_topo::Machine;
 use numakit_types::{CpuId, CpuSet, NodeId, NodeSet};
 
 use crate::backend::{Backend, LiveBackend};
-use crate::device::DeviceSpec;
 use crate::mapping::{AllocOptions, HUGE_2M, HugePages, Mapping, TouchPart, map_flags};
 use crate::pages::{self, MigrateOutcome, PageCounts, PageLocation};
 use crate::plan::{CpuBinding, Plan, RunRequest, check_nodes, check_policy, resolve_cpus};
-use crate::{Error, KernelSupport, Mode, Policy, PolicyFlags, Result};
+use crate::{DeviceSpec, Error, KernelSupport, Mode, Policy, PolicyFlags, Result};
 
 /// The calling thread's placement as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +47,7 @@ impl Placer<LiveBackend> {
     /// The running system read through `root`; refuses a root that is not
     /// the running system (a snapshot cannot be placed on).
     pub fn from_root(root: &Root) -> Result<Placer> {
-        if !root.is_live() {
-            return Err(Error::NotLive {
-                action: "place memory or threads",
-                root: root.label().to_string(),
-            });
-        }
+        crate::require_live(root, "place memory or threads")?;
         let machine = Machine::discover(root);
         let kernel = KernelSupport::from_machine(&machine);
         Ok(Placer {
@@ -94,7 +88,7 @@ impl<B: Backend> Placer<B> {
 
     /// The node of a device (`gpu:0`, `0000:41:00.0`, `net:eth0`, ...).
     pub fn node_of_device(&self, device: &DeviceSpec) -> Result<NodeId> {
-        device.resolve(&self.machine, None).map(|d| d.node)
+        Ok(device.resolve(&self.machine, None)?.node)
     }
 
     /// Checks a policy against the machine, the allowed nodes and the
@@ -362,7 +356,7 @@ impl<B: Backend> Placer<B> {
                     Err(p) => std::panic::resume_unwind(p),
                 }
             }
-            Ok(())
+            Ok::<(), Error>(())
         })?;
         Ok(parts)
     }

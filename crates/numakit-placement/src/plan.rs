@@ -15,8 +15,7 @@ use numakit_topo::Machine;
 use numakit_types::{CpuSet, NodeId, NodeSet};
 
 use crate::backend::{Backend, LiveBackend};
-use crate::device::{DeviceSpec, ResolvedDevice};
-use crate::{Error, KernelSupport, Mode, Policy, PolicyFlags, Result};
+use crate::{DeviceSpec, Error, KernelSupport, Mode, Policy, PolicyFlags, ResolvedDevice, Result};
 
 /// Where the command's threads may run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,12 +214,7 @@ impl Plan {
     /// Applies the plan to this process (its calling thread) with the real
     /// kernel. Refuses a root that is not the running system.
     pub fn apply_to_current_process(&self, root: &Root) -> Result<()> {
-        if !root.is_live() {
-            return Err(Error::NotLive {
-                action: "apply a placement",
-                root: root.label().to_string(),
-            });
-        }
+        require_live(root, "apply a placement")?;
         self.apply(&LiveBackend)
     }
 
@@ -243,10 +237,24 @@ impl Plan {
     }
 }
 
+/// Refuses a root that is not the running system for `action` (`apply a
+/// placement`) with [`Error::NotLive`]: placing memory or threads means
+/// system calls on this machine, which a snapshot cannot stand for.
+pub fn require_live(root: &Root, action: &'static str) -> Result<()> {
+    if root.is_live() {
+        return Ok(());
+    }
+    Err(Error::NotLive {
+        action,
+        root: root.label().to_string(),
+    })
+}
+
 /// Replaces this process with `program` (searched in `PATH` when it has no
 /// `/`), with `args`; not through a shell. Returns only on failure, with
 /// [`Error::Exec`] whose status is 127 when the program is not found and
-/// 126 when it cannot be executed, as shells do.
+/// 126 when it cannot be executed, as shells do, and whose `errno` keeps
+/// the kernel's answer for interfaces that word it as the C library does.
 pub fn exec(program: &OsStr, args: &[OsString]) -> Error {
     use std::os::unix::process::CommandExt;
     let e = std::process::Command::new(program).args(args).exec();
@@ -262,6 +270,7 @@ pub fn exec(program: &OsStr, args: &[OsString]) -> Error {
         program: program.to_os_string(),
         why,
         status,
+        errno: e.raw_os_error().map(numakit_sys::Errno::from_raw),
     }
 }
 

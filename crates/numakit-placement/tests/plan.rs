@@ -140,9 +140,26 @@ fn device_without_node_and_missing_device() {
         assert!(matches!(e, Error::UnknownDevice { .. }), "{spec}: {e}");
     }
     assert!(matches!(
-        "usb:1".parse::<DeviceSpec>(),
+        "usb:1".parse::<DeviceSpec>().map_err(Error::from),
         Err(Error::BadDeviceSpec { .. })
     ));
+}
+
+/// The placement errors for devices say what the machine model's lookup
+/// says, word for word.
+#[test]
+fn device_errors_keep_the_lookup_words() {
+    let (root, m) = fixture("qemu-2node");
+    let parse = "usb:1".parse::<DeviceSpec>().unwrap_err();
+    assert_eq!(Error::from(parse.clone()).to_string(), parse.to_string());
+    for spec in ["0000:00:1f.2", "gpu:0", "net:nosuch0"] {
+        let e = spec
+            .parse::<DeviceSpec>()
+            .unwrap()
+            .resolve(&m, Some(&root))
+            .unwrap_err();
+        assert_eq!(Error::from(e.clone()).to_string(), e.to_string(), "{spec}");
+    }
 }
 
 #[test]
@@ -545,4 +562,26 @@ fn allocation_length_that_overflows_when_rounded_is_an_error() {
     };
     assert!(p.allocate_with(usize::MAX - 4096, &huge).is_err());
     assert!(p.backend().calls().is_empty());
+}
+
+#[test]
+fn exec_failures_keep_the_shell_status_and_the_errno() {
+    let missing = std::ffi::OsStr::new("/nonexistent/numakit-test-command");
+    match numakit_placement::exec(missing, &[]) {
+        Error::Exec {
+            why, status, errno, ..
+        } => {
+            assert_eq!((why.as_str(), status), ("command not found", 127));
+            assert_eq!(errno, Some(Errno::ENOENT));
+        }
+        e => panic!("not an exec error: {e}"),
+    }
+    // a directory cannot be executed
+    match numakit_placement::exec(std::ffi::OsStr::new("/"), &[]) {
+        Error::Exec { status, errno, .. } => {
+            assert_eq!(status, 126);
+            assert_eq!(errno, Some(Errno::EACCES));
+        }
+        e => panic!("not an exec error: {e}"),
+    }
 }

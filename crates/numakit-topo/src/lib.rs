@@ -7,7 +7,8 @@
 //! CPUs with packages, dies, clusters, cores, SMT siblings and caches; the
 //! CPUs and nodes this process may use; PCI devices with their NUMA node,
 //! link, BARs, bridges and OS names; IOMMU groups; and the kernel knobs that
-//! shape placement.
+//! shape placement. [`locate`] finds a device by the name a user gives it
+//! (`gpu:0`, `net:eth0`, a PCI address, the block device of a file).
 //!
 //! Nothing here panics on bad input: a missing, unreadable or garbage file
 //! makes the fact it carries unknown (`None`), never a guess.
@@ -36,6 +37,7 @@
 pub mod cpu;
 pub mod iommu;
 pub mod knobs;
+pub mod locate;
 pub mod matrix;
 pub mod node;
 pub mod pci;
@@ -91,6 +93,31 @@ impl Parts {
         knobs: false,
         node_details: false,
     };
+
+    /// Whether every part `other` reads is read here too.
+    ///
+    /// # Example
+    /// ```
+    /// use numakit_topo::Parts;
+    /// assert!(Parts::ALL.contains(Parts::NODES));
+    /// assert!(!Parts::NODES.contains(Parts { pci: true, ..Parts::NODES }));
+    /// assert_eq!(Parts::NODES.union(Parts::ALL), Parts::ALL);
+    /// ```
+    pub fn contains(self, other: Parts) -> bool {
+        self.union(other) == self
+    }
+
+    /// The parts either reads.
+    pub fn union(self, other: Parts) -> Parts {
+        Parts {
+            cpus: self.cpus || other.cpus,
+            allowed: self.allowed || other.allowed,
+            pci: self.pci || other.pci,
+            iommu: self.iommu || other.iommu,
+            knobs: self.knobs || other.knobs,
+            node_details: self.node_details || other.node_details,
+        }
+    }
 }
 
 /// Facts about the running kernel.

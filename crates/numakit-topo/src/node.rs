@@ -1,4 +1,5 @@
-//! NUMA nodes: states, CPUs, memory, hugepages, distances, HMAT, tiers.
+//! NUMA nodes: states, CPUs, memory, hugepages, distances, HMAT, tiers, and
+//! the width of the kernel's node masks.
 
 use std::collections::BTreeMap;
 
@@ -410,6 +411,28 @@ pub(crate) fn assign_tiers(nodes: &mut [Node], tiers: &[MemoryTier]) {
     }
 }
 
+/// The width in bits of the kernel's node masks, measured as libnuma
+/// measures it: from the length of the `Mems_allowed` line of
+/// `/proc/self/status`, at nine characters (eight hex digits and a comma)
+/// per 32 bits. `None` when the file or the line is missing.
+///
+/// # Example
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("numakit-maskbits-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(dir.join("proc/self")).unwrap();
+/// std::fs::write(dir.join("proc/self/status"), "Mems_allowed:\t00000000,00000003\n").unwrap();
+/// let root = numakit_root::Root::open(&dir).unwrap();
+/// assert_eq!(numakit_topo::node::node_mask_bits(&root), Some(64));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn node_mask_bits(root: &Root) -> Option<u32> {
+    let status = root.read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Mems_allowed:\t"))
+        .map(|v| (v.len() as u32 + 1) * 32 / 9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +444,26 @@ mod tests {
         assert_eq!(m.get("MemTotal"), Some(&(8388608 * 1024)));
         assert_eq!(m.get("HugePages_Total"), Some(&4));
         assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn mask_bits_from_mems_allowed() {
+        let dir = std::env::temp_dir().join(format!("numakit-maskbits-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc/self")).unwrap();
+        let root = Root::open(&dir).unwrap();
+        let bits = |status: &str| {
+            std::fs::write(dir.join("proc/self/status"), status).unwrap();
+            node_mask_bits(&root)
+        };
+        assert_eq!(bits("Name:\tx\nMems_allowed:\t00000001\n"), Some(32));
+        let long = vec!["00000000"; 32].join(",");
+        assert_eq!(bits(&format!("Mems_allowed:\t{long}\n")), Some(1024));
+        // the list form is a different line
+        assert_eq!(bits("Mems_allowed_list:\t0-1\n"), None);
+        assert_eq!(bits("Mems_allowed:\t\n"), Some(3));
+        assert_eq!(bits("Mems_allowed: 1\n"), None);
+        std::fs::remove_file(dir.join("proc/self/status")).unwrap();
+        assert_eq!(node_mask_bits(&root), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -48,6 +48,8 @@ use serde::Serialize;
 use crate::Node;
 use crate::util::{numbered_entries, read_cpulist, read_cpumask};
 
+pub(crate) use osnames::deepest_pci;
+
 pub use bars::{
     Bar, IORESOURCE_IO, IORESOURCE_MEM, IORESOURCE_MEM_64, IORESOURCE_PREFETCH, parse_resource,
     rebar_from_config,

@@ -1,3 +1,5 @@
+//! Node and CPU numbers: distinct id types over the same `u32`.
+
 use std::fmt;
 
 macro_rules! id_type {

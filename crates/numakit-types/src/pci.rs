@@ -1,3 +1,6 @@
+//! PCI function addresses: the kernel's `DDDD:BB:DD.F` form, and the
+//! shorter form libnuma's `pci:` node specification takes.
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -71,6 +74,43 @@ impl FromStr for PciAddress {
     }
 }
 
+impl PciAddress {
+    /// Reads the form libnuma's `pci:` node specification takes (numactl's
+    /// `--membind=pci:...`): `[seg:]bus:dev[.func]`, every number in hex of
+    /// any width (leading zeros and a leading `+` allowed), the segment and
+    /// the function 0 when left out. The numbers must fit a PCI address
+    /// (bus up to `ff`, device up to `1f`, function up to 7); anything else
+    /// is `None`.
+    ///
+    /// # Example
+    /// ```
+    /// use numakit_types::PciAddress;
+    /// let a = PciAddress::parse_libnuma("1:3b:1f.7").unwrap();
+    /// assert_eq!(a.to_string(), "0001:3b:1f.7");
+    /// assert_eq!(PciAddress::parse_libnuma("41:0").unwrap().to_string(), "0000:41:00.0");
+    /// assert_eq!(PciAddress::parse_libnuma("0:41:0:0"), None);
+    /// ```
+    pub fn parse_libnuma(s: &str) -> Option<PciAddress> {
+        let hex = |t: &str| u32::from_str_radix(t, 16).ok();
+        let parts: Vec<&str> = s.split(':').collect();
+        let (domain, bus, devfn) = match parts.as_slice() {
+            [bus, devfn] => (0, hex(bus)?, *devfn),
+            [seg, bus, devfn] => (hex(seg)?, hex(bus)?, *devfn),
+            _ => return None,
+        };
+        let (device, function) = match devfn.split_once('.') {
+            Some((d, f)) => (hex(d)?, hex(f)?),
+            None => (hex(devfn)?, 0),
+        };
+        Some(PciAddress {
+            domain,
+            bus: u8::try_from(bus).ok()?,
+            device: u8::try_from(device).ok().filter(|d| *d <= 31)?,
+            function: u8::try_from(function).ok().filter(|f| *f <= 7)?,
+        })
+    }
+}
+
 impl fmt::Display for PciAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -118,6 +158,72 @@ mod tests {
             "a:b:c:d.0",
         ] {
             assert!(bad.parse::<PciAddress>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn libnuma_form() {
+        let a = |s: &str| PciAddress::parse_libnuma(s).map(|a| a.to_string());
+        assert_eq!(a("0:41:0.0").as_deref(), Some("0000:41:00.0"));
+        assert_eq!(a("41:0").as_deref(), Some("0000:41:00.0"));
+        assert_eq!(a("1:3b:1f.7").as_deref(), Some("0001:3b:1f.7"));
+        assert_eq!(a("10000:0:4.0").as_deref(), Some("10000:00:04.0"));
+        assert_eq!(a("0000:00ff:001f.0007").as_deref(), Some("0000:ff:1f.7"));
+        assert_eq!(a("+0:3.0").as_deref(), Some("0000:00:03.0"));
+        assert_eq!(a("ffffffff:0:0").as_deref(), Some("ffffffff:00:00.0"));
+        for bad in [
+            "",
+            "0",
+            "zz:0.0",
+            "0:0:0:0",
+            "1:2:3:4",
+            "0:100:0.0",
+            "0:0:20.0",
+            "0:0:3.8",
+            "0:0:3.",
+            ":0:3.0",
+            "0:-1.0",
+            "100000000:0:0",
+            "0:0.0.0",
+            " 0:3.0",
+        ] {
+            assert_eq!(a(bad), None, "{bad:?}");
+        }
+    }
+
+    /// A reference model of the bounds: read the numbers without bounds,
+    /// print them in the kernel form and let the kernel-form parser refuse
+    /// what does not fit.
+    #[test]
+    fn libnuma_form_agrees_with_printing_and_parsing() {
+        let nums = [
+            "0", "1", "7", "8", "f", "10", "1f", "20", "ff", "100", "+3", "x", "",
+        ];
+        for seg in ["", "0:", "1:", "10000:", "ffffffff:", "z:"] {
+            for bus in nums {
+                for dev in nums {
+                    for func in ["", ".0", ".7", ".8", ".f", ".10", ".x"] {
+                        let s = format!("{seg}{bus}:{dev}{func}");
+                        let hex = |t: &str| u32::from_str_radix(t, 16).ok();
+                        let old = (|| {
+                            let parts: Vec<&str> = s.split(':').collect();
+                            let (sg, b, df) = match parts.as_slice() {
+                                [b, df] => (0, hex(b)?, *df),
+                                [sg, b, df] => (hex(sg)?, hex(b)?, *df),
+                                _ => return None,
+                            };
+                            let (d, f) = match df.split_once('.') {
+                                Some((d, f)) => (hex(d)?, hex(f)?),
+                                None => (hex(df)?, 0),
+                            };
+                            format!("{sg:04x}:{b:02x}:{d:02x}.{f:x}")
+                                .parse::<PciAddress>()
+                                .ok()
+                        })();
+                        assert_eq!(PciAddress::parse_libnuma(&s), old, "{s:?}");
+                    }
+                }
+            }
         }
     }
 }

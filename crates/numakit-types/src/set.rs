@@ -1,3 +1,6 @@
+//! Sets of nodes and CPUs, in the kernel's list (`0-3,8`) and mask
+//! (`ff,ffffffff`) syntaxes.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;

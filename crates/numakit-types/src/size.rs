@@ -1,3 +1,5 @@
+//! Byte sizes, printed with binary units.
+
 use std::fmt;
 
 /// A number of bytes, printed with binary units (`1.5 GiB`).

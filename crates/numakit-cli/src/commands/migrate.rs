@@ -1,14 +1,15 @@
-//! `numakit migrate` and the `migratepages PID FROM TO` compatible interface.
+//! `numakit migrate PID --from NODES --to NODES`: moves a process's pages
+//! and reports the per-node counts before and after.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use numakit_types::NodeSet;
 use serde::Serialize;
 
-use crate::commands::pages::{count, live_placer, read_maps};
-use crate::commands::run::{from_placement, parse_nodes};
-use crate::error::{CliError, CliResult};
+use crate::commands::common::{
+    LiveAction, count_pages, live_placer, open_root, parse_nodes, read_maps,
+};
+use crate::error::{CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output;
 
 /// Arguments of `numakit migrate`.
@@ -62,15 +63,13 @@ pub struct MigrateReport {
 
 /// Runs `numakit migrate`.
 pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
-    let root = crate::commands::topo::open_root(root)?;
-    let placer = live_placer(&root, "migrate pages")?;
+    let root = open_root(root)?;
+    let placer = live_placer(&root, LiveAction::MigratePages)?;
     let from = parse_nodes("--from", &args.from, placer.machine())?;
     let to = parse_nodes("--to", &args.to, placer.machine())?;
-    let before = count(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
-    let outcome = placer
-        .migrate_process(args.pid, &from, &to)
-        .map_err(from_placement)?;
-    let after = count(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    let before = count_pages(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    let outcome = placer.migrate_process(args.pid, &from, &to)?;
+    let after = count_pages(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
     let mut ids: Vec<u32> = placer.machine().node_ids().iter_raw().collect();
     ids.extend(before.by_node.keys().chain(after.by_node.keys()));
     ids.sort_unstable();
@@ -109,48 +108,11 @@ pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
             "moved {} pages from node(s) {} to {}; not moved: {}\n",
             report.moved, report.from, report.to, report.not_moved
         ));
-        output::print(&t).map_err(|e| CliError::new(format!("cannot write output: {e}")))?;
+        output::print(&t)?;
     }
     Ok(if report.not_moved > 0 {
-        crate::error::EXIT_FINDINGS
+        EXIT_FINDINGS
     } else {
-        crate::error::EXIT_OK
+        EXIT_OK
     })
-}
-
-/// Runs the `migratepages PID FROM-NODES TO-NODES` compatible interface:
-/// silent on success, `migratepages: ...` and exit 1 on errors, like the
-/// original.
-pub fn run_migratepages(args: Vec<OsString>) -> CliResult<u8> {
-    let fail = |msg: String| CliError {
-        message: msg,
-        hint: None,
-        code: 1,
-        program: "migratepages",
-    };
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if args.len() != 3 || args.iter().any(|a| a == "-h" || a == "--help") {
-        eprintln!("usage: migratepages pid from-nodes to-nodes");
-        eprintln!();
-        eprintln!("nodes is a comma delimited list of node numbers or A-B ranges or all.");
-        return Ok(1);
-    }
-    let pid: i32 = args[0]
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| fail(format!("invalid pid: {}", args[0])))?;
-    let root = numakit_root::Root::live();
-    let placer = live_placer(&root, "migrate pages").map_err(|e| fail(e.message))?;
-    let from = parse_nodes("from-nodes", &args[1], placer.machine())
-        .map_err(|_| fail(format!("<{}> is invalid", args[1])))?;
-    let to = parse_nodes("to-nodes", &args[2], placer.machine())
-        .map_err(|_| fail(format!("<{}> is invalid", args[2])))?;
-    placer
-        .migrate_process(pid, &from, &to)
-        .map_err(|e| fail(format!("migrate_pages: {}", crate::error::chain(&e))))?;
-    Ok(0)
 }

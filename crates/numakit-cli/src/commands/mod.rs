@@ -1,8 +1,10 @@
-//! One module per subcommand.
+//! One module per `numakit` subcommand, and what they share
+//! ([`common`]). The argv[0] compatibility interfaces live in
+//! [`crate::compat`].
 
+pub mod common;
 pub mod dma;
 pub mod migrate;
-pub mod numactl;
 pub mod pages;
 pub mod run;
 pub mod show;

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use numakit_placement::maps::{MapsEntry, parse_maps, parse_range};
-use numakit_placement::{Error as PlacementError, KernelSupport, LiveBackend, PageCounts, Placer};
-use numakit_root::Root;
-use numakit_topo::{Machine, Parts};
+use numakit_placement::maps::parse_range;
+use numakit_placement::{PageCounts, Placer};
 use serde::Serialize;
 
-use crate::commands::run::from_placement;
-use crate::error::{CliError, CliResult};
+use crate::commands::common::{
+    LiveAction, MappingPages, count_pages, live_placer, open_root, read_maps,
+};
+use crate::error::CliResult;
 use crate::output;
 
 /// Arguments of `numakit pages`.
@@ -27,22 +27,6 @@ pub struct PagesArgs {
     /// Print JSON (schema `numakit.pages/1`).
     #[arg(long)]
     pub json: bool,
-}
-
-/// One mapping in `numakit.pages/1`.
-#[derive(Debug, Serialize)]
-pub struct MappingPages {
-    /// Start, hex without 0x (as in /proc/PID/maps).
-    pub start: String,
-    /// End (exclusive), hex.
-    pub end: String,
-    /// Permissions.
-    pub perms: String,
-    /// Path or pseudo-name, empty for anonymous memory.
-    pub path: String,
-    /// The counts.
-    #[serde(flatten)]
-    pub counts: PageCounts,
 }
 
 /// The `numakit.pages/1` document. `by_node` maps node numbers (as strings)
@@ -62,93 +46,20 @@ pub struct PagesReport {
     pub total: PageCounts,
 }
 
-/// Reads and parses `/proc/PID/maps` of a live process.
-pub fn read_maps(root: &Root, pid: i32) -> CliResult<Vec<MapsEntry>> {
-    let text = root
-        .read_to_string(&format!("/proc/{pid}/maps"))
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => from_placement(PlacementError::NoSuchProcess { pid }),
-            std::io::ErrorKind::PermissionDenied => CliError::new(format!(
-                "cannot read the mappings of process {pid}: permission denied"
-            ))
-            .hint("reading another user's process needs root or CAP_SYS_PTRACE"),
-            _ => CliError::new(format!("cannot read /proc/{pid}/maps: {e}")),
-        })?;
-    parse_maps(&text).map_err(from_placement)
-}
-
-/// A placer for querying and moving pages (needs the running system).
-pub fn live_placer(root: &Root, what: &str) -> CliResult<Placer> {
-    if !root.is_live() {
-        return Err(CliError::new(format!(
-            "cannot {what} on {}: it needs the running system",
-            root.label()
-        ))
-        .hint("drop --root (or NUMAKIT_ROOT)"));
-    }
-    let m = Machine::discover_parts(
-        root,
-        Parts {
-            cpus: true,
-            ..Parts::NODES
-        },
-    );
-    let k = KernelSupport::from_machine(&m);
-    Ok(Placer::with_backend(m, k, LiveBackend))
-}
-
-/// Counts the pages of every accessible mapping of `pid` within `range`.
-pub fn count(
-    placer: &Placer,
-    pid: i32,
-    maps: &[MapsEntry],
-    range: Option<(u64, u64)>,
-) -> CliResult<(Vec<MappingPages>, PageCounts)> {
-    let mut out = Vec::new();
-    let mut total = PageCounts::default();
-    // every node of the machine appears, with 0 when it holds nothing
-    let zero = |c: &mut PageCounts| {
-        for n in placer.machine().node_ids().iter_raw() {
-            c.by_node.entry(n).or_insert(0);
-        }
-    };
-    zero(&mut total);
-    for e in maps.iter().filter(|e| e.accessible()) {
-        let (s, t) = match range {
-            Some((a, b)) => (e.start.max(a), e.end.min(b)),
-            None => (e.start, e.end),
-        };
-        if s >= t {
-            continue;
-        }
-        let mut c = placer.page_counts(pid, s, t).map_err(from_placement)?;
-        zero(&mut c);
-        total.add(&c);
-        out.push(MappingPages {
-            start: format!("{s:x}"),
-            end: format!("{t:x}"),
-            perms: e.perms.clone(),
-            path: e.path.clone(),
-            counts: c,
-        });
-    }
-    Ok((out, total))
-}
-
 /// Runs `numakit pages`.
 pub fn run(root: Option<PathBuf>, args: PagesArgs) -> CliResult<u8> {
-    let root = crate::commands::topo::open_root(root)?;
-    let placer = live_placer(&root, "count pages")?;
+    let root = open_root(root)?;
+    let placer = live_placer(&root, LiveAction::CountPages)?;
     let range = match &args.range {
-        Some(r) => Some(parse_range(r).map_err(from_placement)?),
+        Some(r) => Some(parse_range(r)?),
         None => None,
     };
     let maps = read_maps(&root, args.pid)?;
-    let (mappings, total) = count(&placer, args.pid, &maps, range)?;
+    let (mappings, total) = count_pages(&placer, args.pid, &maps, range)?;
     let report = PagesReport {
         schema: "numakit.pages/1",
         pid: args.pid,
-        page_size: numakit_sys::mm::page_size() as u64,
+        page_size: numakit_placement::page_size() as u64,
         mappings,
         total,
     };
@@ -156,8 +67,7 @@ pub fn run(root: Option<PathBuf>, args: PagesArgs) -> CliResult<u8> {
         output::print_json(&report)?;
         return Ok(0);
     }
-    output::print(&render(&report, &placer))
-        .map_err(|e| CliError::new(format!("cannot write output: {e}")))?;
+    output::print(&render(&report, &placer))?;
     Ok(0)
 }
 

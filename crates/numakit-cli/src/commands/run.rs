@@ -4,12 +4,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use numakit_placement::{
-    CpuBinding, DeviceSpec, Error as PlacementError, KernelSupport, Mode, Policy, PolicyFlags,
-    RunRequest,
+    CpuBinding, DeviceSpec, KernelSupport, Mode, Policy, PolicyFlags, RunRequest,
 };
 use numakit_topo::{Machine, Parts};
-use numakit_types::{CpuSet, NodeId, NodeSet};
+use numakit_types::{CpuSet, NodeId};
 
+use crate::commands::common::{LiveAction, open_root, parse_nodes, require_live};
 use crate::error::{CliError, CliResult};
 
 const RUN_HELP: &str = "\
@@ -77,40 +77,6 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
-/// Turns a placement error into a one-line error with a hint.
-pub fn from_placement(e: PlacementError) -> CliError {
-    let hint = match &e {
-        PlacementError::UnknownNode { .. } | PlacementError::OfflineNode { .. } => {
-            Some("list the nodes with 'numakit topo'")
-        }
-        PlacementError::NodesNotAllowed { .. } | PlacementError::CpusNotAllowed { .. } => {
-            Some("the process's cpuset (cgroup) limits it; see 'numakit show'")
-        }
-        PlacementError::UnknownDevice { .. } => Some("list the devices with 'numakit topo'"),
-        PlacementError::TwoPolicies { .. } => Some(
-            "give one of --membind, --interleave, --weighted-interleave, --preferred, --preferred-many, --localalloc",
-        ),
-        _ => None,
-    };
-    let code = e.exit_status();
-    let mut c = CliError::new(crate::error::chain(&e)).code(code);
-    if let Some(h) = hint {
-        c = c.hint(h);
-    }
-    c
-}
-
-/// Parses a node list, or `all` (the allowed memory nodes, else every node).
-pub fn parse_nodes(opt: &str, s: &str, m: &Machine) -> CliResult<NodeSet> {
-    if s == "all" {
-        return Ok(m.allowed.mems.clone().unwrap_or_else(|| m.node_ids()));
-    }
-    NodeSet::parse_list(s).map_err(|e| {
-        CliError::new(format!("{opt} {s:?}: {}", e.reason()))
-            .hint("nodes are a list like 0, 0-1 or 0,2-3, or 'all'")
-    })
-}
-
 fn parse_cpus(opt: &str, s: &str, m: &Machine) -> CliResult<CpuSet> {
     if s == "all" {
         return Ok(m.allowed.cpus.clone().unwrap_or_default());
@@ -138,23 +104,20 @@ pub fn request(a: &RunArgs, m: &Machine) -> CliResult<RunRequest> {
     for (opt, v, mode) in policies {
         if let Some(s) = v {
             let nodes = parse_nodes(opt, s, m)?;
-            req.set_memory(Policy::new(mode, nodes, PolicyFlags::empty()))
-                .map_err(from_placement)?;
+            req.set_memory(Policy::new(mode, nodes, PolicyFlags::empty()))?;
         }
     }
     if a.localalloc {
-        req.set_memory(Policy::local()).map_err(from_placement)?;
+        req.set_memory(Policy::local())?;
     }
     if let Some(s) = &a.cpunodebind {
-        req.set_cpus(CpuBinding::Nodes(parse_nodes("--cpunodebind", s, m)?))
-            .map_err(from_placement)?;
+        req.set_cpus(CpuBinding::Nodes(parse_nodes("--cpunodebind", s, m)?))?;
     }
     if let Some(s) = &a.physcpubind {
-        req.set_cpus(CpuBinding::Cpus(parse_cpus("--physcpubind", s, m)?))
-            .map_err(from_placement)?;
+        req.set_cpus(CpuBinding::Cpus(parse_cpus("--physcpubind", s, m)?))?;
     }
     if let Some(d) = &a.near {
-        req.near = Some(d.parse::<DeviceSpec>().map_err(from_placement)?);
+        req.near = Some(d.parse::<DeviceSpec>()?);
     }
     req.balancing = a.balancing;
     req.home_node = a.home_node.map(NodeId);
@@ -163,14 +126,8 @@ pub fn request(a: &RunArgs, m: &Machine) -> CliResult<RunRequest> {
 
 /// Runs `numakit run`.
 pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
-    let root = crate::commands::topo::open_root(root)?;
-    if !root.is_live() {
-        return Err(CliError::new(format!(
-            "cannot run a command on {}: placement needs the running system",
-            root.label()
-        ))
-        .hint("drop --root (or NUMAKIT_ROOT)"));
-    }
+    let root = open_root(root)?;
+    require_live(&root, LiveAction::RunCommand)?;
     // Only what validation needs: nodes (CPU lists, memory, states), the
     // allowed sets and, for --near, the PCI devices. Reading every CPU's
     // caches and topology would cost more than the rest of `run`.
@@ -184,11 +141,8 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
     let machine = Machine::discover_parts(&root, parts);
     let kernel = KernelSupport::from_machine(&machine);
     let req = request(&args, &machine)?;
-    let plan = req
-        .validate_with_root(&machine, &kernel, Some(&root))
-        .map_err(from_placement)?;
-    plan.apply_to_current_process(&root)
-        .map_err(from_placement)?;
+    let plan = req.validate_with_root(&machine, &kernel, Some(&root))?;
+    plan.apply_to_current_process(&root)?;
     if args.verbose {
         for l in plan.describe() {
             eprintln!("numakit run: {}", crate::output::sanitize(&l));
@@ -197,5 +151,5 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         CliError::new("no command given").hint("numakit run [OPTIONS] -- COMMAND [ARGS...]")
     })?;
-    Err(from_placement(numakit_placement::exec(program, rest)))
+    Err(numakit_placement::exec(program, rest).into())
 }

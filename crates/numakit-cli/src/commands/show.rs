@@ -7,7 +7,8 @@ use numakit_topo::{Machine, Parts};
 use numakit_types::{CpuSet, NodeSet};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult};
+use crate::commands::common::{LiveAction, open_root, require_live};
+use crate::error::CliResult;
 use crate::output;
 
 /// Arguments of `numakit show`.
@@ -45,15 +46,9 @@ pub struct Show {
 
 /// Runs `numakit show`.
 pub fn run(root: Option<PathBuf>, args: ShowArgs) -> CliResult<u8> {
-    let root = crate::commands::topo::open_root(root)?;
-    if !root.is_live() {
-        return Err(CliError::new(format!(
-            "cannot show the policy of {}: it is a property of a running process",
-            root.label()
-        ))
-        .hint("drop --root (or NUMAKIT_ROOT)"));
-    }
-    let cur = numakit_placement::current_policy().map_err(crate::commands::run::from_placement)?;
+    let root = open_root(root)?;
+    require_live(&root, LiveAction::ShowPolicy)?;
+    let cur = numakit_placement::current_policy()?;
     let m = Machine::discover_parts(
         &root,
         Parts {
@@ -121,6 +116,6 @@ pub fn run(root: Option<PathBuf>, args: ShowArgs) -> CliResult<u8> {
     if let Some(c) = &s.cgroup {
         t.push_str(&format!("cgroup:        {}\n", output::sanitize(c)));
     }
-    output::print(&t).map_err(|e| CliError::new(format!("cannot write output: {e}")))?;
+    output::print(&t)?;
     Ok(0)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use numakit_topo::Machine;
 
-use crate::commands::topo::open_root;
+use crate::commands::common::open_root;
 use crate::error::{CliError, CliResult};
 
 /// Arguments of `numakit snapshot`.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use numakit_topo::{Machine, Parts};
 
-use crate::error::{CliError, CliResult};
+use crate::commands::common::open_root;
+use crate::error::CliResult;
 use crate::output;
 use crate::render;
 
@@ -26,22 +27,15 @@ pub struct TopoArgs {
     pub verbose: bool,
 }
 
-/// Opens the root named by `--root`/`NUMAKIT_ROOT`, or `/`.
-pub fn open_root(root: Option<PathBuf>) -> CliResult<numakit_root::Root> {
-    numakit_root::Root::open_or_live(root.as_deref()).map_err(|e| {
-        CliError::new(crate::error::chain(&e))
-            .hint("--root takes a directory holding sys/ and proc/, or a .tar.gz/.tar.bz2 made by 'numakit snapshot'")
-    })
-}
-
 /// Runs `numakit topo`.
 pub fn run(root: Option<PathBuf>, args: TopoArgs) -> CliResult<u8> {
     let root = open_root(root)?;
-    let out =
-        |s: &str| output::print(s).map_err(|e| CliError::new(format!("cannot write output: {e}")));
     if args.hardware {
         let m = Machine::discover_parts(&root, Parts::NODES);
-        out(&render::hardware::numactl_hardware(&m, false))?;
+        output::print(&render::hardware::numactl_hardware(
+            &m,
+            render::hardware::CpuLists::Each,
+        ))?;
         // as numactl does on a kernel without NUMA
         return Ok(u8::from(!render::hardware::numa_available(&m)));
     }
@@ -49,9 +43,9 @@ pub fn run(root: Option<PathBuf>, args: TopoArgs) -> CliResult<u8> {
     if args.json {
         output::print_json(&m)?;
     } else if args.matrix {
-        out(&render::matrix::render(&m))?;
+        output::print(&render::matrix::render(&m))?;
     } else {
-        out(&render::tree::render(
+        output::print(&render::tree::render(
             &m,
             args.verbose,
             output::color_stdout(),

@@ -27,9 +27,51 @@ pub fn numa_available(m: &Machine) -> bool {
     m.nodes.iter().any(|n| !n.synthetic)
 }
 
-/// Renders `numactl --hardware` for `m`. With `cpu_compress`, CPUs print as
-/// ranges with a count (`--cpu-compress`).
-pub fn numactl_hardware(m: &Machine, cpu_compress: bool) -> String {
+/// How a node's CPUs print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuLists {
+    /// Every CPU (` 0 1 2 3`).
+    Each,
+    /// Ranges with a count (` 0-3 (4)`, `--cpu-compress`).
+    Compressed,
+}
+
+/// The rest of a `node N cpus:` line: every CPU, or ranges and a count.
+fn cpu_line(o: &mut String, list: &[u32], cpus: CpuLists) {
+    if cpus == CpuLists::Each {
+        for c in list {
+            let _ = write!(o, " {c}");
+        }
+        o.push('\n');
+        return;
+    }
+    let mut count = 0;
+    let mut first = true;
+    let mut i = 0;
+    while i < list.len() {
+        let start = list[i];
+        let mut end = start;
+        while i + 1 < list.len() && list[i + 1] == end + 1 {
+            i += 1;
+            end = list[i];
+        }
+        i += 1;
+        if !first {
+            o.push(',');
+        }
+        first = false;
+        count += end - start + 1;
+        if start == end {
+            let _ = write!(o, " {start}");
+        } else {
+            let _ = write!(o, " {start}-{end}");
+        }
+    }
+    let _ = writeln!(o, " ({count})");
+}
+
+/// Renders `numactl --hardware` for `m`.
+pub fn numactl_hardware(m: &Machine, cpus: CpuLists) -> String {
     if !numa_available(m) {
         return NO_NUMA.to_string();
     }
@@ -43,37 +85,8 @@ pub fn numactl_hardware(m: &Machine, cpu_compress: bool) -> String {
     for n in &nodes {
         let _ = write!(o, "node {} cpus:", n.id);
         if let Some(map) = &n.raw.cpumap {
-            if cpu_compress {
-                let mut count = 0;
-                let mut first = true;
-                let list: Vec<u32> = map.iter_raw().collect();
-                let mut i = 0;
-                while i < list.len() {
-                    let start = list[i];
-                    let mut end = start;
-                    while i + 1 < list.len() && list[i + 1] == end + 1 {
-                        i += 1;
-                        end = list[i];
-                    }
-                    i += 1;
-                    if !first {
-                        o.push(',');
-                    }
-                    first = false;
-                    count += end - start + 1;
-                    if start == end {
-                        let _ = write!(o, " {start}");
-                    } else {
-                        let _ = write!(o, " {start}-{end}");
-                    }
-                }
-                let _ = writeln!(o, " ({count})");
-            } else {
-                for c in map.iter_raw() {
-                    let _ = write!(o, " {c}");
-                }
-                o.push('\n');
-            }
+            let list: Vec<u32> = map.iter_raw().collect();
+            cpu_line(&mut o, &list, cpus);
         }
         let size = match n.memory_total_bytes {
             Some(b) => format!("{} MB", b >> 20),

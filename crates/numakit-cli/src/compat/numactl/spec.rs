@@ -142,6 +142,10 @@ fn as_c_int(v: u64) -> i32 {
 }
 
 /// Parses a node or CPU specification.
+///
+/// One function, longer than most, because it follows libnuma's
+/// `numa_parse_nodestring`/`numa_parse_cpustring` loop step by step, which
+/// is what keeps its warnings and their order the same as libnuma's.
 pub fn parse(
     s: &[u8],
     kind: Kind,
