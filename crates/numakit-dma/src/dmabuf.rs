@@ -148,10 +148,17 @@ impl DmaBufs {
         self.bufs.get(&id)
     }
 
-    /// Opens (`Some`) or closes (`None`) the CPU access to a buffer.
-    pub(crate) fn set_cpu_access(&mut self, id: BufId, dir: Option<DmaDirection>) {
+    /// Opens a CPU access to a buffer for `dir`.
+    pub(crate) fn open_cpu_access(&mut self, id: BufId, dir: DmaDirection) {
         if let Some(b) = self.bufs.get_mut(&id) {
-            b.cpu = dir;
+            b.cpu = Some(dir);
+        }
+    }
+
+    /// Closes the CPU access to a buffer.
+    pub(crate) fn close_cpu_access(&mut self, id: BufId) {
+        if let Some(b) = self.bufs.get_mut(&id) {
+            b.cpu = None;
         }
     }
 

@@ -188,7 +188,7 @@ impl Checker {
         cx: &mut Ctx<'_>,
         dev: DeviceId,
         dma: Iova,
-        size: Option<u64>,
+        args: UnmapArgs,
         func: MapFunc,
     ) {
         let name = cx.name(dev);
@@ -237,7 +237,7 @@ impl Checker {
             .device(name)
             .maybe_buffer(buffer)
             .dma(dma)
-            .maybe_size(size);
+            .maybe_size(args.size());
         cx.report(f);
     }
 

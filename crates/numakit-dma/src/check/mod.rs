@@ -409,7 +409,7 @@ mod tests {
             &mut w.cx(),
             DeviceId(0),
             Iova::new(0xa000),
-            Some(64),
+            UnmapArgs::Size(64),
             MapFunc::Single,
         );
         assert_eq!(w.rules()[4], "double-unmap");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::ModelBackend;
 use super::map::Reach;
 use crate::addr::{Iova, PAGE_SIZE, PhysAddr, PhysRange};
+use crate::calls::UnmapArgs;
 use crate::config::layout::HIGH_RAM_END;
 use crate::config::{MemKind, Zone};
 use crate::direction::DmaDirection;
@@ -114,7 +115,7 @@ impl ModelBackend {
     ) {
         let Some(id) = self.maps.find_exact(dev, dma, MapFunc::Coherent) else {
             self.check(site, |c, cx| {
-                c.on_unmap_unknown(cx, dev, dma, Some(size), MapFunc::Coherent)
+                c.on_unmap_unknown(cx, dev, dma, UnmapArgs::Size(size), MapFunc::Coherent)
             });
             return;
         };

@@ -208,7 +208,7 @@ impl ModelBackend {
         let label = self.dmabufs.buf(buf.id)?.label.clone();
         self.check(site, |c, cx| c.on_dmabuf_begin(cx, buf.id, dir));
         self.dmabufs.cpu_waits(buf.id);
-        self.dmabufs.set_cpu_access(buf.id, Some(dir));
+        self.dmabufs.open_cpu_access(buf.id, dir);
         self.ev(EventSource::Dmabuf, "begin-cpu-access", None, || {
             format!("begin_cpu_access {label} {dir}")
         });
@@ -224,7 +224,7 @@ impl ModelBackend {
         let site = Location::caller();
         let label = self.dmabufs.buf(buf.id)?.label.clone();
         self.check(site, |c, cx| c.on_dmabuf_end(cx, buf.id, dir));
-        self.dmabufs.set_cpu_access(buf.id, None);
+        self.dmabufs.close_cpu_access(buf.id);
         self.ev(EventSource::Dmabuf, "end-cpu-access", None, || {
             format!("end_cpu_access {label} {dir}")
         });

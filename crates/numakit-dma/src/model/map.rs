@@ -59,14 +59,33 @@ struct Plan {
     coord: u64,
 }
 
+/// Where a device reaches an entry's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    /// In the buffer itself.
+    Buffer,
+    /// In a swiotlb bounce slot.
+    Bounce(PhysAddr),
+}
+
+impl Reached {
+    /// The memory the device accesses for a buffer at `cpu`.
+    fn target(self, cpu: PhysAddr) -> PhysAddr {
+        match self {
+            Reached::Buffer => cpu,
+            Reached::Bounce(slot) => slot,
+        }
+    }
+}
+
 impl Plan {
-    fn push(&mut self, cpu: PhysRange, target: PhysAddr, dma: Iova, bounced: bool) {
+    fn push(&mut self, cpu: PhysRange, reached: Reached, dma: Iova) {
         self.entries.push(Entry {
             cpu: cpu.addr,
             len: cpu.len,
-            target,
+            target: reached.target(cpu.addr),
             dma,
-            bounced,
+            bounced: reached != Reached::Buffer,
             coord: self.coord,
         });
         self.coord += cpu.len;
@@ -189,9 +208,8 @@ impl ModelBackend {
             self.hw.iommu.map(lease, e.addr.pfn(), req.dir);
             plan.push(
                 e,
-                e.addr,
+                Reached::Buffer,
                 lease.start().unchecked_add(e.addr.page_offset()),
-                false,
             );
             cur += lease.pages;
         }
@@ -222,9 +240,10 @@ impl ModelBackend {
         e: PhysRange,
         plan: &mut Plan,
     ) -> Result<()> {
-        let (target, bounced) = self.place_entry(req.dev, lim, e)?;
+        let reached = self.place_entry(req.dev, lim, e)?;
+        let target = reached.target(e.addr);
         if !self.hw.iommu.enabled() {
-            plan.push(e, target, direct::phys_to_dma(target), bounced);
+            plan.push(e, reached, direct::phys_to_dma(target));
             return Ok(());
         }
         let r = PhysRange::new(target, e.len);
@@ -235,12 +254,12 @@ impl ModelBackend {
         match self.iommu_map(req.dev, reach, r, req.dir) {
             Ok((dma, lease)) => {
                 plan.leases.push(lease);
-                plan.push(e, target, dma, bounced);
+                plan.push(e, reached, dma);
                 Ok(())
             }
             Err(err) => {
-                if bounced {
-                    self.bounce_release(target);
+                if let Reached::Bounce(slot) = reached {
+                    self.bounce_release(slot);
                 }
                 Err(err)
             }
@@ -251,20 +270,15 @@ impl ModelBackend {
     /// swiotlb slot (untrusted device behind an IOMMU with a sub-page
     /// buffer; without an IOMMU, an untrusted device or a buffer beyond the
     /// mask).
-    fn place_entry(
-        &mut self,
-        dev: DeviceId,
-        lim: Limits,
-        e: PhysRange,
-    ) -> Result<(PhysAddr, bool)> {
+    fn place_entry(&mut self, dev: DeviceId, lim: Limits, e: PhysRange) -> Result<Reached> {
         if self.hw.iommu.enabled() {
             if lim.untrusted && e.is_sub_page() {
                 let slot = (e.pages() * PAGE_SIZE).max(PAGE_SIZE);
                 let why = "untrusted device, sub-page buffer";
                 let t = self.bounce(dev, e, slot, DmaMask::bits(64), why)?;
-                return Ok((t, true));
+                return Ok(Reached::Bounce(t));
             }
-            return Ok((e.addr, false));
+            return Ok(Reached::Buffer);
         }
         if lim.untrusted || !lim.mask.covers_range(e) {
             let why = if lim.untrusted {
@@ -272,9 +286,9 @@ impl ModelBackend {
             } else {
                 "buffer beyond the device's DMA mask"
             };
-            return Ok((self.bounce(dev, e, e.len, lim.mask, why)?, true));
+            return Ok(Reached::Bounce(self.bounce(dev, e, e.len, lim.mask, why)?));
         }
-        Ok((e.addr, false))
+        Ok(Reached::Buffer)
     }
 
     /// Maps `r` through the IOMMU for `dev`, with a timeline event.

@@ -34,9 +34,7 @@ impl ModelBackend {
             func,
         } = call;
         let Some(id) = self.maps.find_exact(dev, dma, func) else {
-            self.check(site, |c, cx| {
-                c.on_unmap_unknown(cx, dev, dma, args.size(), func)
-            });
+            self.check(site, |c, cx| c.on_unmap_unknown(cx, dev, dma, args, func));
             self.ev(EventSource::Dma, "unmap", Some(dev), || {
                 format!(
                     "{} of {dma}: no such mapping, nothing done",

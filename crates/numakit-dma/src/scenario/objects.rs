@@ -93,19 +93,20 @@ impl Objects {
         }
     }
 
-    /// Names `o` (`is_device`: the name is a device's, which is refused).
-    pub(super) fn define(&mut self, n: &Name, o: Obj, is_device: bool) -> Found<()> {
-        if let Some((_, l)) = self.by_name.get(&n.text) {
-            return Err(self.err(
+    /// Fails when `n` already names an object.
+    pub(super) fn ensure_new(&self, n: &Name) -> Found<()> {
+        match self.by_name.get(&n.text) {
+            Some((_, l)) => Err(self.err(
                 n.col,
                 format!("'{}' is already defined at line {l}", n.text),
-            ));
+            )),
+            None => Ok(()),
         }
-        if is_device {
-            return Err(self.err(n.col, format!("'{}' is a device", n.text)));
-        }
+    }
+
+    /// Names `o`, on the step being run.
+    pub(super) fn insert(&mut self, n: &Name, o: Obj) {
         self.by_name.insert(n.text.clone(), (o, self.line));
-        Ok(())
     }
 
     /// Forgets a name.

@@ -40,9 +40,14 @@ impl Runner {
             .ok_or_else(|| self.err(n.col, format!("no device named '{}'", n.text)))
     }
 
+    /// Names a new object; a name already used, or a device's, is refused.
     fn define(&mut self, n: &Name, o: Obj) -> Ran {
-        let is_device = self.m.device_id(&n.text).is_some();
-        self.objs.define(n, o, is_device)
+        self.objs.ensure_new(n)?;
+        if self.m.device_id(&n.text).is_some() {
+            return Err(self.err(n.col, format!("'{}' is a device", n.text)));
+        }
+        self.objs.insert(n, o);
+        Ok(())
     }
 
     fn who(&self, w: &Who) -> Result<Accessor, ScenarioError> {
