@@ -174,6 +174,14 @@ impl MapRecord {
     pub(crate) fn cpu(&self) -> PhysAddr {
         self.entries[0].cpu
     }
+
+    /// The CPU address of the byte at mapping coordinate `coord`.
+    pub(crate) fn cpu_at(&self, coord: u64) -> Option<PhysAddr> {
+        self.entries
+            .iter()
+            .find(|e| e.coord <= coord && coord < e.coord + e.len)
+            .map(|e| e.cpu.unchecked_add(coord - e.coord))
+    }
 }
 
 /// Key of the segment index: a device's DMA address, then the mapping.

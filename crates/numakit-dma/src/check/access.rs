@@ -1,15 +1,15 @@
 //! The checker's hooks on memory accesses: the CPU's loads and stores, and
 //! the devices' DMA, including the faults the IOMMU raises.
 
-use super::{Checker, Ctx, Span, line_hull};
+use super::{Checker, Ctx, Ownership, Span, line_hull};
 use crate::addr::{Iova, PhysAddr};
+use crate::check::finding::Finding;
 use crate::check::rules::Rule;
 use crate::direction::{Access, DmaDirection};
 use crate::dmabuf::Accessor;
 use crate::hw::iommu::Fault;
-use crate::ids::DeviceId;
-use crate::ids::{BufId, MapId};
-use crate::mapping::{MapFunc, MapRecord};
+use crate::ids::{BufId, DeviceId, MapId};
+use crate::mapping::{Entry, MapFunc, MapRecord};
 
 /// A device access of `len` bytes at `dma`.
 #[derive(Debug, Clone, Copy)]
@@ -21,74 +21,34 @@ pub(crate) struct DeviceAccess {
 }
 
 impl Checker {
-    /// A CPU load or store of `len` bytes at `phys`: does it touch a cache
-    /// line of a buffer the device owns, or read what a device wrote
-    /// without a sync?
-    pub(crate) fn on_cpu_access(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        phys: PhysAddr,
-        len: u64,
-        access: Access,
-    ) {
-        if self.cpu_index.is_empty() || len == 0 {
+    /// A CPU load or store: does a load read bytes a device owns, or read
+    /// what a device wrote without a sync; does a store touch a cache line
+    /// holding bytes a device owns? Loads are checked byte by byte (a load
+    /// of bytes synced for the CPU is safe even if the rest of their line
+    /// is not); stores line by line (the line's write-back, or its
+    /// invalidation, is what destroys data).
+    pub(crate) fn on_cpu_access(&mut self, cx: &mut Ctx<'_>, a: CpuAccess) {
+        if self.cpu_index.is_empty() || a.len == 0 {
             return;
         }
-        let (llo, lhi) = line_hull(phys, len, cx.line);
+        let (llo, lhi) = line_hull(a.phys, a.len, cx.line);
         let mut out = Vec::new();
         let mut wrote = Vec::new();
         for id in self.cpu_index.hits(llo, lhi) {
             let r = cx.maps.live(id);
             let own = self.owner(id);
-            if access == Access::Read && r.dir == DmaDirection::ToDevice {
+            if a.access == Access::Read && r.dir == DmaDirection::ToDevice {
                 continue;
             }
-            if access == Access::Write
+            if a.access == Access::Write
                 && r.dir != DmaDirection::ToDevice
                 && own.cpu_window.is_some()
             {
                 wrote.push(id);
             }
-            let Some((rule, at)) = cpu_conflict(
-                r,
-                own.cpu_window,
-                own.dev_dirty,
-                phys,
-                len,
-                (llo, lhi),
-                access,
-            ) else {
-                continue;
-            };
-            let inside = phys
-                < r.entries
-                    .iter()
-                    .map(|e| e.cpu.unchecked_add(e.len))
-                    .max()
-                    .unwrap_or(PhysAddr::new(0))
-                && r.entries
-                    .iter()
-                    .any(|e| e.cpu < phys.unchecked_add(len) && phys < e.cpu.unchecked_add(e.len));
-            let how = if inside {
-                "touches"
-            } else {
-                "shares a cache line with"
-            };
-            let msg = match rule {
-                Rule::MissingSyncForCpu => format!(
-                    "CPU read of {len} bytes at {phys} sees data {} wrote into {} without dma_sync_*_for_cpu or unmap first: it may be stale",
-                    cx.name(r.dev),
-                    r.label
-                ),
-                _ => format!(
-                    "CPU {access} of {len} bytes at {phys} {how} {}, which {} owns ({} {}) at {at}",
-                    r.label,
-                    cx.name(r.dev),
-                    r.func.map_name(),
-                    r.dir
-                ),
-            };
-            out.push(cx.finding_for(rule, r, msg).phys(phys).size(len));
+            if let Some(c) = cpu_conflict(r, own, a, cx.line) {
+                out.push(cpu_finding(cx, r, a, c));
+            }
         }
         for id in wrote {
             self.owner_mut(id).cpu_wrote = true;
@@ -129,14 +89,17 @@ impl Checker {
                     Rule::DeviceAccessBeyondMapping,
                     r,
                     format!(
-                        "device {access} of {len} bytes at {dma} runs {} bytes past the end of {} (segment {}+{})",
+                        "device {access} of {len} bytes at {dma} runs {} bytes past the end of {} (segment {}+{}) from {}",
                         end - s.end().raw(),
                         r.label,
                         s.dma,
-                        s.len
+                        s.len,
+                        s.end()
                     ),
                 )
-                .dma(dma),
+                .dma(s.end())
+                .maybe_phys(None)
+                .size(len),
             );
         }
         let mut dmabuf = None;
@@ -145,35 +108,43 @@ impl Checker {
                 start: s.coord_of(dma),
                 end: s.coord + (end.min(s.end().raw()) - s.dma.raw()),
             };
+            let at = |f: Finding| f.dma(dma).maybe_phys(r.cpu_at(span.start)).size(len);
             if access == Access::Write && !r.dir.device_writes() {
-                out.push(cx.finding_for(
+                out.push(at(cx.finding_for(
                     Rule::DeviceWriteToDevice,
                     r,
                     format!(
                         "device write of {len} bytes at {dma} into {}, mapped {}",
                         r.label, r.dir
                     ),
-                ));
+                )));
             }
             if access == Access::Read && !r.dir.device_reads() {
-                out.push(cx.finding_for(
+                out.push(at(cx.finding_for(
                     Rule::DeviceReadFromDevice,
                     r,
                     format!(
                         "device read of {len} bytes at {dma} from {}, mapped {}",
                         r.label, r.dir
                     ),
-                ));
+                )));
             }
-            if self.owner(id).cpu_window.is_some_and(|w| w.overlaps(span)) {
-                out.push(cx.finding_for(
-                    Rule::DeviceAccessCpuOwned,
-                    r,
-                    format!(
-                        "device {access} at {dma} into {} while the CPU owns it (after a sync for the CPU, before the sync for the device)",
-                        r.label
-                    ),
-                ));
+            if let Some(w) = self.owner(id).cpu_window.filter(|w| w.overlaps(span)) {
+                let first = w.start.max(span.start);
+                let bad = s.dma.unchecked_add(first - s.coord);
+                out.push(
+                    cx.finding_for(
+                        Rule::DeviceAccessCpuOwned,
+                        r,
+                        format!(
+                            "device {access} of {len} bytes at {dma} reaches {bad} in {}, which the CPU owns (after a sync for the CPU, before the sync for the device)",
+                            r.label
+                        ),
+                    )
+                    .dma(bad)
+                    .maybe_phys(r.cpu_at(first))
+                    .size(len),
+                );
             }
             dmabuf = r.dmabuf;
             if access == Access::Write {
@@ -298,54 +269,124 @@ impl Checker {
     }
 }
 
-/// Whether a CPU access of `[phys, phys + len)` (whose cache lines span
-/// `lines`) conflicts with mapping `r`: the rule it breaks and the first
-/// conflicting byte of the mapping.
-fn cpu_conflict(
-    r: &MapRecord,
-    window: Option<Span>,
-    dirty: Option<Span>,
-    phys: PhysAddr,
-    len: u64,
-    lines: (PhysAddr, PhysAddr),
-    access: Access,
-) -> Option<(Rule, PhysAddr)> {
-    let (llo, lhi) = lines;
-    let mut report: Option<Rule> = None;
-    let mut first_bad = None;
-    let end = phys.unchecked_add(len);
+/// A CPU load or store of `len` bytes at `phys`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuAccess {
+    pub(crate) phys: PhysAddr,
+    pub(crate) len: u64,
+    pub(crate) access: Access,
+}
+
+impl CpuAccess {
+    fn end(self) -> PhysAddr {
+        self.phys.unchecked_add(self.len)
+    }
+}
+
+/// What a CPU access does wrong to one mapping.
+#[derive(Debug, Clone, Copy)]
+struct Conflict {
+    rule: Rule,
+    /// The first byte of the mapping it should not have touched.
+    byte: PhysAddr,
+    /// The DMA address of that byte.
+    dma: Iova,
+    /// Whether the access touches the mapping's bytes (not only a line
+    /// they share).
+    touches: bool,
+}
+
+/// The bytes of entry `e` within `[lo, hi)`, as a span of mapping
+/// coordinates, or `None` when they do not meet.
+fn entry_span(e: &Entry, lo: PhysAddr, hi: PhysAddr) -> Option<Span> {
+    let s = e.cpu.max(lo);
+    let t = e.cpu.unchecked_add(e.len).min(hi);
+    (s < t).then(|| Span {
+        start: e.coord + s.unchecked_offset_from(e.cpu),
+        end: e.coord + t.unchecked_offset_from(e.cpu),
+    })
+}
+
+/// The first coordinate of `span` the CPU does not own.
+fn first_unowned(span: Span, window: Option<Span>) -> u64 {
+    match window {
+        Some(w) if w.start <= span.start && w.end > span.start => w.end,
+        _ => span.start,
+    }
+}
+
+/// Whether CPU access `a` conflicts with mapping `r`, whose ownership is
+/// `own`, on a machine whose cache lines are `line` bytes.
+fn cpu_conflict(r: &MapRecord, own: Ownership, a: CpuAccess, line: u64) -> Option<Conflict> {
+    let (llo, lhi) = line_hull(a.phys, a.len, line);
+    let mut found: Option<Conflict> = None;
     for e in &r.entries {
-        let e_end = e.cpu.unchecked_add(e.len);
-        let s = e.cpu.max(llo);
-        let t = e_end.min(lhi);
-        if s >= t {
-            continue;
-        }
-        let cspan = Span {
-            start: e.coord + s.unchecked_offset_from(e.cpu),
-            end: e.coord + t.unchecked_offset_from(e.cpu),
+        let bytes = entry_span(e, a.phys, a.end());
+        // A load is judged by the bytes it reads, a store by the lines it
+        // dirties.
+        let judged = match a.access {
+            Access::Read => bytes,
+            Access::Write => entry_span(e, llo, lhi),
         };
-        if window.is_some_and(|w| w.contains(cspan)) {
+        let Some(span) = judged else {
+            continue;
+        };
+        if own.cpu_window.is_some_and(|w| w.contains(span)) {
             continue;
         }
-        let bs = e.cpu.max(phys);
-        let bt = e_end.min(end);
-        let touched = bs < bt
-            && dirty.is_some_and(|d| {
-                d.overlaps(Span {
-                    start: e.coord + bs.unchecked_offset_from(e.cpu),
-                    end: e.coord + bt.unchecked_offset_from(e.cpu),
-                })
-            });
-        let rule = if access == Access::Read && touched {
+        let dirty = bytes.is_some_and(|b| own.dev_dirty.is_some_and(|d| d.overlaps(b)));
+        let rule = if a.access == Access::Read && dirty {
             Rule::MissingSyncForCpu
         } else {
             Rule::CpuAccessDeviceOwned
         };
-        if report != Some(Rule::MissingSyncForCpu) {
-            report = Some(rule);
+        let off = first_unowned(span, own.cpu_window) - e.coord;
+        let c = Conflict {
+            rule,
+            byte: e.cpu.unchecked_add(off),
+            dma: e.dma.unchecked_add(off),
+            touches: bytes.is_some(),
+        };
+        match found {
+            Some(f) if f.rule == Rule::MissingSyncForCpu || rule != Rule::MissingSyncForCpu => {}
+            _ => found = Some(c),
         }
-        first_bad.get_or_insert(s);
     }
-    Some((report?, first_bad?))
+    found
+}
+
+/// The finding for conflict `c` of access `a` with mapping `r`.
+fn cpu_finding(cx: &Ctx<'_>, r: &MapRecord, a: CpuAccess, c: Conflict) -> Finding {
+    let CpuAccess { phys, len, access } = a;
+    let line = c.byte.align_down(cx.line);
+    let msg = match c.rule {
+        Rule::MissingSyncForCpu => format!(
+            "CPU read of {len} bytes at {phys} sees data {} wrote into {} at {} without dma_sync_*_for_cpu or unmap first: it may be stale",
+            cx.name(r.dev),
+            r.label,
+            c.byte
+        ),
+        _ if c.touches => format!(
+            "CPU {access} of {len} bytes at {phys} touches {} at {}, which {} owns ({} {})",
+            r.label,
+            c.byte,
+            cx.name(r.dev),
+            r.func.map_name(),
+            r.dir
+        ),
+        _ => format!(
+            "CPU write of {len} bytes at {phys} shares the {}-byte cache line {line} with {} at {}, which {} owns ({} {}): the line's write-back or invalidation destroys one side's data",
+            cx.line,
+            r.label,
+            c.byte,
+            cx.name(r.dev),
+            r.func.map_name(),
+            r.dir
+        ),
+    };
+    cx.finding_for(c.rule, r, msg)
+        .dma(c.dma)
+        .phys(c.byte)
+        .cache_line(line)
+        .size(len)
 }

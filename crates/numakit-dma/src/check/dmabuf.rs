@@ -2,6 +2,7 @@
 //! with one direction, the CPU touches the buffer only between them, and
 //! begin must be able to wait for the writers' fences.
 
+use super::access::CpuAccess;
 use super::{Checker, Ctx};
 use crate::addr::PhysRange;
 use crate::check::rules::Rule;
@@ -121,7 +122,14 @@ impl Checker {
         }
         self.on_dmabuf_access(cx, a.buf, Accessor::Cpu);
         for p in pieces {
-            self.on_cpu_access(cx, p.addr, p.len, access);
+            self.on_cpu_access(
+                cx,
+                CpuAccess {
+                    phys: p.addr,
+                    len: p.len,
+                    access,
+                },
+            );
         }
     }
 }

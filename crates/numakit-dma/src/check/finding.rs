@@ -32,6 +32,9 @@ pub struct Finding {
     /// The size of the access or call, in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// The cache line involved, for rules about lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_line: Option<PhysAddr>,
     /// Where the offending call was made.
     pub at: Origin,
     /// Where the mapping involved was made.
@@ -54,6 +57,7 @@ impl Finding {
             dma_addr: None,
             phys_addr: None,
             size: None,
+            cache_line: None,
             at,
             mapped_at: None,
             fault: None,
@@ -99,6 +103,11 @@ impl Finding {
         self.size = bytes;
         self
     }
+    /// The cache line involved.
+    pub(crate) fn cache_line(mut self, line: PhysAddr) -> Self {
+        self.cache_line = Some(line);
+        self
+    }
     /// Where the mapping involved was made.
     pub(crate) fn mapped_at(mut self, o: Origin) -> Self {
         self.mapped_at = Some(o);
@@ -130,6 +139,9 @@ impl fmt::Display for Finding {
         }
         if let Some(s) = &self.size {
             field(f, "size", s)?;
+        }
+        if let Some(l) = &self.cache_line {
+            field(f, "cache line", l)?;
         }
         if let Some(m) = &self.mapped_at {
             field(f, "mapped at", m)?;

@@ -266,7 +266,7 @@ impl Checker {
 mod tests {
     use std::panic::Location;
 
-    use super::access::DeviceAccess;
+    use super::access::{CpuAccess, DeviceAccess};
     use super::*;
     use crate::calls::{ErrorCheck, Toward, UnmapArgs};
     use crate::config::DeviceConfig;
@@ -339,6 +339,14 @@ mod tests {
         }
     }
 
+    fn cpu(phys: u64, len: u64, access: Access) -> CpuAccess {
+        CpuAccess {
+            phys: PhysAddr::new(phys),
+            len,
+            access,
+        }
+    }
+
     fn write(dma: u64, len: u64) -> DeviceAccess {
         DeviceAccess {
             dev: DeviceId(0),
@@ -369,10 +377,10 @@ mod tests {
         w.map(2, 0x2000, 128, 0xa000, DmaDirection::FromDevice);
         c.after_map(&mut w.cx(), MapId(2), ErrorCheck::Done);
         c.on_device_access(&mut w.cx(), write(0xa000, 16));
-        c.on_cpu_access(&mut w.cx(), PhysAddr::new(0x2000), 4, Access::Read);
+        c.on_cpu_access(&mut w.cx(), cpu(0x2000, 4, Access::Read));
         assert_eq!(w.rules(), ["missing-sync-for-cpu"]);
         c.after_sync(MapId(2), 0, 128, Toward::Cpu);
-        c.on_cpu_access(&mut w.cx(), PhysAddr::new(0x2000), 4, Access::Write);
+        c.on_cpu_access(&mut w.cx(), cpu(0x2000, 4, Access::Write));
         assert_eq!(w.findings.len(), 1, "the CPU owns it now");
         c.on_device_access(&mut w.cx(), write(0xa000, 16));
         assert_eq!(w.rules()[1], "device-access-cpu-owned");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::ModelBackend;
 use crate::addr::{PAGE_SIZE, PhysAddr};
+use crate::check::access::CpuAccess;
 use crate::config::{MemKind, Zone};
 use crate::direction::Access;
 use crate::error::{Error, Result};
@@ -73,7 +74,16 @@ impl ModelBackend {
     pub fn cpu_read(&mut self, addr: PhysAddr, out: &mut [u8]) {
         let site = Location::caller();
         let len = out.len() as u64;
-        self.check(site, |c, cx| c.on_cpu_access(cx, addr, len, Access::Read));
+        self.check(site, |c, cx| {
+            c.on_cpu_access(
+                cx,
+                CpuAccess {
+                    phys: addr,
+                    len,
+                    access: Access::Read,
+                },
+            )
+        });
         self.hw.cpu_load(addr, out);
     }
 
@@ -83,7 +93,16 @@ impl ModelBackend {
     pub fn cpu_write(&mut self, addr: PhysAddr, data: &[u8]) {
         let site = Location::caller();
         let len = data.len() as u64;
-        self.check(site, |c, cx| c.on_cpu_access(cx, addr, len, Access::Write));
+        self.check(site, |c, cx| {
+            c.on_cpu_access(
+                cx,
+                CpuAccess {
+                    phys: addr,
+                    len,
+                    access: Access::Write,
+                },
+            )
+        });
         self.hw.cpu_store(addr, data);
     }
 

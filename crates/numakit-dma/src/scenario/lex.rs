@@ -200,6 +200,10 @@ pub(crate) struct Line {
     pub(crate) pos: Vec<Tok>,
     /// Options, in order.
     pub(crate) kv: Vec<(Tok, Tok)>,
+    /// How many leading positional tokens are arguments whatever they say:
+    /// a flag word counts as a flag only after them, so that a buffer may
+    /// be named like a flag (`map m nic page to-device page`).
+    pub(crate) fixed: usize,
 }
 
 impl Line {
@@ -241,6 +245,7 @@ impl Line {
             cmd,
             pos,
             kv,
+            fixed: 0,
         }))
     }
 
@@ -258,11 +263,7 @@ impl Line {
         flags: &[&str],
         usage: &str,
     ) -> Result<(), ScenarioError> {
-        let nonflag: Vec<&Tok> = self
-            .pos
-            .iter()
-            .filter(|t| t.quoted || !flags.contains(&t.text.as_str()))
-            .collect();
+        let nonflag = self.args(flags);
         if nonflag.len() < *npos.start() {
             return Err(ScenarioError {
                 line: self.no,
@@ -298,17 +299,27 @@ impl Line {
         Ok(())
     }
 
+    /// Whether the positional token at `i` is one of `flags`.
+    fn is_flag(&self, i: usize, t: &Tok, flags: &[&str]) -> bool {
+        i >= self.fixed && !t.quoted && flags.contains(&t.text.as_str())
+    }
+
     /// The positional arguments that are not `flags`.
     pub(crate) fn args(&self, flags: &[&str]) -> Vec<&Tok> {
         self.pos
             .iter()
-            .filter(|t| t.quoted || !flags.contains(&t.text.as_str()))
+            .enumerate()
+            .filter(|(i, t)| !self.is_flag(*i, t, flags))
+            .map(|(_, t)| t)
             .collect()
     }
 
     /// Whether flag `f` is given.
     pub(crate) fn flag(&self, f: &str) -> bool {
-        self.pos.iter().any(|t| !t.quoted && t.text == f)
+        self.pos
+            .iter()
+            .enumerate()
+            .any(|(i, t)| self.is_flag(i, t, &[f]))
     }
 
     /// The value of option `k` (the last one given).

@@ -12,16 +12,18 @@ pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     let mut steps = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let no = i as u32 + 1;
-        let Some(line) = Line::read(raw, no)? else {
+        let Some(mut line) = Line::read(raw, no)? else {
             continue;
         };
-        let name = line.cmd.text.as_str();
-        let Some(cmd) = commands::find(name) else {
+        let Some(cmd) = commands::find(&line.cmd.text) else {
+            let name = &line.cmd.text;
             return Err(line.err(
                 &line.cmd,
                 format!("unknown command '{name}'{}", commands::suggest(name)),
             ));
         };
+        line.fixed = cmd.args.0;
+        let name = cmd.name;
         match cmd.action {
             Action::Header(read) => {
                 if !steps.is_empty() {
