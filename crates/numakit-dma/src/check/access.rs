@@ -2,11 +2,11 @@
 //! the devices' DMA, including the faults the IOMMU raises.
 
 use super::{Checker, Ctx, Span, line_hull};
-use crate::addr::{Iova, PhysAddr};
+use crate::addr::{Iova, PhysAddr, PhysRange};
 use crate::check::rules::Rule;
 use crate::direction::{Access, DmaDirection};
 use crate::dmabuf::Accessor;
-use crate::hw::iommu::Fault;
+use crate::fault::Fault;
 use crate::ids::DeviceId;
 use crate::ids::{BufId, MapId};
 use crate::mapping::{MapFunc, MapRecord};
@@ -34,10 +34,10 @@ impl Checker {
         if self.cpu_index.is_empty() || len == 0 {
             return;
         }
-        let (llo, lhi) = line_hull(phys, len, cx.line);
+        let lines = line_hull(phys, len, cx.line);
         let mut out = Vec::new();
         let mut wrote = Vec::new();
-        for id in self.cpu_index.hits(llo, lhi) {
+        for id in self.cpu_index.hits(lines) {
             let r = cx.maps.live(id);
             let own = self.owner(id);
             if access == Access::Read && r.dir == DmaDirection::ToDevice {
@@ -49,15 +49,9 @@ impl Checker {
             {
                 wrote.push(id);
             }
-            let Some((rule, at)) = cpu_conflict(
-                r,
-                own.cpu_window,
-                own.dev_dirty,
-                phys,
-                len,
-                (llo, lhi),
-                access,
-            ) else {
+            let Some((rule, at)) =
+                cpu_conflict(r, own.cpu_window, own.dev_dirty, phys, len, lines, access)
+            else {
                 continue;
             };
             let inside = phys
@@ -307,10 +301,10 @@ fn cpu_conflict(
     dirty: Option<Span>,
     phys: PhysAddr,
     len: u64,
-    lines: (PhysAddr, PhysAddr),
+    lines: PhysRange,
     access: Access,
 ) -> Option<(Rule, PhysAddr)> {
-    let (llo, lhi) = lines;
+    let (llo, lhi) = (lines.addr, lines.end());
     let mut report: Option<Rule> = None;
     let mut first_bad = None;
     let end = phys.unchecked_add(len);
