@@ -190,8 +190,9 @@ fn cases() -> Vec<Case> {
     v
 }
 
-/// What one run printed, in the golden file's format.
-fn render(c: &Case) -> String {
+/// What one run printed, in the golden file's format: a header, then
+/// stdout and stderr as raw bytes.
+fn render(c: &Case) -> Vec<u8> {
     let mut cmd = numakit();
     cmd.current_dir(workspace()).args(&c.args);
     if let Some(r) = &c.env_root {
@@ -209,10 +210,11 @@ fn render(c: &Case) -> String {
     }
     s.push_str(&format!("exit: {}\n", out.status.code().unwrap_or(-1)));
     s.push_str("--- stdout\n");
-    s.push_str(&String::from_utf8_lossy(&out.stdout));
-    s.push_str("--- stderr\n");
-    s.push_str(&String::from_utf8_lossy(&out.stderr));
-    s
+    let mut bytes = s.into_bytes();
+    bytes.extend_from_slice(&out.stdout);
+    bytes.extend_from_slice(b"--- stderr\n");
+    bytes.extend_from_slice(&out.stderr);
+    bytes
 }
 
 #[test]
@@ -230,9 +232,13 @@ fn outputs_match_the_golden_files() {
             std::fs::write(&path, &got).unwrap();
             continue;
         }
-        match std::fs::read_to_string(&path) {
+        match std::fs::read(&path) {
             Ok(want) if want == got => {}
             Ok(want) => {
+                let (want, got) = (
+                    String::from_utf8_lossy(&want),
+                    String::from_utf8_lossy(&got),
+                );
                 let line = want
                     .lines()
                     .zip(got.lines())

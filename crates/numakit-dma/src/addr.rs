@@ -54,14 +54,6 @@ macro_rules! address_type {
             pub(crate) const fn unchecked_offset_from(self, base: Self) -> u64 {
                 self.0 - base.0
             }
-            /// The page frame number.
-            pub(crate) const fn pfn(self) -> u64 {
-                self.0 >> PAGE_SHIFT
-            }
-            /// The address of the first byte of page frame `pfn`.
-            pub(crate) const fn from_pfn(pfn: u64) -> Self {
-                Self(pfn << PAGE_SHIFT)
-            }
             /// The offset into its page.
             pub(crate) const fn page_offset(self) -> u64 {
                 self.0 & (PAGE_SIZE - 1)
@@ -105,6 +97,41 @@ address_type!(
     /// physical address, but only the direct-mapping translator may say so.
     #[doc(alias = "dma_addr_t")]
     Iova
+);
+
+macro_rules! frame_type {
+    ($(#[$meta:meta])* $name:ident of $addr:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub(crate) struct $name(pub(crate) u64);
+
+        impl $name {
+            /// The address of the frame's first byte.
+            pub(crate) const fn addr(self) -> $addr {
+                $addr::new(self.0 << PAGE_SHIFT)
+            }
+            /// The frame `pages` further.
+            pub(crate) const fn plus(self, pages: u64) -> Self {
+                Self(self.0 + pages)
+            }
+        }
+
+        impl $addr {
+            /// The page frame holding this address.
+            pub(crate) const fn frame(self) -> $name {
+                $name(self.0 >> PAGE_SHIFT)
+            }
+        }
+    };
+}
+
+frame_type!(
+    /// A page frame of physical memory.
+    PhysPfn of PhysAddr
+);
+frame_type!(
+    /// A page frame of IOVA space.
+    IovaPfn of Iova
 );
 
 /// `len` bytes of physical memory from `addr`.
@@ -231,8 +258,8 @@ mod tests {
         assert_eq!(r.pages(), 2);
         assert!(r.is_sub_page());
         assert!(!PhysRange::new(PhysAddr::new(0x2000), 0x1000).is_sub_page());
-        assert_eq!(PhysAddr::new(0x3456).pfn(), 3);
-        assert_eq!(Iova::from_pfn(3).page_offset(), 0);
+        assert_eq!(PhysAddr::new(0x3456).frame(), PhysPfn(3));
+        assert_eq!(IovaPfn(3).plus(1).addr(), Iova::new(0x4000));
         assert_eq!(Iova::new(0x3456).page_offset(), 0x456);
         assert_eq!(DmaMask::bits(32).limit_pfn(u64::MAX), 0xfffff);
         assert!(DmaMask::bits(32).covers_range(PhysRange::new(PhysAddr::new(0xffff_f000), 0x1000)));

@@ -2,7 +2,7 @@
 //! runs a call and the checker that checks it: no call passes a bare flag or
 //! an `Option` to say which variant of a call it is.
 
-use crate::addr::Iova;
+use crate::addr::{DMA_MAPPING_ERROR, Iova, PhysAddr};
 use crate::direction::DmaDirection;
 use crate::ids::DeviceId;
 
@@ -96,6 +96,34 @@ pub(crate) enum ErrorCheck {
     /// The call reported failure itself (`dma_map_sg`'s count, a typed
     /// `Result`): nothing more to check.
     Done,
+}
+
+/// A scatterlist entry (`struct scatterlist`): the CPU side (`phys`,
+/// `length`) filled by the driver, the DMA side (`dma_address`,
+/// `dma_length`) by `dma_map_sg` for the first *count* entries.
+#[doc(alias = "scatterlist")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScatterEntry {
+    /// The CPU buffer (`sg_phys`).
+    pub phys: PhysAddr,
+    /// Its length.
+    pub length: u64,
+    /// `sg_dma_address`.
+    pub dma_address: Iova,
+    /// `sg_dma_len`.
+    pub dma_length: u64,
+}
+
+impl ScatterEntry {
+    /// An entry for `length` bytes at `phys` (`sg_set_buf`).
+    pub fn new(phys: PhysAddr, length: u64) -> Self {
+        Self {
+            phys,
+            length,
+            dma_address: DMA_MAPPING_ERROR,
+            dma_length: 0,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -158,16 +158,18 @@ impl DeviceConfig {
 /// Physical memory layout of the model. RAM is `[0, 3.5 GiB)` and
 /// `[4 GiB, 68 GiB)`; pages are allocated only when written.
 pub mod layout {
+    use crate::addr::PhysAddr;
+
     /// swiotlb's pool starts here (64 MiB).
-    pub const SWIOTLB_BASE: u64 = 0x0400_0000;
+    pub const SWIOTLB_BASE: PhysAddr = PhysAddr::new(0x0400_0000);
     /// Allocations in the DMA32 zone start here (256 MiB).
-    pub const DMA32_START: u64 = 0x1000_0000;
+    pub const DMA32_START: PhysAddr = PhysAddr::new(0x1000_0000);
     /// End of low RAM (3.5 GiB); the MMIO hole follows.
-    pub const LOW_RAM_END: u64 = 0xe000_0000;
+    pub const LOW_RAM_END: PhysAddr = PhysAddr::new(0xe000_0000);
     /// Start of high RAM and of the Normal zone (4 GiB).
-    pub const HIGH_RAM_START: u64 = 0x1_0000_0000;
+    pub const HIGH_RAM_START: PhysAddr = PhysAddr::new(0x1_0000_0000);
     /// End of high RAM (68 GiB).
-    pub const HIGH_RAM_END: u64 = 0x11_0000_0000;
+    pub const HIGH_RAM_END: PhysAddr = PhysAddr::new(0x11_0000_0000);
 }
 
 /// The machine the model simulates.
@@ -221,7 +223,8 @@ impl MachineConfig {
                 self.line_size
             ));
         }
-        if self.swiotlb_bytes > layout::DMA32_START - layout::SWIOTLB_BASE {
+        let room = layout::DMA32_START.unchecked_offset_from(layout::SWIOTLB_BASE);
+        if self.swiotlb_bytes > room {
             return Some(format!(
                 "swiotlb of {} bytes does not fit below {:#x}",
                 self.swiotlb_bytes,

@@ -1,7 +1,7 @@
 //! The crate's error type.
 
 use crate::addr::{DmaMask, PhysAddr};
-use crate::hw::iommu::Fault;
+use crate::fault::Fault;
 
 /// What went wrong in a DMA API call. API misuse that the kernel would let
 /// through is not an error: it is a [`Finding`](crate::Finding) of the

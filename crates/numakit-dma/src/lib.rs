@@ -65,6 +65,7 @@ mod calls;
 mod config;
 mod direction;
 mod error;
+mod fault;
 mod ids;
 mod intmap;
 mod rng;
@@ -83,6 +84,7 @@ pub mod scenario;
 mod typed;
 
 pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr};
+pub use calls::ScatterEntry;
 pub use check::finding::Finding;
 pub use check::rules::Rule;
 pub use config::{
@@ -95,7 +97,7 @@ pub use hw::iommu;
 pub use hw::swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
 pub use ids::DeviceId;
 pub use mapping::{DmaSegment, MapFunc};
-pub use model::{ModelBackend, ModelBuilder, ScatterEntry};
+pub use model::{ModelBackend, ModelBuilder};
 pub use trace::{Event, EventSource, Origin};
 pub use typed::{
     CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, Owner, SgMap, SgTable,

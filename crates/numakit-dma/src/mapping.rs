@@ -86,20 +86,33 @@ impl Entry {
         }
     }
 
-    /// The part of this entry between mapping coordinates `lo` and `hi`:
-    /// `(cpu address, target address, length)`.
-    pub(crate) fn slice(&self, lo: u64, hi: u64) -> Option<(PhysAddr, PhysAddr, u64)> {
+    /// The part of this entry between mapping coordinates `lo` and `hi`.
+    pub(crate) fn slice(&self, lo: u64, hi: u64) -> Option<Slice> {
         let s = lo.max(self.coord);
         let t = hi.min(self.coord + self.len);
         (s < t).then(|| {
             let off = s - self.coord;
-            (
-                self.cpu.unchecked_add(off),
-                self.target.unchecked_add(off),
-                t - s,
-            )
+            Slice {
+                cpu: self.cpu.unchecked_add(off),
+                target: self.target.unchecked_add(off),
+                len: t - s,
+                bounced: self.bounced,
+            }
         })
     }
+}
+
+/// A part of an entry: where its bytes are for the CPU and for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slice {
+    /// The CPU buffer's bytes.
+    pub(crate) cpu: PhysAddr,
+    /// The bytes the device accesses (the same, or a bounce slot's).
+    pub(crate) target: PhysAddr,
+    /// The length.
+    pub(crate) len: u64,
+    /// Whether `target` is a bounce slot.
+    pub(crate) bounced: bool,
 }
 
 /// A DMA segment: what `dma_map_sg` reports in `sg_dma_address` and
@@ -413,7 +426,12 @@ mod tests {
         };
         assert_eq!(
             e.slice(0, 0x80),
-            Some((PhysAddr::new(0x1000), PhysAddr::new(0x9000), 0x40))
+            Some(Slice {
+                cpu: PhysAddr::new(0x1000),
+                target: PhysAddr::new(0x9000),
+                len: 0x40,
+                bounced: true
+            })
         );
         assert_eq!(e.slice(0x140, 0x200), None);
         assert!(MapFunc::Single.same_kind(MapFunc::Page));

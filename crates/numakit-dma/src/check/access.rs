@@ -2,12 +2,12 @@
 //! the devices' DMA, including the faults the IOMMU raises.
 
 use super::{Checker, Ctx, Ownership, Span, line_hull};
-use crate::addr::{Iova, PhysAddr};
+use crate::addr::{Iova, PhysAddr, PhysRange};
 use crate::check::finding::Finding;
 use crate::check::rules::Rule;
 use crate::direction::{Access, DmaDirection};
 use crate::dmabuf::Accessor;
-use crate::hw::iommu::Fault;
+use crate::fault::Fault;
 use crate::ids::{BufId, DeviceId, MapId};
 use crate::mapping::{Entry, MapFunc, MapRecord};
 
@@ -31,10 +31,10 @@ impl Checker {
         if self.cpu_index.is_empty() || a.len == 0 {
             return;
         }
-        let (llo, lhi) = line_hull(a.phys, a.len, cx.line);
+        let lines = line_hull(a.phys, a.len, cx.line);
         let mut out = Vec::new();
         let mut wrote = Vec::new();
-        for id in self.cpu_index.hits(llo, lhi) {
+        for id in self.cpu_index.hits(lines) {
             let r = cx.maps.live(id);
             let own = self.owner(id);
             if a.access == Access::Read && r.dir == DmaDirection::ToDevice {
@@ -318,7 +318,8 @@ fn first_unowned(span: Span, window: Option<Span>) -> u64 {
 /// Whether CPU access `a` conflicts with mapping `r`, whose ownership is
 /// `own`, on a machine whose cache lines are `line` bytes.
 fn cpu_conflict(r: &MapRecord, own: Ownership, a: CpuAccess, line: u64) -> Option<Conflict> {
-    let (llo, lhi) = line_hull(a.phys, a.len, line);
+    let lines = line_hull(a.phys, a.len, line);
+    let (llo, lhi) = (lines.addr, lines.end());
     let mut found: Option<Conflict> = None;
     for e in &r.entries {
         let bytes = entry_span(e, a.phys, a.end());

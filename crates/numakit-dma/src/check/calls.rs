@@ -18,8 +18,7 @@ use crate::mapping::{MapFunc, MapRecord};
 impl Checker {
     /// `kfree` of the allocation `alloc` at `addr`: is it still mapped?
     pub(crate) fn on_free(&mut self, cx: &mut Ctx<'_>, addr: PhysAddr, alloc: &Alloc) {
-        let end = addr.unchecked_add(alloc.len);
-        for id in self.cpu_index.hits(addr, end) {
+        for id in self.cpu_index.hits(PhysRange::new(addr, alloc.len)) {
             let r = cx.maps.live(id);
             let f = cx
                 .finding(
@@ -99,8 +98,9 @@ impl Checker {
         let r = cx.maps.live(id);
         let mut seen: Vec<MapId> = Vec::new();
         for e in &r.entries {
-            let (llo, lhi) = line_hull(e.cpu, e.len, cx.line);
-            for oid in self.cpu_index.hits(llo, lhi) {
+            let lines = line_hull(e.cpu, e.len, cx.line);
+            let (llo, lhi) = (lines.addr, lines.end());
+            for oid in self.cpu_index.hits(lines) {
                 if oid == id || seen.contains(&oid) {
                     continue;
                 }
@@ -253,7 +253,7 @@ impl Checker {
     ) -> bool {
         let r = cx.maps.live(id);
         let proceed = r.func.same_kind(func);
-        let mut out = unmap_call_findings(cx, r, args, func, proceed);
+        let mut out = unmap_call_findings(cx, r, args, func);
         if dir != r.dir && proceed {
             out.push(cx.finding_for(
                 Rule::UnmapDirectionMismatch,
@@ -463,10 +463,10 @@ fn unmap_call_findings(
     r: &MapRecord,
     args: UnmapArgs,
     func: MapFunc,
-    proceed: bool,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     if r.func != func {
+        let proceed = r.func.same_kind(func);
         out.push(cx.finding_for(
             Rule::UnmapFunctionMismatch,
             r,

@@ -7,11 +7,14 @@ use std::fmt;
 
 use crate::addr::{Iova, PhysAddr};
 use crate::check::rules::Rule;
-use crate::hw::iommu::Fault;
+use crate::fault::Fault;
 use crate::trace::Origin;
 
-/// What the checker found: the rule, what broke it and where.
+/// What the checker found: the rule, what broke it and where. Made only
+/// by the model (the checker, and `ModelBackend::expectation_failed` for a
+/// driver's own expectations), so a finding always comes from one place.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// The rule broken.
     pub rule: Rule,

@@ -20,7 +20,7 @@ pub(crate) mod rules;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::addr::{Iova, PhysAddr};
+use crate::addr::{Iova, PhysAddr, PhysRange};
 use crate::dmabuf::{Accessor, DmaBufs};
 use crate::hw::cpu::CpuMemory;
 use crate::hw::devices::Devices;
@@ -144,8 +144,9 @@ struct CpuIndex {
 }
 
 impl CpuIndex {
-    /// Mappings whose CPU bytes meet `[lo, hi)`, in address order.
-    fn hits(&self, lo: PhysAddr, hi: PhysAddr) -> Vec<MapId> {
+    /// Mappings whose CPU bytes meet `r`, in address order.
+    fn hits(&self, r: PhysRange) -> Vec<MapId> {
+        let (lo, hi) = (r.addr, r.end());
         let mut ids: Vec<MapId> = Vec::new();
         if self.ranges.is_empty() || hi <= lo {
             return ids;
@@ -179,11 +180,10 @@ impl CpuIndex {
 }
 
 /// The cache lines `[addr, addr + len)` touches, as a byte range.
-fn line_hull(addr: PhysAddr, len: u64, line: u64) -> (PhysAddr, PhysAddr) {
-    (
-        addr.align_down(line),
-        PhysAddr::new((addr.raw() + len).next_multiple_of(line)),
-    )
+fn line_hull(addr: PhysAddr, len: u64, line: u64) -> PhysRange {
+    let start = addr.align_down(line);
+    let end = (addr.raw() + len).next_multiple_of(line);
+    PhysRange::new(start, end - start.raw())
 }
 
 /// The checker's state.
@@ -271,7 +271,7 @@ mod tests {
     use crate::calls::{ErrorCheck, Toward, UnmapArgs};
     use crate::config::DeviceConfig;
     use crate::direction::{Access, DmaDirection};
-    use crate::hw::iommu::{Fault, FaultReason};
+    use crate::fault::{Fault, FaultReason};
     use crate::mapping::{Entry, MapFunc, Segment};
 
     /// The checker's world, built by hand: one device, the mappings given.
@@ -439,5 +439,85 @@ mod tests {
         c.on_fault(&mut w.cx(), 0, a, &fault);
         assert_eq!(w.rules(), ["device-access-unmapped"]);
         assert_eq!(w.findings[0].fault.as_ref(), Some(&fault));
+    }
+
+    #[test]
+    fn syncs_with_the_wrong_count_range_or_direction() {
+        use crate::calls::{SyncCall, SyncTarget};
+        let mut w = World::new();
+        let mut c = Checker::default();
+        w.map(2, 0x4000, 64, 0xa000, DmaDirection::FromDevice);
+        c.after_map(&mut w.cx(), MapId(2), ErrorCheck::Done);
+        let call = SyncCall {
+            dev: DeviceId(0),
+            target: SyncTarget::Single {
+                dma: Iova::new(0xa020),
+                size: 64,
+            },
+            dir: DmaDirection::ToDevice,
+            toward: Toward::Cpu,
+        };
+        c.before_sync(&mut w.cx(), MapId(2), 0, &call);
+        assert_eq!(
+            w.rules(),
+            ["sync-outside-mapping", "sync-direction-mismatch"]
+        );
+        let sg = SyncCall {
+            target: SyncTarget::Sg {
+                dma: Iova::new(0xa000),
+                nents: 3,
+            },
+            dir: DmaDirection::FromDevice,
+            ..call
+        };
+        c.before_sync(&mut w.cx(), MapId(2), 0, &sg);
+        assert_eq!(w.rules()[2], "sg-count-mismatch");
+    }
+
+    #[test]
+    fn coherent_frees_with_the_wrong_size_or_address() {
+        let mut w = World::new();
+        let mut c = Checker::default();
+        w.map(2, 0x5000, 4096, 0xb000, DmaDirection::Bidirectional);
+        assert!(!c.before_free_coherent(&mut w.cx(), MapId(2), 4096, PhysAddr::new(0x5000)));
+        assert_eq!(
+            w.rules(),
+            ["unmap-function-mismatch"],
+            "a streaming mapping is no coherent buffer"
+        );
+    }
+
+    #[test]
+    fn dmabuf_cpu_access_needs_begin_and_the_writer_s_fence() {
+        use super::dmabuf::BufAccess;
+        use crate::dmabuf::Accessor;
+        use crate::ids::{BufId, FenceId};
+        let mut w = World::new();
+        let mut c = Checker::default();
+        let buf = BufId(7);
+        w.dmabufs
+            .add(buf, Arc::from("frame"), vec![PhysAddr::new(0x8000)]);
+        let a = BufAccess {
+            buf,
+            offset: 0,
+            len: 16,
+            access: Access::Read,
+        };
+        let pieces = [PhysRange::new(PhysAddr::new(0x8000), 16)];
+        c.on_dmabuf_cpu_access(&mut w.cx(), a, &pieces);
+        assert_eq!(w.rules(), ["dmabuf-cpu-access-outside-begin-end"]);
+        w.dmabufs
+            .add_fence(buf, FenceId(8), "cam", Accessor::Device(DeviceId(0)));
+        c.on_dmabuf_begin(&mut w.cx(), buf, DmaDirection::FromDevice);
+        assert_eq!(w.rules()[1], "dmabuf-fence-not-waited");
+        w.dmabufs.open_cpu_access(buf, DmaDirection::FromDevice);
+        c.on_dmabuf_begin(&mut w.cx(), buf, DmaDirection::FromDevice);
+        assert_eq!(w.rules()[2], "dmabuf-begin-end-mismatch", "nested begin");
+        c.on_dmabuf_end(&mut w.cx(), buf, DmaDirection::ToDevice);
+        assert_eq!(
+            w.rules()[4],
+            "dmabuf-begin-end-mismatch",
+            "end with another direction"
+        );
     }
 }

@@ -188,8 +188,9 @@ impl Cache {
         }
     }
 
-    /// Indexes of the cached lines in `[start, end)`.
-    fn present(&self, start: u64, end: u64) -> Vec<u64> {
+    /// Indexes of the cached lines that hold bytes of `r`.
+    fn present(&self, r: PhysRange) -> Vec<u64> {
+        let (start, end) = (r.addr.raw(), r.end().raw());
         if end <= start {
             return Vec::new();
         }
@@ -213,7 +214,7 @@ impl Cache {
         mem.read(at, out);
         let addr = at.raw();
         let end = addr + out.len() as u64;
-        for idx in self.present(addr, end) {
+        for idx in self.present(PhysRange::new(at, out.len() as u64)) {
             let l = &self.lines[&idx];
             if !l.dirty {
                 continue;
@@ -229,8 +230,7 @@ impl Cache {
     /// A coherent device write: cached copies are written back if dirty and
     /// dropped, then memory is written.
     pub(crate) fn snoop_write(&mut self, mem: &mut Memory, at: PhysAddr, data: &[u8]) {
-        let end = at.raw() + data.len() as u64;
-        for idx in self.present(at.raw(), end) {
+        for idx in self.present(PhysRange::new(at, data.len() as u64)) {
             let l = self.lines.remove(&idx).expect("line present");
             if l.dirty {
                 mem.write(self.addr_of(idx), &l.data);
@@ -278,7 +278,7 @@ impl Cache {
     /// (`dc cvac`).
     pub(crate) fn clean(&mut self, mem: &mut Memory, r: PhysRange) -> Maint {
         let mut m = Maint::default();
-        for idx in self.present(r.addr.raw(), r.end().raw()) {
+        for idx in self.present(r) {
             let at = self.addr_of(idx);
             let l = self.lines.get_mut(&idx).expect("line present");
             if l.dirty {
@@ -303,7 +303,7 @@ impl Cache {
         let last = (end - 1) >> self.shift;
         let partial_first = start & (self.line - 1) != 0;
         let partial_last = end & (self.line - 1) != 0;
-        for idx in self.present(start, end) {
+        for idx in self.present(r) {
             let l = self.lines.remove(&idx).expect("line present");
             let edge = (idx == first && partial_first) || (idx == last && partial_last);
             if edge && l.dirty {
@@ -318,7 +318,7 @@ impl Cache {
     /// Cleans and invalidates `[start, end)` (`dc civac`).
     pub(crate) fn clean_invalidate(&mut self, mem: &mut Memory, r: PhysRange) -> Maint {
         let mut m = Maint::default();
-        for idx in self.present(r.addr.raw(), r.end().raw()) {
+        for idx in self.present(r) {
             let l = self.lines.remove(&idx).expect("line present");
             if l.dirty {
                 mem.write(self.addr_of(idx), &l.data);

@@ -32,8 +32,8 @@ pub(crate) struct CpuMemory {
 impl Default for CpuMemory {
     fn default() -> Self {
         Self {
-            next_dma32: PhysAddr::new(DMA32_START),
-            next_normal: PhysAddr::new(HIGH_RAM_START),
+            next_dma32: DMA32_START,
+            next_normal: HIGH_RAM_START,
             allocs: BTreeMap::new(),
             uncached: BTreeMap::new(),
         }
@@ -51,7 +51,7 @@ impl CpuMemory {
         };
         let start = next.raw().next_multiple_of(align);
         match start.checked_add(size) {
-            Some(e) if e <= end => {
+            Some(e) if e <= end.raw() => {
                 *next = PhysAddr::new(e);
                 Ok(PhysAddr::new(start))
             }
@@ -130,13 +130,13 @@ mod tests {
     fn zones_place_and_run_out() {
         let mut c = CpuMemory::default();
         let a = c.place(100, 64, Zone::Dma32).unwrap();
-        assert_eq!(a, PhysAddr::new(DMA32_START));
+        assert_eq!(a, DMA32_START);
         let b = c.place(10, 4096, Zone::Dma32).unwrap();
-        assert_eq!(b, PhysAddr::new(DMA32_START + 4096));
+        assert_eq!(b, DMA32_START.unchecked_add(4096));
         let n = c.place(1, 64, Zone::Normal).unwrap();
-        assert_eq!(n, PhysAddr::new(HIGH_RAM_START));
+        assert_eq!(n, HIGH_RAM_START);
         assert!(matches!(
-            c.place(LOW_RAM_END, 64, Zone::Dma32),
+            c.place(LOW_RAM_END.raw(), 64, Zone::Dma32),
             Err(Error::OutOfMemory { zone: "DMA32", .. })
         ));
     }

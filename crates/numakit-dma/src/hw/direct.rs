@@ -5,7 +5,7 @@
 
 use crate::addr::{DmaMask, Iova, PhysAddr, PhysRange};
 use crate::config::layout::{HIGH_RAM_END, HIGH_RAM_START, LOW_RAM_END};
-use crate::hw::iommu::FaultReason;
+use crate::fault::FaultReason;
 
 /// `phys_to_dma`: the DMA address a device uses for physical address `p`.
 pub(crate) const fn phys_to_dma(p: PhysAddr) -> Iova {
@@ -27,8 +27,8 @@ pub(crate) struct DirectAccess {
 pub(crate) fn translate(dma: Iova, len: u64, mask: DmaMask) -> Result<DirectAccess, FaultReason> {
     let a = dma.raw() & mask.raw();
     let e = a.checked_add(len).ok_or(FaultReason::NoMemory)?;
-    let in_low = e <= LOW_RAM_END;
-    let in_high = a >= HIGH_RAM_START && e <= HIGH_RAM_END;
+    let in_low = e <= LOW_RAM_END.raw();
+    let in_high = a >= HIGH_RAM_START.raw() && e <= HIGH_RAM_END.raw();
     if !(in_low || in_high) {
         return Err(FaultReason::NoMemory);
     }
@@ -54,7 +54,7 @@ mod tests {
             "the MMIO hole"
         );
         assert_eq!(
-            translate(Iova::new(HIGH_RAM_END - 32), 64, m),
+            translate(Iova::new(HIGH_RAM_END.raw() - 32), 64, m),
             Err(FaultReason::NoMemory),
             "runs off the end of RAM"
         );

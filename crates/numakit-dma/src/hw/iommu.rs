@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::addr::{DmaMask, Iova, PAGE_SHIFT, PAGE_SIZE, PhysAddr, PhysRange};
+use crate::addr::{DmaMask, Iova, IovaPfn, PAGE_SHIFT, PAGE_SIZE, PhysAddr, PhysPfn, PhysRange};
 use crate::config::IommuMode;
-use crate::direction::{Access, DmaDirection};
-use crate::ids::DeviceId;
+use crate::direction::Access;
 use crate::intmap::IntMap;
+
+pub use crate::fault::{Fault, FaultReason};
 
 /// Sizes below this many pages are rounded up to a power of two before
 /// allocation, as `iommu_dma_alloc_iova` does (`IOVA_RANGE_CACHE_MAX_SIZE`).
@@ -57,6 +58,17 @@ impl IovaRange {
     pub fn start(self) -> Iova {
         Iova::new(self.lo_pfn << PAGE_SHIFT)
     }
+}
+
+/// A range an [`IovaAllocator`] holds: allocated or reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IovaSpan {
+    /// The first page frame.
+    pub lo_pfn: u64,
+    /// The last page frame (inclusive).
+    pub hi_pfn: u64,
+    /// Reserved (never handed out) rather than allocated.
+    pub reserved: bool,
 }
 
 impl Default for IovaAllocator {
@@ -152,68 +164,31 @@ impl IovaAllocator {
         }
     }
 
-    /// Every allocated or reserved range: `(lo_pfn, hi_pfn, reserved)`.
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64, bool)> + '_ {
-        self.ranges.iter().map(|(&lo, &(hi, r))| (lo, hi, r))
-    }
-}
-
-/// Why an IOMMU refused a device access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultReason {
-    /// No translation for the IOVA.
-    NotMapped,
-    /// A read of a page mapped write-only (from-device).
-    NoReadPermission,
-    /// A write to a page mapped read-only (to-device).
-    NoWritePermission,
-    /// Without an IOMMU: the bus address hits no memory.
-    NoMemory,
-}
-
-impl std::fmt::Display for FaultReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::NotMapped => "no translation (PTE not present)",
-            Self::NoReadPermission => "read of a write-only page",
-            Self::NoWritePermission => "write to a read-only page",
-            Self::NoMemory => "no memory at this bus address",
+    /// Every allocated or reserved range, lowest first.
+    pub fn ranges(&self) -> impl Iterator<Item = IovaSpan> + '_ {
+        self.ranges.iter().map(|(&lo, &(hi, reserved))| IovaSpan {
+            lo_pfn: lo,
+            hi_pfn: hi,
+            reserved,
         })
     }
 }
 
-/// A DMA fault, as the IOMMU (or the bus) reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Fault {
-    /// The device's name.
-    pub device: String,
-    /// The device.
-    pub device_id: DeviceId,
-    /// The first faulting address.
-    pub iova: Iova,
-    /// Read or write.
-    pub access: Access,
-    /// Why.
-    pub reason: FaultReason,
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "DMA {} fault: device {} at {}: {}",
-            self.access, self.device, self.iova, self.reason
-        )
-    }
+/// What a device may do through an IOMMU mapping (the kernel's
+/// `IOMMU_READ` and `IOMMU_WRITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Prot {
+    /// The device may read.
+    pub(crate) read: bool,
+    /// The device may write.
+    pub(crate) write: bool,
 }
 
 /// A page-table (and IOTLB) entry.
 #[derive(Debug, Clone, Copy)]
 struct Pte {
-    pfn: u64,
-    read: bool,
-    write: bool,
+    frame: PhysPfn,
+    prot: Prot,
 }
 
 /// How a translation was found.
@@ -232,7 +207,7 @@ pub(crate) struct Domain {
     alloc: IovaAllocator,
     pt: IntMap<u64, Pte>,
     iotlb: IntMap<u64, Pte>,
-    fq: Vec<u64>,
+    fq: Vec<IovaPfn>,
     fq_size: usize,
 }
 
@@ -250,43 +225,41 @@ impl Domain {
         }
     }
 
-    /// Maps `pages` pages from `iova_pfn` to the pages from `phys_pfn`, with
-    /// the permissions the direction gives the device.
-    fn map(&mut self, iova_pfn: u64, phys_pfn: u64, pages: u64, dir: DmaDirection) {
-        let (read, write) = (dir.device_reads(), dir.device_writes());
+    /// Maps `pages` pages from `iova` to the pages from `phys`, allowing
+    /// the device `prot`.
+    fn map(&mut self, iova: IovaPfn, phys: PhysPfn, pages: u64, prot: Prot) {
         for i in 0..pages {
             self.pt.insert(
-                iova_pfn + i,
+                iova.0 + i,
                 Pte {
-                    pfn: phys_pfn + i,
-                    read,
-                    write,
+                    frame: phys.plus(i),
+                    prot,
                 },
             );
         }
     }
 
-    fn unmap(&mut self, iova_pfn: u64, pages: u64) {
+    fn unmap(&mut self, iova: IovaPfn, pages: u64) {
         for i in 0..pages {
-            self.pt.remove(&(iova_pfn + i));
+            self.pt.remove(&(iova.0 + i));
         }
     }
 
-    fn invalidate(&mut self, iova_pfn: u64, pages: u64) {
+    fn invalidate(&mut self, iova: IovaPfn, pages: u64) {
+        let range = iova.0..iova.0 + pages;
         if pages as usize > self.iotlb.len() {
-            self.iotlb
-                .retain(|k, _| !(iova_pfn..iova_pfn + pages).contains(k));
+            self.iotlb.retain(|k, _| !range.contains(k));
         } else {
-            for i in 0..pages {
-                self.iotlb.remove(&(iova_pfn + i));
+            for f in range {
+                self.iotlb.remove(&f);
             }
         }
     }
 
     /// Queues an IOVA range for freeing after the next flush; flushes when
     /// the queue is full. Returns whether it flushed.
-    fn queue_free(&mut self, lo_pfn: u64) -> bool {
-        self.fq.push(lo_pfn);
+    fn queue_free(&mut self, lo: IovaPfn) -> bool {
+        self.fq.push(lo);
         if self.fq.len() >= self.fq_size {
             self.flush();
             true
@@ -300,7 +273,7 @@ impl Domain {
         self.iotlb.clear();
         let n = self.fq.len();
         for lo in std::mem::take(&mut self.fq) {
-            self.alloc.free(lo);
+            self.alloc.free(lo.0);
         }
         n
     }
@@ -310,7 +283,7 @@ impl Domain {
     }
 
     fn translate(&mut self, iova: Iova, access: Access) -> Result<(PhysAddr, Hit), FaultReason> {
-        let pfn = iova.pfn();
+        let pfn = iova.frame().0;
         let (pte, hit) = match self.iotlb.get(&pfn) {
             Some(&p) => (
                 p,
@@ -329,12 +302,9 @@ impl Domain {
             },
         };
         match access {
-            Access::Read if !pte.read => Err(FaultReason::NoReadPermission),
-            Access::Write if !pte.write => Err(FaultReason::NoWritePermission),
-            _ => Ok((
-                PhysAddr::from_pfn(pte.pfn).unchecked_add(iova.page_offset()),
-                hit,
-            )),
+            Access::Read if !pte.prot.read => Err(FaultReason::NoReadPermission),
+            Access::Write if !pte.prot.write => Err(FaultReason::NoWritePermission),
+            _ => Ok((pte.frame.addr().unchecked_add(iova.page_offset()), hit)),
         }
     }
 }
@@ -346,7 +316,7 @@ pub(crate) struct IovaLease {
     /// The IOMMU group whose domain holds it.
     pub(crate) group: u32,
     /// The first page frame.
-    pub(crate) lo_pfn: u64,
+    pub(crate) lo: IovaPfn,
     /// The pages mapped (not the allocator's rounded size).
     pub(crate) pages: u64,
 }
@@ -354,11 +324,11 @@ pub(crate) struct IovaLease {
 impl IovaLease {
     /// The first IOVA.
     pub(crate) fn start(self) -> Iova {
-        Iova::from_pfn(self.lo_pfn)
+        self.lo.addr()
     }
     /// The first IOVA past the range.
     pub(crate) fn end(self) -> Iova {
-        Iova::from_pfn(self.lo_pfn + self.pages)
+        self.lo.plus(self.pages).addr()
     }
 }
 
@@ -427,7 +397,7 @@ impl Iommu {
     /// `iommu_dma_alloc_iova` does: below 4 GiB first when the mask allows
     /// more, then anywhere below the mask, then once more after flushing the
     /// lazy queue. Returns the first page frame.
-    pub(crate) fn alloc(&mut self, group: u32, mask: DmaMask, pages: u64) -> Option<u64> {
+    pub(crate) fn alloc(&mut self, group: u32, mask: DmaMask, pages: u64) -> Option<IovaPfn> {
         let limit = mask.limit_pfn(APERTURE_END);
         let dom = self.domain(group);
         let mut r = None;
@@ -441,13 +411,14 @@ impl Iommu {
             dom.flush();
             r = dom.alloc.alloc(pages, limit);
         }
-        r.map(|r| r.lo_pfn)
+        r.map(|r| IovaPfn(r.lo_pfn))
     }
 
-    /// Maps the pages from `phys_pfn` at the IOVA range `lease` for `dir`.
-    pub(crate) fn map(&mut self, lease: IovaLease, phys_pfn: u64, dir: DmaDirection) {
+    /// Maps the pages from `phys` at the IOVA range `lease`, allowing
+    /// the device `prot`.
+    pub(crate) fn map(&mut self, lease: IovaLease, phys: PhysPfn, prot: Prot) {
         self.domain(lease.group)
-            .map(lease.lo_pfn, phys_pfn, lease.pages, dir);
+            .map(lease.lo, phys, lease.pages, prot);
     }
 
     /// Allocates and maps IOVA space for `r`: returns the DMA address of its
@@ -457,16 +428,12 @@ impl Iommu {
         group: u32,
         mask: DmaMask,
         r: PhysRange,
-        dir: DmaDirection,
+        prot: Prot,
     ) -> Option<(Iova, IovaLease)> {
         let pages = r.pages();
-        let lo_pfn = self.alloc(group, mask, pages)?;
-        let lease = IovaLease {
-            group,
-            lo_pfn,
-            pages,
-        };
-        self.map(lease, r.addr.pfn(), dir);
+        let lo = self.alloc(group, mask, pages)?;
+        let lease = IovaLease { group, lo, pages };
+        self.map(lease, r.addr.frame(), prot);
         Some((lease.start().unchecked_add(r.addr.page_offset()), lease))
     }
 
@@ -475,16 +442,16 @@ impl Iommu {
     pub(crate) fn release(&mut self, lease: IovaLease) -> Release {
         let lazy = self.mode == IommuMode::Lazy;
         let dom = self.domain(lease.group);
-        dom.unmap(lease.lo_pfn, lease.pages);
+        dom.unmap(lease.lo, lease.pages);
         if lazy {
-            let flushed = dom.queue_free(lease.lo_pfn);
+            let flushed = dom.queue_free(lease.lo);
             Release::Queued {
                 pending: dom.pending(),
                 flushed,
             }
         } else {
-            dom.invalidate(lease.lo_pfn, lease.pages);
-            dom.alloc.free(lease.lo_pfn);
+            dom.invalidate(lease.lo, lease.pages);
+            dom.alloc.free(lease.lo.0);
             Release::Invalidated
         }
     }
@@ -493,8 +460,8 @@ impl Iommu {
     /// so the IOVA is freed at once in any mode.
     pub(crate) fn undo(&mut self, lease: IovaLease) {
         let dom = self.domain(lease.group);
-        dom.unmap(lease.lo_pfn, lease.pages);
-        dom.alloc.free(lease.lo_pfn);
+        dom.unmap(lease.lo, lease.pages);
+        dom.alloc.free(lease.lo.0);
     }
 
     /// Flushes every domain's queue, in group order; returns the ranges freed.
@@ -572,6 +539,15 @@ mod tests {
         assert!(a.alloc(1, 1).is_none());
     }
 
+    const RO: Prot = Prot {
+        read: true,
+        write: false,
+    };
+    const WO: Prot = Prot {
+        read: false,
+        write: true,
+    };
+
     fn phys(a: u64) -> PhysRange {
         PhysRange::new(PhysAddr::new(a), 0x1000)
     }
@@ -581,12 +557,7 @@ mod tests {
         let mut m = Iommu::new(IommuMode::Strict, 8);
         m.add_group(7);
         let (dma, lease) = m
-            .map_range(
-                7,
-                DmaMask::bits(64),
-                phys(0x5_0000_0000),
-                DmaDirection::ToDevice,
-            )
+            .map_range(7, DmaMask::bits(64), phys(0x5_0000_0000), RO)
             .unwrap();
         assert_eq!(dma, Iova::new(0xffff_f000));
         assert_eq!(lease.pages, 1);
@@ -606,12 +577,7 @@ mod tests {
         let mut m = Iommu::new(IommuMode::Strict, 8);
         m.add_group(1);
         let (dma, lease) = m
-            .map_range(
-                1,
-                DmaMask::bits(32),
-                phys(0x1000_0000),
-                DmaDirection::FromDevice,
-            )
+            .map_range(1, DmaMask::bits(32), phys(0x1000_0000), WO)
             .unwrap();
         m.translate(1, dma, 8, Access::Write).unwrap();
         assert_eq!(m.release(lease), Release::Invalidated);
@@ -626,12 +592,7 @@ mod tests {
         let mut m = Iommu::new(IommuMode::Lazy, 2);
         m.add_group(1);
         let (dma, lease) = m
-            .map_range(
-                1,
-                DmaMask::bits(32),
-                phys(0x1000_0000),
-                DmaDirection::FromDevice,
-            )
+            .map_range(1, DmaMask::bits(32), phys(0x1000_0000), WO)
             .unwrap();
         m.translate(1, dma, 8, Access::Write).unwrap();
         assert_eq!(
@@ -655,13 +616,17 @@ mod tests {
         // 2048-aligned, so only one such range fits
         let mask = DmaMask::bits(24);
         let big = m.alloc(1, mask, 2000).unwrap();
-        assert_eq!(big, 2048);
+        assert_eq!(big, IovaPfn(2048));
         m.release(IovaLease {
             group: 1,
-            lo_pfn: big,
+            lo: big,
             pages: 2000,
         });
-        assert_eq!(m.alloc(1, mask, 2000), Some(2048), "found after the flush");
+        assert_eq!(
+            m.alloc(1, mask, 2000),
+            Some(IovaPfn(2048)),
+            "found after the flush"
+        );
         assert!(m.alloc(1, mask, 2000).is_none());
     }
 }

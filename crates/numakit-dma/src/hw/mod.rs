@@ -43,8 +43,8 @@ impl Hardware {
         }
         let mut cache = Cache::new(cfg.line_size, cfg.cache_lines, cfg.speculation);
         cache.record = cfg.trace;
-        let swiotlb = (cfg.swiotlb_bytes > 0)
-            .then(|| Swiotlb::new(PhysAddr::new(layout::SWIOTLB_BASE), cfg.swiotlb_bytes));
+        let swiotlb =
+            (cfg.swiotlb_bytes > 0).then(|| Swiotlb::new(layout::SWIOTLB_BASE, cfg.swiotlb_bytes));
         Ok(Self {
             coherence: cfg.coherence,
             mem: Memory::default(),

@@ -37,23 +37,8 @@ impl ModelBackend {
         if size == 0 {
             return Err(Error::ZeroLength);
         }
-        let len = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let iommu = self.hw.iommu.enabled();
-        let zone = if iommu || reach.mask.covers(HIGH_RAM_END - 1, 1) {
-            Zone::Normal
-        } else {
-            Zone::Dma32
-        };
-        let phys = self.hw.cpu.place(len, PAGE_SIZE, zone)?;
-        let r = PhysRange::new(phys, len);
-        if !iommu && !reach.mask.covers_range(r) {
-            return Err(Error::Unreachable {
-                device: self.dev_name(dev),
-                addr: phys,
-                mask: reach.mask,
-                why: " (coherent memory is never bounced)",
-            });
-        }
+        let r = self.place_coherent(dev, reach, size)?;
+        let (phys, len) = (r.addr, r.len);
         let label: Arc<str> = Arc::from(label);
         self.hw.cpu.insert(
             phys,
@@ -64,7 +49,7 @@ impl ModelBackend {
             },
         );
         self.hw.prep_coherent(r);
-        let (dma, leases) = if iommu {
+        let (dma, leases) = if self.hw.iommu.enabled() {
             let (dma, lease) = self.iommu_map(dev, reach, r, DmaDirection::Bidirectional)?;
             (dma, vec![lease])
         } else {
@@ -102,6 +87,29 @@ impl ModelBackend {
             format!("dma_alloc_coherent {label}: {len} bytes, cpu {phys}, dma {dma}{uncached}")
         });
         Ok(id)
+    }
+
+    /// Places `size` bytes (whole pages) of coherent memory where `dev`
+    /// reaches it: anywhere behind an IOMMU, else below its coherent mask
+    /// (coherent memory is never bounced).
+    fn place_coherent(&mut self, dev: DeviceId, reach: Reach, size: u64) -> Result<PhysRange> {
+        let len = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let iommu = self.hw.iommu.enabled();
+        let zone = if iommu || reach.mask.covers(HIGH_RAM_END.raw() - 1, 1) {
+            Zone::Normal
+        } else {
+            Zone::Dma32
+        };
+        let r = PhysRange::new(self.hw.cpu.place(len, PAGE_SIZE, zone)?, len);
+        if !iommu && !reach.mask.covers_range(r) {
+            return Err(Error::Unreachable {
+                device: self.dev_name(dev),
+                addr: r.addr,
+                mask: reach.mask,
+                why: " (coherent memory is never bounced)",
+            });
+        }
+        Ok(r)
     }
 
     /// Frees coherent memory allocated at `cpu` and `dma`.

@@ -10,8 +10,8 @@ use crate::check::access::DeviceAccess;
 use crate::direction::Access;
 use crate::dmabuf::Accessor;
 use crate::error::{Error, Result};
+use crate::fault::{Fault, FaultReason};
 use crate::hw::direct;
-use crate::hw::iommu::{Fault, FaultReason};
 use crate::ids::DeviceId;
 use crate::trace::{EventSource, Site, hex_preview};
 

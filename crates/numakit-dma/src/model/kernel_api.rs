@@ -9,41 +9,13 @@ use super::ModelBackend;
 use super::map::MapRequest;
 use super::unmap::UnmapCall;
 use crate::addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PhysAddr, PhysRange};
-use crate::calls::{ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs};
+use crate::calls::{ErrorCheck, ScatterEntry, SyncCall, SyncTarget, Toward, UnmapArgs};
 use crate::direction::DmaDirection;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hw::devices::MaskKind;
 use crate::ids::DeviceId;
 use crate::mapping::MapFunc;
 use crate::trace::{EventSource, Site};
-
-/// A scatterlist entry (`struct scatterlist`): the CPU side (`phys`,
-/// `length`) filled by the driver, the DMA side (`dma_address`,
-/// `dma_length`) by `dma_map_sg` for the first *count* entries.
-#[doc(alias = "scatterlist")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScatterEntry {
-    /// The CPU buffer (`sg_phys`).
-    pub phys: PhysAddr,
-    /// Its length.
-    pub length: u64,
-    /// `sg_dma_address`.
-    pub dma_address: Iova,
-    /// `sg_dma_len`.
-    pub dma_length: u64,
-}
-
-impl ScatterEntry {
-    /// An entry for `length` bytes at `phys` (`sg_set_buf`).
-    pub fn new(phys: PhysAddr, length: u64) -> Self {
-        Self {
-            phys,
-            length,
-            dma_address: DMA_MAPPING_ERROR,
-            dma_length: 0,
-        }
-    }
-}
 
 /// The DMA address a scatterlist call names: its first entry's.
 fn sg_dma(sg: &[ScatterEntry]) -> Iova {
@@ -51,8 +23,22 @@ fn sg_dma(sg: &[ScatterEntry]) -> Iova {
 }
 
 impl ModelBackend {
+    /// Refuses a mask the platform cannot serve: the lowest memory zone
+    /// needs 24 bits (`dma_supported`).
+    fn mask_supported(&self, dev: DeviceId, mask: DmaMask) -> Result<()> {
+        let d = self.hw.devices.present(dev)?;
+        if mask.raw() < (1 << 24) - 1 {
+            return Err(Error::MaskTooSmall {
+                device: d.cfg.name.clone(),
+                mask,
+            });
+        }
+        Ok(())
+    }
+
     /// `dma_set_mask`: the streaming mask.
     pub fn dma_set_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
+        self.mask_supported(dev, mask)?;
         self.hw.devices.set_mask(dev, MaskKind::Streaming, mask)?;
         self.ev(EventSource::Dma, "set-mask", Some(dev), || {
             format!("DMA mask {mask}")
@@ -62,6 +48,7 @@ impl ModelBackend {
 
     /// `dma_set_coherent_mask`.
     pub fn dma_set_coherent_mask(&mut self, dev: DeviceId, mask: DmaMask) -> Result<()> {
+        self.mask_supported(dev, mask)?;
         self.hw.devices.set_mask(dev, MaskKind::Coherent, mask)?;
         self.ev(EventSource::Dma, "set-mask", Some(dev), || {
             format!("coherent DMA mask {mask}")

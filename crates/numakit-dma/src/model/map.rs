@@ -13,7 +13,7 @@ use crate::calls::ErrorCheck;
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
 use crate::hw::direct;
-use crate::hw::iommu::IovaLease;
+use crate::hw::iommu::{IovaLease, Prot};
 use crate::ids::DeviceId;
 use crate::ids::{BufId, MapId};
 use crate::mapping::{Entry, MapFunc, MapRecord, Segment};
@@ -92,13 +92,34 @@ impl Plan {
     }
 }
 
+/// The IOMMU permissions a direction gives the device
+/// (`dma_info_to_prot`).
+pub(super) fn prot(dir: DmaDirection) -> Prot {
+    Prot {
+        read: dir.device_reads(),
+        write: dir.device_writes(),
+    }
+}
+
 /// The IOMMU permissions a direction gives, for the timeline.
 pub(super) fn perm(dir: DmaDirection) -> &'static str {
-    match (dir.device_reads(), dir.device_writes()) {
-        (true, true) => "read/write",
-        (true, false) => "read-only",
-        (false, true) => "write-only",
-        (false, false) => "no access",
+    match prot(dir) {
+        Prot {
+            read: true,
+            write: true,
+        } => "read/write",
+        Prot {
+            read: true,
+            write: false,
+        } => "read-only",
+        Prot {
+            read: false,
+            write: true,
+        } => "write-only",
+        Prot {
+            read: false,
+            write: false,
+        } => "no access",
     }
 }
 
@@ -202,20 +223,20 @@ impl ModelBackend {
         for &e in req.ents {
             let lease = IovaLease {
                 group: lim.group,
-                lo_pfn: cur,
+                lo: cur,
                 pages: e.pages(),
             };
-            self.hw.iommu.map(lease, e.addr.pfn(), req.dir);
+            self.hw.iommu.map(lease, e.addr.frame(), prot(req.dir));
             plan.push(
                 e,
                 Reached::Buffer,
                 lease.start().unchecked_add(e.addr.page_offset()),
             );
-            cur += lease.pages;
+            cur = cur.plus(lease.pages);
         }
         let whole = IovaLease {
             group: lim.group,
-            lo_pfn: lo,
+            lo,
             pages: total,
         };
         plan.leases.push(whole);
@@ -300,7 +321,7 @@ impl ModelBackend {
         dir: DmaDirection,
     ) -> Result<(Iova, IovaLease)> {
         let Reach { group, mask } = reach;
-        let Some((dma, lease)) = self.hw.iommu.map_range(group, mask, r, dir) else {
+        let Some((dma, lease)) = self.hw.iommu.map_range(group, mask, r, prot(dir)) else {
             return Err(Error::IovaExhausted {
                 device: self.dev_name(dev),
                 pages: r.pages(),
@@ -340,7 +361,7 @@ impl ModelBackend {
             return Err(unreachable(self.dev_name(dev), " and swiotlb is off"));
         };
         let t = tlb.alloc(slot).ok_or(Error::SwiotlbFull { size: slot })?;
-        if !mask.covers(t.raw(), slot) {
+        if !mask.covers_range(PhysRange::new(t, slot)) {
             tlb.free(t);
             return Err(unreachable(self.dev_name(dev), " nor the swiotlb pool"));
         }

@@ -29,14 +29,12 @@ use crate::config::{DeviceConfig, MachineConfig};
 use crate::dmabuf::DmaBufs;
 use crate::engine::Engines;
 use crate::error::{Error, Result};
+use crate::fault::Fault;
 use crate::hw::Hardware;
-use crate::hw::iommu::Fault;
 use crate::ids::DeviceId;
 use crate::ids::Ids;
 use crate::mapping::Mappings;
 use crate::trace::{Event, EventSource, Origin, Site, Trace};
-
-pub use kernel_api::ScatterEntry;
 
 /// Builds a [`ModelBackend`].
 ///
@@ -257,7 +255,8 @@ impl ModelBackend {
     }
 
     /// Reports that an expectation of the driver about the data did not
-    /// hold (rule `expect-mismatch`), with or without the checker.
+    /// hold (rule `expect-mismatch`). This is the driver's own check, not
+    /// the checker's, so it is reported with the checker on or off.
     #[track_caller]
     pub fn expectation_failed(&mut self, message: impl Into<String>) {
         let at = self.origin(std::panic::Location::caller());

@@ -9,7 +9,7 @@ use crate::calls::{SyncCall, SyncTarget, Toward};
 use crate::config::Maintenance;
 use crate::direction::DmaDirection;
 use crate::ids::DeviceId;
-use crate::mapping::MapFunc;
+use crate::mapping::{MapFunc, Slice};
 use crate::trace::{EventSource, Site};
 
 impl ModelBackend {
@@ -84,14 +84,20 @@ impl ModelBackend {
         if dir == DmaDirection::None {
             return;
         }
-        let pieces: Vec<_> = self
+        let pieces: Vec<Slice> = self
             .maps
             .live(id)
             .entries
             .iter()
-            .filter_map(|e| e.slice(lo, hi).map(|p| (p, e.bounced)))
+            .filter_map(|e| e.slice(lo, hi))
             .collect();
-        for ((cpu, target, len), bounced) in pieces {
+        for Slice {
+            cpu,
+            target,
+            len,
+            bounced,
+        } in pieces
+        {
             let t = PhysRange::new(target, len);
             match call.toward {
                 Toward::Cpu => {

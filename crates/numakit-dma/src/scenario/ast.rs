@@ -43,6 +43,25 @@ pub enum Who {
     Device(Name),
 }
 
+/// A scatterlist entry of `map-sg`: a buffer and an offset into it, and a
+/// length if not the rest of the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SgEntry {
+    /// The buffer and the offset.
+    pub at: Ref,
+    /// The length.
+    pub len: Option<u64>,
+}
+
+/// A device declared by a `device` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceLine {
+    /// How it is set up.
+    pub config: DeviceConfig,
+    /// The line that declared it.
+    pub line: u32,
+}
+
 /// Which way a sync step hands a mapping over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncFor {
@@ -160,8 +179,8 @@ pub enum Op {
         dev: Name,
         /// The direction.
         dir: DmaDirection,
-        /// The entries: a buffer and offset, and a length if not the rest.
-        entries: Vec<(Ref, Option<u64>)>,
+        /// The entries, in order.
+        entries: Vec<SgEntry>,
     },
     /// `unmap-sg`: `dma_unmap_sg`.
     UnmapSg {
@@ -379,8 +398,8 @@ pub struct Step {
 pub struct Scenario {
     /// The machine.
     pub machine: MachineConfig,
-    /// The devices, with their lines.
-    pub devices: Vec<(DeviceConfig, u32)>,
+    /// The devices, in the order declared.
+    pub devices: Vec<DeviceLine>,
     /// The driver's steps.
     pub steps: Vec<Step>,
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::ast::{Bytes, Op, SyncFor};
+use super::ast::{Bytes, DeviceLine, Op, SgEntry, SyncFor};
 use super::lex::{Line, MAX_DATA, ScenarioError, Tok, parse_number};
 use crate::addr::DmaMask;
 use crate::config::{
@@ -20,7 +20,7 @@ type Parsed<T> = Result<T, ScenarioError>;
 /// What the header lines build.
 pub(crate) struct Header {
     pub(crate) machine: MachineConfig,
-    pub(crate) devices: Vec<(DeviceConfig, u32)>,
+    pub(crate) devices: Vec<DeviceLine>,
     saw_machine: bool,
 }
 
@@ -358,7 +358,7 @@ fn device(line: &Line, h: &mut Header) -> Parsed<()> {
     if name.text == "cpu" {
         return Err(line.err(&line.pos[0], "'cpu' is reserved for the CPU"));
     }
-    if h.devices.iter().any(|(d, _)| d.name == name.text) {
+    if h.devices.iter().any(|d| d.config.name == name.text) {
         return Err(line.err(
             &line.pos[0],
             format!("device {} is declared twice", name.text),
@@ -379,7 +379,10 @@ fn device(line: &Line, h: &mut Header) -> Parsed<()> {
         d.max_segment = line.num(t)?.max(1);
     }
     d.untrusted = line.flag("untrusted");
-    h.devices.push((d, line.no));
+    h.devices.push(DeviceLine {
+        config: d,
+        line: line.no,
+    });
     Ok(())
 }
 
@@ -546,7 +549,10 @@ fn map_sg(line: &Line) -> Parsed<Op> {
             }
             None => (t.clone(), None),
         };
-        entries.push((line.reference(&r)?, len));
+        entries.push(SgEntry {
+            at: line.reference(&r)?,
+            len,
+        });
     }
     Ok(Op::MapSg {
         map: line.name(&line.pos[0])?,

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use super::ast::{Name, Ref};
 use super::lex::ScenarioError;
-use crate::addr::{Iova, PhysAddr};
+use crate::addr::{Iova, PhysAddr, PhysRange};
+use crate::calls::ScatterEntry;
 use crate::direction::DmaDirection;
 use crate::dmabuf::{Attachment, AttachmentMap, DmaBuf, Fence};
 use crate::ids::DeviceId;
 use crate::mapping::MapFunc;
-use crate::model::ScatterEntry;
 
 /// A named object.
 pub(super) enum Obj {
@@ -64,6 +64,16 @@ impl Obj {
             Obj::Fence(_) => "a fence",
         }
     }
+}
+
+/// A coherent buffer as a descriptor ring.
+pub(super) struct Ring {
+    /// Its CPU address.
+    pub(super) cpu: PhysAddr,
+    /// Its DMA address.
+    pub(super) dma: Iova,
+    /// Its length.
+    pub(super) len: u64,
 }
 
 /// A scatterlist mapping as the calls on it need it.
@@ -134,19 +144,22 @@ impl Objects {
         self.err(col, format!("'{n}' is {is}, not {want}"))
     }
 
-    /// A buffer from `alloc`: its address and length.
-    pub(super) fn buffer(&self, n: &str, col: u32) -> Found<(PhysAddr, u64)> {
+    /// A buffer from `alloc`.
+    pub(super) fn buffer(&self, n: &str, col: u32) -> Found<PhysRange> {
         match self.get(n, col)? {
-            Obj::Buf { phys, len } => Ok((*phys, *len)),
+            Obj::Buf { phys, len } => Ok(PhysRange::new(*phys, *len)),
             _ => Err(self.wrong(n, col, "a buffer")),
         }
     }
 
-    /// A coherent buffer holding a descriptor ring: CPU address, DMA
-    /// address, length.
-    pub(super) fn ring(&self, n: &Name) -> Found<(PhysAddr, Iova, u64)> {
+    /// A coherent buffer holding a descriptor ring.
+    pub(super) fn ring(&self, n: &Name) -> Found<Ring> {
         match self.get(&n.text, n.col)? {
-            Obj::Coherent { cpu, dma, len, .. } => Ok((*cpu, *dma, *len)),
+            Obj::Coherent { cpu, dma, len, .. } => Ok(Ring {
+                cpu: *cpu,
+                dma: *dma,
+                len: *len,
+            }),
             _ => Err(self.wrong(&n.text, n.col, "a coherent buffer")),
         }
     }

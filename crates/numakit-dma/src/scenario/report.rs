@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::addr::DmaMask;
 use crate::check::finding::Finding;
 use crate::config::{Coherence, IommuMode, Maintenance, Speculation};
-use crate::hw::iommu::Fault;
+use crate::fault::Fault;
 use crate::model::ModelBackend;
 use crate::trace::Event;
 

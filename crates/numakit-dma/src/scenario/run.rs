@@ -3,18 +3,19 @@
 //! make can be written down. It talks to the model through its public API
 //! only; one executor per family of steps.
 
-use super::ast::{Name, Op, Ref, Scenario, SyncFor, Who};
+use super::ast::{Name, Op, Ref, Scenario, SgEntry, SyncFor, Who};
 use super::lex::ScenarioError;
-use super::objects::{Obj, Objects, Target};
+use super::objects::{Obj, Objects, Ring, Target};
 use super::report::{MachineSummary, Report, SCHEMA, Summary};
-use crate::addr::{DMA_MAPPING_ERROR, DmaMask, PAGE_SIZE, PhysAddr};
+use crate::addr::{DMA_MAPPING_ERROR, DmaMask, PAGE_SIZE, PhysAddr, PhysRange};
+use crate::calls::ScatterEntry;
 use crate::direction::DmaDirection;
 use crate::dmabuf::Accessor;
 use crate::engine::{DESCRIPTOR_SIZE, Descriptor, Status};
 use crate::error::Error;
 use crate::ids::DeviceId;
 use crate::mapping::MapFunc;
-use crate::model::{ModelBackend, ScatterEntry};
+use crate::model::ModelBackend;
 use crate::trace::{EventSource, hex_preview};
 
 type Ran = Result<(), ScenarioError>;
@@ -144,8 +145,8 @@ impl Runner {
                 )?;
             }
             Op::Free { name } => {
-                let (phys, _) = self.objs.buffer(&name.text, name.col)?;
-                self.m.kfree(phys);
+                let buf = self.objs.buffer(&name.text, name.col)?;
+                self.m.kfree(buf.addr);
                 self.objs.remove(&name.text);
             }
             Op::Write { at, data } => {
@@ -459,21 +460,18 @@ impl Runner {
         }
     }
 
-    fn map_sg(
-        &mut self,
-        map: &Name,
-        dev: &Name,
-        dir: DmaDirection,
-        entries: &[(Ref, Option<u64>)],
-    ) -> Ran {
+    fn map_sg(&mut self, map: &Name, dev: &Name, dir: DmaDirection, entries: &[SgEntry]) -> Ran {
         let d = self.dev(dev)?;
         let mut sg = Vec::new();
-        for (r, len) in entries {
+        for SgEntry { at: r, len } in entries {
             let name = r
                 .name
                 .as_deref()
                 .ok_or_else(|| self.err(r.col, "scatterlist entries are named buffers"))?;
-            let (phys, blen) = self.objs.buffer(name, r.col)?;
+            let PhysRange {
+                addr: phys,
+                len: blen,
+            } = self.objs.buffer(name, r.col)?;
             if r.off >= blen || len.is_some_and(|l| r.off.saturating_add(l) > blen) {
                 return Err(self.err(
                     r.col,
@@ -561,12 +559,18 @@ impl Runner {
         match op {
             Op::Engine { dev, ring, entries } => {
                 let d = self.dev(dev)?;
-                let (_, dma, len) = self.objs.ring(ring)?;
-                if u64::from(*entries) * DESCRIPTOR_SIZE > len {
-                    return Err(self.err(ring.col, format!("{entries} descriptors of {DESCRIPTOR_SIZE} bytes do not fit in {} ({len} bytes)", ring.text)));
+                let r = self.objs.ring(ring)?;
+                if u64::from(*entries) * DESCRIPTOR_SIZE > r.len {
+                    return Err(self.err(
+                        ring.col,
+                        format!(
+                            "{entries} descriptors of {DESCRIPTOR_SIZE} bytes do not fit in {} ({} bytes)",
+                            ring.text, r.len
+                        ),
+                    ));
                 }
                 self.m
-                    .engine_configure(d, dma, *entries)
+                    .engine_configure(d, r.dma, *entries)
                     .map_err(|e| self.failed(dev.col, e))?;
             }
             Op::Desc {
@@ -577,7 +581,7 @@ impl Runner {
                 len,
                 irq,
             } => {
-                let (cpu, _, rlen) = self.objs.ring(ring)?;
+                let Ring { cpu, len: rlen, .. } = self.objs.ring(ring)?;
                 let off = u64::from(*index) * DESCRIPTOR_SIZE;
                 if off + DESCRIPTOR_SIZE > rlen {
                     return Err(self.err(
@@ -625,7 +629,7 @@ impl Runner {
     }
 
     fn expect_status(&mut self, ring: &Name, index: u32, status: Status) -> Ran {
-        let (cpu, _, rlen) = self.objs.ring(ring)?;
+        let Ring { cpu, len: rlen, .. } = self.objs.ring(ring)?;
         let off = u64::from(index) * DESCRIPTOR_SIZE + Descriptor::STATUS_OFFSET;
         if off + 4 > rlen {
             return Err(self.err(
@@ -780,7 +784,7 @@ fn status_name(word: u32) -> &'static str {
 pub fn run(s: &Scenario) -> Result<Report, ScenarioError> {
     let mut cfg = s.machine.clone();
     cfg.trace = true;
-    let devices: Vec<_> = s.devices.iter().map(|(d, _)| d.clone()).collect();
+    let devices: Vec<_> = s.devices.iter().map(|d| d.config.clone()).collect();
     let m = ModelBackend::new(cfg, devices).map_err(|e| ScenarioError {
         line: 1,
         column: 1,
