@@ -69,6 +69,79 @@ impl SyncCall {
     }
 }
 
+/// An unmap call: `dma_unmap_single`, `_page` or `_sg`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnmapCall {
+    pub(crate) dev: DeviceId,
+    pub(crate) dma: Iova,
+    pub(crate) args: UnmapArgs,
+    pub(crate) dir: DmaDirection,
+    pub(crate) func: MapFunc,
+    pub(crate) attrs: DmaAttrs,
+}
+
+/// The function a mapping was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MapFunc {
+    /// `dma_map_single`.
+    Single,
+    /// `dma_map_page`.
+    Page,
+    /// `dma_map_sg`.
+    Sg,
+    /// `dma_alloc_coherent`.
+    Coherent,
+    /// `dma_alloc_noncoherent`: cacheable pages, owned by the CPU until
+    /// `dma_sync_single_for_device`.
+    Noncoherent,
+    /// `dma_alloc_pages`: the same, returning the pages.
+    Pages,
+    /// `dma_map_resource`: device memory (MMIO, another device's BAR).
+    Resource,
+}
+
+impl MapFunc {
+    /// The kernel function that makes such a mapping.
+    pub const fn map_name(self) -> &'static str {
+        match self {
+            Self::Single => "dma_map_single",
+            Self::Page => "dma_map_page",
+            Self::Sg => "dma_map_sg",
+            Self::Coherent => "dma_alloc_coherent",
+            Self::Noncoherent => "dma_alloc_noncoherent",
+            Self::Pages => "dma_alloc_pages",
+            Self::Resource => "dma_map_resource",
+        }
+    }
+    /// The kernel function that undoes it.
+    pub const fn unmap_name(self) -> &'static str {
+        match self {
+            Self::Single => "dma_unmap_single",
+            Self::Page => "dma_unmap_page",
+            Self::Sg => "dma_unmap_sg",
+            Self::Coherent => "dma_free_coherent",
+            Self::Noncoherent => "dma_free_noncoherent",
+            Self::Pages => "dma_free_pages",
+            Self::Resource => "dma_unmap_resource",
+        }
+    }
+    /// Whether a mapping made with `self` may be undone with `other`'s
+    /// unmap without tearing down the wrong kind of object: every mapping
+    /// of one range (single, page, resource, non-coherent memory) is
+    /// undone the same way; a scatterlist or a coherent buffer is another
+    /// kind.
+    pub(crate) fn same_kind(self, other: MapFunc) -> bool {
+        (self == MapFunc::Coherent) == (other == MapFunc::Coherent)
+            && (self == MapFunc::Sg) == (other == MapFunc::Sg)
+    }
+    /// Whether the CPU caches stand between the CPU and the memory mapped
+    /// (not for coherent memory, nor for device memory).
+    pub(crate) fn cached(self) -> bool {
+        !matches!(self, MapFunc::Coherent | MapFunc::Resource)
+    }
+}
+
 /// What an unmap call passed besides the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UnmapArgs {
@@ -85,6 +158,55 @@ impl UnmapArgs {
             Self::Size(s) => Some(s),
             Self::Nents(_) => None,
         }
+    }
+}
+
+/// DMA attributes (`DMA_ATTR_*`), a set.
+#[doc(alias = "DMA_ATTR_SKIP_CPU_SYNC")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DmaAttrs(u32);
+
+impl DmaAttrs {
+    /// No attribute.
+    pub const NONE: Self = Self(0);
+    /// `DMA_ATTR_SKIP_CPU_SYNC`: no cache maintenance (and no swiotlb copy
+    /// back) at map and unmap time; the driver syncs explicitly, as
+    /// page_pool does.
+    pub const SKIP_CPU_SYNC: Self = Self(1 << 5);
+    /// `DMA_ATTR_WEAK_ORDERING`: the device may reorder its accesses to the
+    /// mapping. The model runs accesses in order, so it has no effect here
+    /// beyond the timeline.
+    pub const WEAK_ORDERING: Self = Self(1 << 1);
+
+    /// Whether every attribute of `other` is set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// The attributes of both.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+    /// Whether no attribute is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The kernel's names, joined by `|`.
+    pub fn names(self) -> String {
+        let mut v = Vec::new();
+        if self.contains(Self::WEAK_ORDERING) {
+            v.push("DMA_ATTR_WEAK_ORDERING");
+        }
+        if self.contains(Self::SKIP_CPU_SYNC) {
+            v.push("DMA_ATTR_SKIP_CPU_SYNC");
+        }
+        v.join("|")
+    }
+}
+
+impl std::ops::BitOr for DmaAttrs {
+    type Output = Self;
+    fn bitor(self, o: Self) -> Self {
+        self.union(o)
     }
 }
 
@@ -144,6 +266,9 @@ mod tests {
         assert_eq!(c.name(), "dma_sync_sg_for_cpu");
         assert_eq!((c.dma(), c.size()), (Iova::new(0x1000), 0));
         assert_eq!(UnmapArgs::Nents(2).size(), None);
+        let a = DmaAttrs::SKIP_CPU_SYNC | DmaAttrs::WEAK_ORDERING;
+        assert!(a.contains(DmaAttrs::SKIP_CPU_SYNC) && !DmaAttrs::NONE.contains(a));
+        assert_eq!(a.names(), "DMA_ATTR_WEAK_ORDERING|DMA_ATTR_SKIP_CPU_SYNC");
         assert_eq!(UnmapArgs::Size(64).size(), Some(64));
     }
 }

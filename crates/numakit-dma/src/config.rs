@@ -39,9 +39,17 @@ pub enum MemKind {
     Kmalloc,
     /// A variable on a kernel stack: must never be mapped for DMA.
     Stack,
-    /// `vmalloc` memory: not physically contiguous, must not be mapped with
-    /// `dma_map_single`.
+    /// `vmalloc` memory: virtually contiguous in the vmalloc area, made of
+    /// scattered pages. Mapped by its address (`dma_map_single`,
+    /// `sg_set_buf`) the DMA goes to the wrong memory; map it page by page
+    /// (`vmalloc_to_page`).
     Vmalloc,
+    /// Kernel text or read-only data (a `static const` buffer): outside the
+    /// linear map, must never be mapped for DMA.
+    Rodata,
+    /// Device memory (a BAR): not RAM; the DMA API maps it with
+    /// `dma_map_resource` only.
+    Mmio,
 }
 
 /// Where in physical memory an allocation is placed.
@@ -103,6 +111,10 @@ pub struct DeviceConfig {
     pub dma_mask: DmaMask,
     /// The coherent DMA mask (`dma_set_coherent_mask`).
     pub coherent_mask: DmaMask,
+    /// The addresses the device's hardware can really drive (its address
+    /// lines). A driver may set a wider mask than this by mistake; the
+    /// device then drops the high bits of the addresses it is given.
+    pub hw_mask: DmaMask,
     /// An untrusted device (external port, Thunderbolt): its sub-page
     /// streaming mappings are bounced through swiotlb so that it cannot see
     /// the rest of the page, and without an IOMMU all its DMA is bounced.
@@ -126,16 +138,23 @@ impl DeviceConfig {
             name: name.into(),
             dma_mask: DmaMask::bits(64),
             coherent_mask: DmaMask::bits(64),
+            hw_mask: DmaMask::bits(64),
             untrusted: false,
             iommu_group: u32::MAX,
             max_segment: 65536,
             seg_boundary: 0xffff_ffff,
         }
     }
-    /// Sets both masks.
+    /// A device that drives `mask` and whose driver sets both masks to it.
     pub fn mask(mut self, mask: DmaMask) -> Self {
         self.dma_mask = mask;
         self.coherent_mask = mask;
+        self.hw_mask = mask;
+        self
+    }
+    /// What the hardware can really drive, if less than the masks say.
+    pub fn hw_mask(mut self, mask: DmaMask) -> Self {
+        self.hw_mask = mask;
         self
     }
     /// Marks the device untrusted.
@@ -170,6 +189,12 @@ pub mod layout {
     pub const HIGH_RAM_START: PhysAddr = PhysAddr::new(0x1_0000_0000);
     /// End of high RAM (68 GiB).
     pub const HIGH_RAM_END: PhysAddr = PhysAddr::new(0x11_0000_0000);
+    /// Start of the vmalloc area (512 GiB): addresses the CPU's page tables
+    /// map onto scattered pages of RAM; not RAM themselves.
+    pub const VMALLOC_START: PhysAddr = PhysAddr::new(0x80_0000_0000);
+    /// Start of the kernel image's text and rodata (1 TiB): not in the
+    /// linear map of RAM the DMA API expects.
+    pub const KERNEL_IMAGE_START: PhysAddr = PhysAddr::new(0x100_0000_0000);
 }
 
 /// The machine the model simulates.
@@ -177,8 +202,14 @@ pub mod layout {
 pub struct MachineConfig {
     /// Whether devices snoop the CPU caches.
     pub coherence: Coherence,
-    /// Cache line size in bytes (64 or 128; any power of two from 16 to 256).
+    /// The L1 cache line size in bytes: 64 or 128.
     pub line_size: u32,
+    /// The line size of a larger system cache (an arm64 SLC or L2 with
+    /// 128-byte lines behind 64-byte L1 lines), 0 for none. Cache
+    /// maintenance, and so DMA safety, works in the larger line; `kmalloc`
+    /// aligns to the L1 line only, which is why arm64 raises its DMA
+    /// alignment to 128 bytes.
+    pub system_line: u32,
     /// Cache capacity in lines.
     pub cache_lines: usize,
     /// Speculative fills.
@@ -202,6 +233,7 @@ impl Default for MachineConfig {
         Self {
             coherence: Coherence::Coherent,
             line_size: 64,
+            system_line: 0,
             cache_lines: 32768,
             speculation: Speculation::Always,
             maintenance: Maintenance::Arm64,
@@ -215,12 +247,27 @@ impl Default for MachineConfig {
 }
 
 impl MachineConfig {
+    /// The line cache maintenance works in: the largest line of any cache.
+    pub fn maintenance_line(&self) -> u32 {
+        self.line_size.max(self.system_line)
+    }
+
     /// Why the model cannot simulate this machine, if it cannot.
     pub(crate) fn invalid(&self) -> Option<String> {
-        if !self.line_size.is_power_of_two() || !(16..=256).contains(&self.line_size) {
+        if !matches!(self.line_size, 64 | 128) {
             return Some(format!(
-                "cache line size {} is not a power of two from 16 to 256",
+                "cache line size {} is not 64 or 128",
                 self.line_size
+            ));
+        }
+        if self.system_line != 0
+            && (!self.system_line.is_power_of_two()
+                || self.system_line <= self.line_size
+                || self.system_line > 1024)
+        {
+            return Some(format!(
+                "system cache line {} is not a power of two larger than the {}-byte L1 line, up to 1024",
+                self.system_line, self.line_size
             ));
         }
         let room = layout::DMA32_START.unchecked_offset_from(layout::SWIOTLB_BASE);

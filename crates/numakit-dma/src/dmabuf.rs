@@ -76,7 +76,17 @@ impl AttachmentMap {
     }
 }
 
-/// A fence (`struct dma_fence`) a writer attached to a DMA-BUF.
+/// What a fence on a DMA-BUF guards (`enum dma_resv_usage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FenceUsage {
+    /// `DMA_RESV_USAGE_WRITE`: a writer's; every other access waits for it.
+    Write,
+    /// `DMA_RESV_USAGE_READ`: a reader's (a display scanning the buffer
+    /// out); a writer waits for it, other readers need not.
+    Read,
+}
+
+/// A fence (`struct dma_fence`) a writer or reader attached to a DMA-BUF.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
     pub(crate) id: FenceId,
@@ -104,15 +114,22 @@ pub(crate) struct AttRec {
 pub(crate) struct FenceRec {
     pub(crate) label: String,
     pub(crate) producer: Accessor,
+    pub(crate) usage: FenceUsage,
     pub(crate) signalled: bool,
     pub(crate) waited: Vec<Accessor>,
 }
 
 impl FenceRec {
     /// Whether `who` may access the buffer as far as this fence goes: it
-    /// wrote it, or waited for it after it signalled.
+    /// added it, or waited for it after it signalled.
     pub(crate) fn clears(&self, who: Accessor) -> bool {
         self.producer == who || (self.signalled && self.waited.contains(&who))
+    }
+
+    /// Whether an access of kind `access` must wait for this fence: every
+    /// access waits for a write fence, only a write for a read fence.
+    pub(crate) fn guards(&self, access: crate::direction::Access) -> bool {
+        self.usage == FenceUsage::Write || access == crate::direction::Access::Write
     }
 }
 
@@ -211,22 +228,32 @@ impl DmaBufs {
         v
     }
 
-    /// `producer` adds write fence `id` to `buf`. The new fence supersedes
-    /// the fences it waited for (or added itself): later readers need to
-    /// wait for the newest only.
-    pub(crate) fn add_fence(&mut self, buf: BufId, id: FenceId, label: &str, producer: Accessor) {
+    /// `producer` adds fence `id` to `buf`. A new write fence supersedes
+    /// the fences its writer waited for (or added itself): later accessors
+    /// need to wait for the newest only. A read fence supersedes nothing.
+    pub(crate) fn add_fence(
+        &mut self,
+        buf: BufId,
+        id: FenceId,
+        label: &str,
+        usage: FenceUsage,
+        producer: Accessor,
+    ) {
         self.fences.insert(
             id,
             FenceRec {
                 label: label.to_string(),
                 producer,
+                usage,
                 signalled: false,
                 waited: Vec::new(),
             },
         );
         let fences = &self.fences;
         if let Some(b) = self.bufs.get_mut(&buf) {
-            b.fences.retain(|f| !fences[f].clears(producer));
+            if usage == FenceUsage::Write {
+                b.fences.retain(|f| !fences[f].clears(producer));
+            }
             b.fences.push(id);
         }
     }
@@ -329,11 +356,17 @@ mod tests {
     fn fences_supersede_what_their_writer_waited_for() {
         let mut b = bufs();
         let gpu = Accessor::Device(DeviceId(1));
-        b.add_fence(BufId(1), FenceId(2), "cam", Accessor::Device(DeviceId(0)));
+        b.add_fence(
+            BufId(1),
+            FenceId(2),
+            "cam",
+            FenceUsage::Write,
+            Accessor::Device(DeviceId(0)),
+        );
         assert!(b.wait(gpu, FenceId(2)).is_err(), "not signalled yet");
         b.signal(FenceId(2)).unwrap();
         b.wait(gpu, FenceId(2)).unwrap();
-        b.add_fence(BufId(1), FenceId(3), "render", gpu);
+        b.add_fence(BufId(1), FenceId(3), "render", FenceUsage::Write, gpu);
         assert_eq!(b.buf(BufId(1)).unwrap().fences, vec![FenceId(3)]);
         assert!(b.fence(FenceId(3)).unwrap().clears(gpu));
         assert!(!b.fence(FenceId(3)).unwrap().clears(Accessor::Cpu));

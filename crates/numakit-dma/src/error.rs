@@ -89,6 +89,12 @@ pub enum Error {
     /// wait would never return.
     #[error("fence {0} is not signalled: the wait would never return")]
     FenceUnsignalled(String),
+    /// `dma_map_resource` of RAM.
+    #[error("{addr} is RAM, not device memory: map RAM with dma_map_page")]
+    NotDeviceMemory {
+        /// The address.
+        addr: PhysAddr,
+    },
     /// The device has no DMA engine configured.
     #[error("device {0} has no DMA engine ring configured")]
     NoEngine(String),

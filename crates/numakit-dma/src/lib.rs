@@ -76,6 +76,7 @@ pub mod dmabuf;
 pub mod engine;
 mod hw;
 mod mapping;
+pub mod pool;
 mod trace;
 
 // The model that orders them, and the APIs over it.
@@ -84,7 +85,7 @@ pub mod scenario;
 mod typed;
 
 pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr};
-pub use calls::ScatterEntry;
+pub use calls::{DmaAttrs, MapFunc, ScatterEntry};
 pub use check::finding::Finding;
 pub use check::rules::Rule;
 pub use config::{
@@ -96,7 +97,7 @@ pub use error::{Error, Result};
 pub use hw::iommu;
 pub use hw::swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
 pub use ids::DeviceId;
-pub use mapping::{DmaSegment, MapFunc};
+pub use mapping::DmaSegment;
 pub use model::{ModelBackend, ModelBuilder};
 pub use trace::{Event, EventSource, Origin};
 pub use typed::{

@@ -8,55 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::addr::{Iova, PhysAddr};
+use crate::calls::{DmaAttrs, MapFunc};
 use crate::direction::DmaDirection;
 use crate::hw::iommu::IovaLease;
 use crate::ids::DeviceId;
 use crate::ids::{BufId, MapId};
 use crate::intmap::IntMap;
 use crate::trace::Origin;
-
-/// The function a mapping was made with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MapFunc {
-    /// `dma_map_single`.
-    Single,
-    /// `dma_map_page`.
-    Page,
-    /// `dma_map_sg`.
-    Sg,
-    /// `dma_alloc_coherent`.
-    Coherent,
-}
-
-impl MapFunc {
-    /// The kernel function that makes such a mapping.
-    pub const fn map_name(self) -> &'static str {
-        match self {
-            Self::Single => "dma_map_single",
-            Self::Page => "dma_map_page",
-            Self::Sg => "dma_map_sg",
-            Self::Coherent => "dma_alloc_coherent",
-        }
-    }
-    /// The kernel function that undoes it.
-    pub const fn unmap_name(self) -> &'static str {
-        match self {
-            Self::Single => "dma_unmap_single",
-            Self::Page => "dma_unmap_page",
-            Self::Sg => "dma_unmap_sg",
-            Self::Coherent => "dma_free_coherent",
-        }
-    }
-    /// Whether a mapping made with `self` may be undone with `other`'s
-    /// unmap without tearing down the wrong kind of object: single and page
-    /// mappings differ only in name, a scatterlist or a coherent buffer is
-    /// another kind.
-    pub(crate) fn same_kind(self, other: MapFunc) -> bool {
-        (self == MapFunc::Coherent) == (other == MapFunc::Coherent)
-            && (self == MapFunc::Sg) == (other == MapFunc::Sg)
-    }
-}
 
 /// One mapped piece of CPU memory.
 #[derive(Debug, Clone)]
@@ -176,6 +134,8 @@ pub(crate) struct MapRecord {
     pub(crate) origin: Origin,
     /// The DMA-BUF it maps for an importer, if it does.
     pub(crate) dmabuf: Option<BufId>,
+    /// The attributes it was made with.
+    pub(crate) attrs: DmaAttrs,
 }
 
 impl MapRecord {
@@ -372,6 +332,7 @@ mod tests {
             leases: Vec::new(),
             origin: Origin::Scenario { scenario_line: 1 },
             dmabuf: None,
+            attrs: DmaAttrs::NONE,
         }
     }
 

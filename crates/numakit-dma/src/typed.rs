@@ -22,10 +22,11 @@
 use std::marker::PhantomData;
 
 use crate::addr::{DmaMask, Iova, PhysAddr};
+use crate::calls::MapFunc;
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
 use crate::ids::DeviceId;
-use crate::mapping::{DmaSegment, MapFunc};
+use crate::mapping::DmaSegment;
 
 mod sealed {
     pub trait Sealed {}

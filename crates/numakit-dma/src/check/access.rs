@@ -2,14 +2,15 @@
 //! the devices' DMA, including the faults the IOMMU raises.
 
 use super::{Checker, Ctx, Ownership, Span, line_hull};
-use crate::addr::{Iova, PhysAddr, PhysRange};
+use crate::addr::{DMA_MAPPING_ERROR, Iova, PhysAddr};
+use crate::calls::MapFunc;
 use crate::check::finding::Finding;
 use crate::check::rules::Rule;
 use crate::direction::{Access, DmaDirection};
-use crate::dmabuf::Accessor;
+use crate::dmabuf::{Accessor, FenceUsage};
 use crate::fault::Fault;
 use crate::ids::{BufId, DeviceId, MapId};
-use crate::mapping::{Entry, MapFunc, MapRecord};
+use crate::mapping::{Entry, MapRecord};
 
 /// A device access of `len` bytes at `dma`.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +61,22 @@ impl Checker {
     /// mapping of the right direction that the device owns? Returns the
     /// DMA-BUF the mapping belongs to, whose fences the access must respect.
     pub(crate) fn on_device_access(&mut self, cx: &mut Ctx<'_>, a: DeviceAccess) -> Option<BufId> {
+        if a.dma == DMA_MAPPING_ERROR {
+            let f = cx
+                .finding(
+                    Rule::DeviceAccessMappingError,
+                    format!(
+                        "device {} of {} bytes at DMA_MAPPING_ERROR: the handle of a failed mapping, or a scatterlist entry past the count dma_map_sg returned",
+                        a.access, a.len
+                    ),
+                )
+                .device(cx.name(a.dev))
+                .dma(a.dma)
+                .size(a.len);
+            cx.report(f);
+            return None;
+        }
+        segment_limits(cx, a);
         match cx.maps.find_containing(a.dev, a.dma) {
             Some((id, seg)) => self.inside_mapping(cx, a, id, seg),
             None => {
@@ -126,6 +143,16 @@ impl Checker {
                     format!(
                         "device read of {len} bytes at {dma} from {}, mapped {}",
                         r.label, r.dir
+                    ),
+                )));
+            }
+            if self.owner(id).unsynced {
+                out.push(at(cx.finding_for(
+                    Rule::SkipCpuSyncMissingSync,
+                    r,
+                    format!(
+                        "device {access} of {len} bytes at {dma} into {}, mapped with DMA_ATTR_SKIP_CPU_SYNC and never synced for the device: the CPU's cache may still hold its bytes",
+                        r.label
                     ),
                 )));
             }
@@ -233,7 +260,13 @@ impl Checker {
 
     /// An access by `who` to DMA-BUF `buf`: has it waited for every other
     /// party's write fence?
-    pub(crate) fn on_dmabuf_access(&mut self, cx: &mut Ctx<'_>, buf: BufId, who: Accessor) {
+    pub(crate) fn on_dmabuf_access(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        buf: BufId,
+        who: Accessor,
+        access: Access,
+    ) {
         let Some(b) = cx.dmabufs.get(buf) else {
             return;
         };
@@ -242,7 +275,7 @@ impl Checker {
             let Some(f) = cx.dmabufs.fence(*fid) else {
                 continue;
             };
-            if f.clears(who) {
+            if f.clears(who) || !f.guards(access) {
                 continue;
             }
             let state = if f.signalled {
@@ -250,11 +283,16 @@ impl Checker {
             } else {
                 "not signalled: the writer may still be writing"
             };
+            let kind = match f.usage {
+                FenceUsage::Write => "fence",
+                FenceUsage::Read => "read fence",
+            };
             let mut x = cx.finding(
                 Rule::DmabufFenceNotWaited,
                 format!(
-                    "{} accesses {} while fence {} of {} is {state}",
+                    "{} {}s {} while {kind} {} of {} is {state}",
                     cx.who(who),
+                    access,
                     b.label,
                     f.label,
                     cx.who(f.producer)
@@ -390,4 +428,37 @@ fn cpu_finding(cx: &Ctx<'_>, r: &MapRecord, a: CpuAccess, c: Conflict) -> Findin
         .phys(c.byte)
         .cache_line(line)
         .size(len)
+}
+
+/// An access longer than the device's DMA segments may be
+/// (`dma_set_max_seg_size`), or across its segment boundary
+/// (`dma_set_seg_boundary`): the device, or its descriptor format, cannot
+/// do it in one piece.
+fn segment_limits(cx: &mut Ctx<'_>, a: DeviceAccess) {
+    let Some(d) = cx.devices.get(a.dev) else {
+        return;
+    };
+    let (max, boundary) = (d.cfg.max_segment, d.cfg.seg_boundary);
+    let last = a.dma.raw().saturating_add(a.len.saturating_sub(1));
+    let crosses = a.len > 0 && (a.dma.raw() & !boundary) != (last & !boundary);
+    if a.len <= max && !crosses {
+        return;
+    }
+    let why = if a.len > max {
+        format!("longer than its {max}-byte maximum segment")
+    } else {
+        format!(
+            "across its segment boundary at {}",
+            Iova::new((a.dma.raw() | boundary).wrapping_add(1))
+        )
+    };
+    let f = cx
+        .finding(
+            Rule::DeviceAccessSegmentLimits,
+            format!("device {} of {} bytes at {}: {why}", a.access, a.len, a.dma),
+        )
+        .device(cx.name(a.dev))
+        .dma(a.dma)
+        .size(a.len);
+    cx.report(f);
 }

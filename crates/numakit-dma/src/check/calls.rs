@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::{Checker, Ctx, Ownership, Span, line_hull};
 use crate::addr::{DMA_MAPPING_ERROR, Iova, PhysAddr, PhysRange};
-use crate::calls::{ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs};
+use crate::calls::MapFunc;
+use crate::calls::{DmaAttrs, ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs, UnmapCall};
 use crate::check::finding::Finding;
 use crate::check::rules::Rule;
 use crate::config::MemKind;
@@ -13,7 +14,8 @@ use crate::direction::DmaDirection;
 use crate::hw::cpu::Alloc;
 use crate::ids::DeviceId;
 use crate::ids::MapId;
-use crate::mapping::{MapFunc, MapRecord};
+use crate::mapping::{Entry, MapRecord};
+use crate::pool::Block;
 
 impl Checker {
     /// `kfree` of the allocation `alloc` at `addr`: is it still mapped?
@@ -55,7 +57,8 @@ impl Checker {
         cx.report(f);
     }
 
-    /// Before mapping `ents`: memory that must never be mapped this way.
+    /// Before mapping `ents`: memory that must never be mapped this way,
+    /// and entries that run past their allocation.
     pub(crate) fn before_map(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -65,43 +68,84 @@ impl Checker {
         label: &Arc<str>,
     ) {
         for e in ents {
-            let Some((_, a)) = cx.cpu.containing(e.addr) else {
+            let Some((start, a)) = cx.cpu.containing(e.addr) else {
                 continue;
             };
-            let rule = match a.kind {
-                MemKind::Stack => Rule::MapStackMemory,
-                MemKind::Vmalloc if func == MapFunc::Single => Rule::MapVmallocMemory,
-                _ => continue,
-            };
-            let what = if rule == Rule::MapStackMemory {
-                "stack memory: it may be freed or reused before the DMA ends and shares cache lines with other locals"
-            } else {
-                "vmalloc memory: it is not physically contiguous, map it page by page"
-            };
-            let f = cx
-                .finding(
-                    rule,
-                    format!("{} of {label}, which is {what}", func.map_name()),
-                )
-                .device(cx.name(dev))
-                .buffer(label.to_string())
-                .phys(e.addr)
-                .size(e.len);
-            cx.report(f);
+            if let Some((rule, what)) = forbidden_memory(a.kind) {
+                let f = cx
+                    .finding(
+                        rule,
+                        format!("{} of {label}, which is {what}", func.map_name()),
+                    )
+                    .device(cx.name(dev))
+                    .buffer(label.to_string())
+                    .phys(e.addr)
+                    .size(e.len);
+                cx.report(f);
+            }
+            let a_end = start.unchecked_add(a.len);
+            if e.end() > a_end {
+                let f = cx
+                    .finding(
+                        Rule::MapBeyondAllocation,
+                        format!(
+                            "{} of {} bytes from {} runs {} bytes past the end of {} ({} bytes at {start})",
+                            func.map_name(),
+                            e.len,
+                            e.addr,
+                            e.end().unchecked_offset_from(a_end),
+                            a.label,
+                            a.len
+                        ),
+                    )
+                    .device(cx.name(dev))
+                    .buffer(label.to_string())
+                    .phys(a_end)
+                    .size(e.len);
+                cx.report(f);
+            }
         }
     }
 
     /// A streaming mapping `id` was made: does it overlap or share a cache
-    /// line with another live mapping? Then it is indexed, and its DMA
-    /// addresses are no longer "recently unmapped".
+    /// line with another live mapping, or do two of its own entries? Then
+    /// it is indexed, and its DMA addresses are no longer "recently
+    /// unmapped".
     pub(crate) fn after_map(&mut self, cx: &mut Ctx<'_>, id: MapId, check: ErrorCheck) {
         let r = cx.maps.live(id);
+        self.against_other_mappings(cx, r);
+        within_list(cx, r);
+        beyond_device_reach(cx, r);
+        if r.func.cached() {
+            self.cpu_index.insert(r);
+        }
+        // Made without cache maintenance, the mapping is still the CPU's
+        // until the driver syncs it for the device.
+        let unsynced = r.attrs.contains(DmaAttrs::SKIP_CPU_SYNC);
+        self.owners.insert(
+            id,
+            Ownership {
+                error_checked: check == ErrorCheck::Done,
+                unsynced,
+                cpu_window: unsynced.then_some(Span {
+                    start: 0,
+                    end: r.size,
+                }),
+                ..Ownership::default()
+            },
+        );
+        for s in &r.segs {
+            self.clear_unmapped(r.dev, s.dma, s.end());
+        }
+    }
+
+    /// Mappings `r`'s CPU bytes overlap, or share a cache line with.
+    fn against_other_mappings(&self, cx: &mut Ctx<'_>, r: &MapRecord) {
         let mut seen: Vec<MapId> = Vec::new();
         for e in &r.entries {
             let lines = line_hull(e.cpu, e.len, cx.line);
-            let (llo, lhi) = (lines.addr, lines.end());
             for oid in self.cpu_index.hits(lines) {
-                if oid == id || seen.contains(&oid) {
+                if oid == r.id || seen.contains(&oid) {
                     continue;
                 }
                 let o = cx.maps.live(oid);
@@ -113,65 +157,50 @@ impl Checker {
                 if r.dmabuf.is_some() && r.dmabuf == o.dmabuf {
                     continue;
                 }
-                let e_end = e.cpu.unchecked_add(e.len);
-                let mut overlap = false;
-                let mut share = false;
-                for oe in &o.entries {
-                    let oe_end = oe.cpu.unchecked_add(oe.len);
-                    if oe.cpu.max(e.cpu) < oe_end.min(e_end) {
-                        overlap = true;
-                    } else if oe.cpu < lhi && oe_end > llo {
-                        share = true;
-                    }
-                }
-                if !(overlap || share) {
+                let Some(meet) = o
+                    .entries
+                    .iter()
+                    .filter_map(|oe| meeting(e, oe, cx.line))
+                    .min_by_key(|m| (m.kind, m.at))
+                else {
                     continue;
-                }
-                seen.push(oid);
-                let (rule, msg) = if overlap {
-                    (
-                        Rule::OverlappingMapping,
-                        format!(
-                            "{} is mapped {} for {} while {} maps the same bytes {} for {}",
-                            r.label,
-                            r.dir,
-                            cx.name(r.dev),
-                            o.label,
-                            o.dir,
-                            cx.name(o.dev)
-                        ),
-                    )
-                } else {
-                    (
-                        Rule::SharedCacheLine,
-                        format!(
-                            "{} ({}) shares a {}-byte cache line with mapping {} ({}): maintenance of one corrupts the other",
-                            r.label, r.dir, cx.line, o.label, o.dir
-                        ),
-                    )
                 };
-                let f = cx.finding_for(rule, r, msg).mapped_at(o.origin.clone());
+                seen.push(oid);
+                let msg = match meet.kind {
+                    Meet::Overlap => format!(
+                        "{} is mapped {} for {} while {} maps the same bytes {} for {} (from {})",
+                        r.label,
+                        r.dir,
+                        cx.name(r.dev),
+                        o.label,
+                        o.dir,
+                        cx.name(o.dev),
+                        meet.at
+                    ),
+                    Meet::Line => format!(
+                        "{} ({}) shares the {}-byte cache line {} with mapping {} ({}): maintenance of one corrupts the other",
+                        r.label,
+                        r.dir,
+                        cx.line,
+                        meet.at.align_down(cx.line),
+                        o.label,
+                        o.dir
+                    ),
+                };
+                let f = cx
+                    .finding_for(meet.kind.rule(), r, msg)
+                    .phys(meet.at)
+                    .cache_line(meet.at.align_down(cx.line))
+                    .mapped_at(o.origin.clone());
                 cx.report(f);
             }
-        }
-        if r.func != MapFunc::Coherent {
-            self.cpu_index.insert(r);
-        }
-        self.owners.insert(
-            id,
-            Ownership {
-                error_checked: check == ErrorCheck::Done,
-                ..Ownership::default()
-            },
-        );
-        for s in &r.segs {
-            self.clear_unmapped(r.dev, s.dma, s.end());
         }
     }
 
     /// A coherent buffer `id` was allocated: its DMA range is live again.
     pub(crate) fn after_alloc_coherent(&mut self, cx: &mut Ctx<'_>, id: MapId) {
         let r = cx.maps.live(id);
+        beyond_device_reach(cx, r);
         self.owners.insert(
             id,
             Ownership {
@@ -192,11 +221,20 @@ impl Checker {
         func: MapFunc,
     ) {
         let name = cx.name(dev);
-        let (rule, msg, buffer) = if dma == DMA_MAPPING_ERROR {
+        let (rule, msg, buffer) = if dma == DMA_MAPPING_ERROR && self.failed.contains_key(&dev) {
             (
                 Rule::UncheckedMappingError,
                 format!(
                     "{} of DMA_MAPPING_ERROR: the mapping failed and dma_mapping_error was not consulted",
+                    func.unmap_name()
+                ),
+                None,
+            )
+        } else if dma == DMA_MAPPING_ERROR {
+            (
+                Rule::FreeNotMapped,
+                format!(
+                    "{} of DMA_MAPPING_ERROR: that mapping failed, as dma_mapping_error said, so there is nothing to unmap",
                     func.unmap_name()
                 ),
                 None,
@@ -243,14 +281,14 @@ impl Checker {
 
     /// Before unmapping `id` with `func`: returns whether the unmap goes
     /// ahead (an unmap of another kind of object does nothing).
-    pub(crate) fn before_unmap(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        id: MapId,
-        args: UnmapArgs,
-        dir: DmaDirection,
-        func: MapFunc,
-    ) -> bool {
+    pub(crate) fn before_unmap(&mut self, cx: &mut Ctx<'_>, id: MapId, call: &UnmapCall) -> bool {
+        let UnmapCall {
+            args,
+            dir,
+            func,
+            attrs,
+            ..
+        } = *call;
         let r = cx.maps.live(id);
         let proceed = r.func.same_kind(func);
         let mut out = unmap_call_findings(cx, r, args, func);
@@ -278,6 +316,22 @@ impl Checker {
                 ),
             ));
         }
+        if attrs.contains(DmaAttrs::SKIP_CPU_SYNC)
+            && own.dev_dirty.is_some()
+            && dir != DmaDirection::ToDevice
+            && proceed
+        {
+            out.push(cx.finding_for(
+                Rule::SkipCpuSyncMissingSync,
+                r,
+                format!(
+                    "{} of {} with DMA_ATTR_SKIP_CPU_SYNC after {} wrote it, without dma_sync_*_for_cpu: the CPU may read stale data",
+                    func.unmap_name(),
+                    r.label,
+                    cx.name(r.dev)
+                ),
+            ));
+        }
         if !own.error_checked && proceed {
             out.push(cx.finding_for(
                 Rule::UncheckedMappingError,
@@ -292,21 +346,24 @@ impl Checker {
         proceed
     }
 
-    /// Before `dma_free_coherent` of `id`: returns whether it goes ahead.
-    pub(crate) fn before_free_coherent(
+    /// Before `dma_free_coherent`, `dma_free_noncoherent` or
+    /// `dma_free_pages` (`func`) of `id`: returns whether it goes ahead.
+    pub(crate) fn before_free(
         &mut self,
         cx: &mut Ctx<'_>,
         id: MapId,
+        func: MapFunc,
         size: u64,
         cpu: PhysAddr,
     ) -> bool {
         let r = cx.maps.live(id);
-        if r.func != MapFunc::Coherent {
+        let name = func.unmap_name();
+        if !r.func.same_kind(func) {
             let f = cx.finding_for(
                 Rule::UnmapFunctionMismatch,
                 r,
                 format!(
-                    "dma_free_coherent of {}, which was made with {}; nothing was freed",
+                    "{name} of {}, which was made with {}; nothing was freed",
                     r.label,
                     r.func.map_name()
                 ),
@@ -315,12 +372,24 @@ impl Checker {
             return false;
         }
         let mut out = Vec::new();
+        if r.func != func {
+            out.push(cx.finding_for(
+                Rule::UnmapFunctionMismatch,
+                r,
+                format!(
+                    "{name} of {}, which was made with {} (use {})",
+                    r.label,
+                    r.func.map_name(),
+                    r.func.unmap_name()
+                ),
+            ));
+        }
         if size.div_ceil(4096) * 4096 != r.size {
             out.push(cx.finding_for(
                 Rule::UnmapSizeMismatch,
                 r,
                 format!(
-                    "dma_free_coherent of {} with size {size}, allocated {}",
+                    "{name} of {} with size {size}, allocated {}",
                     r.label, r.size
                 ),
             ));
@@ -330,7 +399,7 @@ impl Checker {
                 Rule::FreeCpuAddressMismatch,
                 r,
                 format!(
-                    "dma_free_coherent of {} with CPU address {cpu}, allocated at {}",
+                    "{name} of {} with CPU address {cpu}, allocated at {}",
                     r.label,
                     r.cpu()
                 ),
@@ -429,6 +498,7 @@ impl Checker {
             Toward::Device => {
                 o.cpu_window = None;
                 o.cpu_wrote = false;
+                o.unsynced = false;
             }
         }
     }
@@ -512,4 +582,218 @@ fn unmap_call_findings(
         _ => {}
     }
     out
+}
+
+/// How two pieces of CPU memory meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Meet {
+    /// They hold the same bytes.
+    Overlap,
+    /// They share a cache line, not bytes.
+    Line,
+}
+
+impl Meet {
+    fn rule(self) -> Rule {
+        match self {
+            Meet::Overlap => Rule::OverlappingMapping,
+            Meet::Line => Rule::SharedCacheLine,
+        }
+    }
+}
+
+/// Where two pieces of CPU memory meet: how, and the first byte (or the
+/// first byte of the shared line) they meet at.
+#[derive(Debug, Clone, Copy)]
+struct Meeting {
+    kind: Meet,
+    at: PhysAddr,
+}
+
+/// Whether entries `a` and `b` meet on a machine of `line`-byte lines.
+fn meeting(a: &Entry, b: &Entry, line: u64) -> Option<Meeting> {
+    let (a_end, b_end) = (a.cpu.unchecked_add(a.len), b.cpu.unchecked_add(b.len));
+    let start = a.cpu.max(b.cpu);
+    if start < a_end.min(b_end) {
+        return Some(Meeting {
+            kind: Meet::Overlap,
+            at: start,
+        });
+    }
+    // No common byte: the later one starts at or after the earlier one's end.
+    let (first_end, second) = if a.cpu < b.cpu {
+        (a_end, b.cpu)
+    } else {
+        (b_end, a.cpu)
+    };
+    let last_line = PhysAddr::new(first_end.raw() - 1).align_down(line);
+    (second.align_down(line) == last_line).then_some(Meeting {
+        kind: Meet::Line,
+        at: second,
+    })
+}
+
+/// Entries of one device-writable scatterlist that hold the same bytes or
+/// share a cache line: as harmful as two mappings doing so.
+fn within_list(cx: &mut Ctx<'_>, r: &MapRecord) {
+    if r.dir == DmaDirection::ToDevice || r.entries.len() < 2 {
+        return;
+    }
+    let mut order: Vec<usize> = (0..r.entries.len()).collect();
+    order.sort_by_key(|&i| (r.entries[i].cpu, i));
+    // The entry reaching furthest so far: only it can meet the next one
+    // first.
+    let mut reach: Option<usize> = None;
+    let mut out = Vec::new();
+    for &j in &order {
+        let e = &r.entries[j];
+        if let Some(i) = reach
+            && let Some(m) = meeting(&r.entries[i], e, cx.line)
+        {
+            let (lo, hi) = (i.min(j), i.max(j));
+            let msg = match m.kind {
+                Meet::Overlap => format!(
+                    "{}: scatterlist entries {lo} and {hi} map the same bytes from {} ({} for {})",
+                    r.label,
+                    m.at,
+                    r.dir,
+                    cx.name(r.dev)
+                ),
+                Meet::Line => format!(
+                    "{}: scatterlist entries {lo} and {hi} share the {}-byte cache line {} ({}): maintenance of one corrupts the other",
+                    r.label,
+                    cx.line,
+                    m.at.align_down(cx.line),
+                    r.dir
+                ),
+            };
+            out.push(
+                cx.finding_for(m.kind.rule(), r, msg)
+                    .phys(m.at)
+                    .cache_line(m.at.align_down(cx.line)),
+            );
+        }
+        let end = |k: usize| r.entries[k].cpu.unchecked_add(r.entries[k].len);
+        if reach.is_none_or(|i| end(j) > end(i)) {
+            reach = Some(j);
+        }
+    }
+    cx.findings.extend(out);
+}
+
+/// The rule that forbids mapping memory of `kind` with the streaming API,
+/// and why.
+fn forbidden_memory(kind: MemKind) -> Option<(Rule, &'static str)> {
+    Some(match kind {
+        MemKind::Stack => (
+            Rule::MapStackMemory,
+            "stack memory: it may be freed or reused before the DMA ends and shares cache lines with other locals",
+        ),
+        MemKind::Vmalloc => (
+            Rule::MapVmallocMemory,
+            "vmalloc memory: it is not physically contiguous, map it page by page (vmalloc_to_page)",
+        ),
+        MemKind::Rodata => (
+            Rule::MapKernelRodata,
+            "kernel text or rodata: outside the linear map, copy it to a kmalloc buffer",
+        ),
+        MemKind::Mmio => (
+            Rule::MapMmioMemory,
+            "device memory (a BAR): map it with dma_map_resource",
+        ),
+        MemKind::Kmalloc => return None,
+    })
+}
+
+/// DMA addresses of mapping `r` that its device cannot drive: the driver's
+/// mask claims more address lines than the hardware has.
+fn beyond_device_reach(cx: &mut Ctx<'_>, r: &MapRecord) {
+    let Some(d) = cx.devices.get(r.dev) else {
+        return;
+    };
+    let hw = d.cfg.hw_mask;
+    let Some(s) = r.segs.iter().find(|s| !hw.covers(s.dma.raw(), s.len)) else {
+        return;
+    };
+    let mask = if r.func == MapFunc::Coherent {
+        d.cfg.coherent_mask
+    } else {
+        d.cfg.dma_mask
+    };
+    let f = cx
+        .finding_for(
+            Rule::MaskWiderThanDevice,
+            r,
+            format!(
+                "{} of {} gave {} the DMA address {} ({}+{}), beyond the {hw} its hardware drives: its {mask} mask is wider than the device",
+                r.func.map_name(),
+                r.label,
+                cx.name(r.dev),
+                s.dma,
+                s.dma,
+                s.len
+            ),
+        )
+        .dma(s.dma);
+    cx.report(f);
+}
+
+/// A `dma_pool_free` call the pool refuses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolFree<'a> {
+    pub(crate) dev: DeviceId,
+    /// The pool freed to.
+    pub(crate) pool: &'a str,
+    /// The pool the block comes from, if any.
+    pub(crate) owner: Option<&'a str>,
+    pub(crate) block: Block,
+}
+
+impl Checker {
+    /// `dma_pool_free` of a block the pool did not hand out.
+    pub(crate) fn on_pool_free_wrong(&mut self, cx: &mut Ctx<'_>, free: PoolFree<'_>) {
+        let PoolFree {
+            dev,
+            pool,
+            owner,
+            block,
+        } = free;
+        let msg = match owner {
+            Some(o) => format!(
+                "dma_pool_free of the block at dma {} to pool {pool}: it comes from pool {o}; nothing was freed",
+                block.dma
+            ),
+            None => format!(
+                "dma_pool_free of {} (dma {}) to pool {pool}, which did not hand it out (or it was freed already); nothing was freed",
+                block.cpu, block.dma
+            ),
+        };
+        let f = cx
+            .finding(Rule::PoolFreeWrongPool, msg)
+            .device(cx.name(dev))
+            .buffer(pool.to_string())
+            .dma(block.dma)
+            .phys(block.cpu);
+        cx.report(f);
+    }
+
+    /// `dma_pool_destroy` of pool `pool` with `live` blocks still out.
+    pub(crate) fn on_pool_destroy_busy(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        dev: DeviceId,
+        pool: &str,
+        live: usize,
+    ) {
+        let f = cx
+            .finding(
+                Rule::PoolDestroyBusy,
+                format!(
+                    "dma_pool_destroy of {pool} with {live} block(s) still allocated: their pages are leaked, and whoever holds them uses freed memory once the pages are reused"
+                ),
+            )
+            .device(cx.name(dev))
+            .buffer(pool.to_string());
+        cx.report(f);
+    }
 }

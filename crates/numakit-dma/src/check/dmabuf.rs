@@ -42,7 +42,12 @@ impl Checker {
             let Some(f) = cx.dmabufs.fence(*fid) else {
                 continue;
             };
-            if f.producer != Accessor::Cpu && !f.signalled {
+            let access = if dir == DmaDirection::FromDevice {
+                Access::Read
+            } else {
+                Access::Write
+            };
+            if f.producer != Accessor::Cpu && !f.signalled && f.guards(access) {
                 out.push(
                     cx.finding(
                         Rule::DmabufFenceNotWaited,
@@ -120,7 +125,7 @@ impl Checker {
             }
             Some(_) => {}
         }
-        self.on_dmabuf_access(cx, a.buf, Accessor::Cpu);
+        self.on_dmabuf_access(cx, a.buf, Accessor::Cpu, access);
         for p in pieces {
             self.on_cpu_access(
                 cx,

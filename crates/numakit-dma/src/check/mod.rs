@@ -12,7 +12,7 @@
 //! only look and remember.
 
 pub(crate) mod access;
-mod calls;
+pub(crate) mod calls;
 pub(crate) mod dmabuf;
 pub(crate) mod finding;
 pub(crate) mod rules;
@@ -20,7 +20,7 @@ pub(crate) mod rules;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::addr::{Iova, PhysAddr, PhysRange};
+use crate::addr::{DMA_MAPPING_ERROR, Iova, PhysAddr, PhysRange};
 use crate::dmabuf::{Accessor, DmaBufs};
 use crate::hw::cpu::CpuMemory;
 use crate::hw::devices::Devices;
@@ -124,6 +124,9 @@ struct Ownership {
     cpu_wrote: bool,
     /// `dma_mapping_error` was consulted (or the API made it unnecessary).
     error_checked: bool,
+    /// Made with `DMA_ATTR_SKIP_CPU_SYNC` and not synced for the device
+    /// since: the device must not touch it yet.
+    unsynced: bool,
 }
 
 /// A DMA range unmapped recently, to tell a use after unmap or a double
@@ -192,6 +195,9 @@ pub(crate) struct Checker {
     unmapped: BTreeMap<(DeviceId, Iova), Unmapped>,
     cpu_index: CpuIndex,
     owners: IntMap<MapId, Ownership>,
+    /// Per device, mappings that failed (returned `DMA_MAPPING_ERROR`)
+    /// since `dma_mapping_error` last said so.
+    failed: BTreeMap<DeviceId, u32>,
 }
 
 impl Checker {
@@ -254,11 +260,22 @@ impl Checker {
         }
     }
 
-    /// `dma_mapping_error` was called on the mappings `ids`.
-    pub(crate) fn on_mapping_error(&mut self, ids: &[MapId]) {
+    /// `dma_mapping_error(dev, dma)` was called; `ids` are the mappings
+    /// `dma` names. Asked about `DMA_MAPPING_ERROR`, it tells the driver
+    /// its failed mappings failed.
+    pub(crate) fn on_mapping_error(&mut self, dev: DeviceId, dma: Iova, ids: &[MapId]) {
         for id in ids {
             self.owner_mut(*id).error_checked = true;
         }
+        if dma == DMA_MAPPING_ERROR {
+            self.failed.remove(&dev);
+        }
+    }
+
+    /// A mapping of `dev` that must be checked with `dma_mapping_error`
+    /// failed.
+    pub(crate) fn on_map_failed(&mut self, dev: DeviceId) {
+        *self.failed.entry(dev).or_default() += 1;
     }
 }
 
@@ -268,11 +285,12 @@ mod tests {
 
     use super::access::{CpuAccess, DeviceAccess};
     use super::*;
-    use crate::calls::{ErrorCheck, Toward, UnmapArgs};
+    use crate::calls::{DmaAttrs, ErrorCheck, Toward, UnmapArgs};
     use crate::config::DeviceConfig;
     use crate::direction::{Access, DmaDirection};
     use crate::fault::{Fault, FaultReason};
-    use crate::mapping::{Entry, MapFunc, Segment};
+    use crate::calls::{MapFunc, UnmapCall};
+    use crate::mapping::{Entry, Segment};
 
     /// The checker's world, built by hand: one device, the mappings given.
     struct World {
@@ -318,6 +336,7 @@ mod tests {
                 leases: Vec::new(),
                 origin: Origin::Scenario { scenario_line: 1 },
                 dmabuf: None,
+                attrs: DmaAttrs::NONE,
             });
         }
 
@@ -393,13 +412,15 @@ mod tests {
         w.map(2, 0x3000, 64, 0xa000, DmaDirection::ToDevice);
         c.after_map(&mut w.cx(), MapId(2), ErrorCheck::Pending);
         c.on_device_access(&mut w.cx(), write(0xa000, 8));
-        let go = c.before_unmap(
-            &mut w.cx(),
-            MapId(2),
-            UnmapArgs::Size(32),
-            DmaDirection::ToDevice,
-            MapFunc::Single,
-        );
+        let call = UnmapCall {
+            dev: DeviceId(0),
+            dma: Iova::new(0xa000),
+            args: UnmapArgs::Size(32),
+            dir: DmaDirection::ToDevice,
+            func: MapFunc::Single,
+            attrs: DmaAttrs::NONE,
+        };
+        let go = c.before_unmap(&mut w.cx(), MapId(2), &call);
         assert!(go);
         let rec = w.maps.remove(MapId(2)).unwrap();
         c.forget(&w.cx(), &rec);
@@ -479,7 +500,13 @@ mod tests {
         let mut w = World::new();
         let mut c = Checker::default();
         w.map(2, 0x5000, 4096, 0xb000, DmaDirection::Bidirectional);
-        assert!(!c.before_free_coherent(&mut w.cx(), MapId(2), 4096, PhysAddr::new(0x5000)));
+        assert!(!c.before_free(
+            &mut w.cx(),
+            MapId(2),
+            MapFunc::Coherent,
+            4096,
+            PhysAddr::new(0x5000)
+        ));
         assert_eq!(
             w.rules(),
             ["unmap-function-mismatch"],
@@ -490,7 +517,7 @@ mod tests {
     #[test]
     fn dmabuf_cpu_access_needs_begin_and_the_writer_s_fence() {
         use super::dmabuf::BufAccess;
-        use crate::dmabuf::Accessor;
+        use crate::dmabuf::{Accessor, FenceUsage};
         use crate::ids::{BufId, FenceId};
         let mut w = World::new();
         let mut c = Checker::default();
@@ -506,8 +533,13 @@ mod tests {
         let pieces = [PhysRange::new(PhysAddr::new(0x8000), 16)];
         c.on_dmabuf_cpu_access(&mut w.cx(), a, &pieces);
         assert_eq!(w.rules(), ["dmabuf-cpu-access-outside-begin-end"]);
-        w.dmabufs
-            .add_fence(buf, FenceId(8), "cam", Accessor::Device(DeviceId(0)));
+        w.dmabufs.add_fence(
+            buf,
+            FenceId(8),
+            "cam",
+            FenceUsage::Write,
+            Accessor::Device(DeviceId(0)),
+        );
         c.on_dmabuf_begin(&mut w.cx(), buf, DmaDirection::FromDevice);
         assert_eq!(w.rules()[1], "dmabuf-fence-not-waited");
         w.dmabufs.open_cpu_access(buf, DmaDirection::FromDevice);

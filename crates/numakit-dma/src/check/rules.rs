@@ -68,18 +68,34 @@ rules! {
     UncheckedMappingError = "unchecked-mapping-error", true, "a mapping unmapped without its result ever being checked with dma_mapping_error";
     /// Mapping memory on a kernel stack.
     MapStackMemory = "map-stack-memory", true, "mapping of stack memory";
-    /// Mapping vmalloc memory with a single-buffer mapping.
-    MapVmallocMemory = "map-vmalloc-memory", true, "mapping of vmalloc memory, which is not physically contiguous";
+    /// Mapping vmalloc memory as if it were in the linear map.
+    MapVmallocMemory = "map-vmalloc-memory", true, "mapping of vmalloc memory by its address (dma_map_single, sg_set_buf), as if it were physically contiguous";
+    /// Mapping kernel text or rodata.
+    MapKernelRodata = "map-kernel-rodata", true, "mapping of kernel text or rodata";
     /// Mappings or coherent buffers still alive when the device goes away.
     LeakOnDeviceRemoval = "leak-on-device-removal", true, "mappings or coherent buffers still held when the device is removed";
-    /// Two live mappings of the same bytes, one of them device-writable.
-    OverlappingMapping = "overlapping-mapping", true, "the same memory mapped twice while one mapping lets the device write";
+    /// The same bytes mapped twice (by two mappings, or two entries of one
+    /// scatterlist), one of them device-writable.
+    OverlappingMapping = "overlapping-mapping", true, "the same memory mapped twice (two mappings or two entries of one scatterlist) while one lets the device write";
     /// A mapping with the invalid direction `DMA_NONE`.
     InvalidDirection = "invalid-direction", true, "a mapping or sync with DMA_NONE";
+    /// `dma_pool_free` to a pool other than the block's.
+    PoolFreeWrongPool = "pool-free-wrong-pool", true, "dma_pool_free of a block to a pool it does not come from";
+    /// `dma_pool_destroy` while blocks are still allocated.
+    PoolDestroyBusy = "pool-destroy-busy", true, "dma_pool_destroy of a pool whose blocks are not all freed";
+    /// A mapping that runs past the end of its allocation.
+    MapBeyondAllocation = "map-beyond-allocation", false, "a mapping that runs past the end of the allocation it starts in";
+    /// MMIO mapped with a function for RAM.
+    MapMmioMemory = "map-mmio-memory", false, "MMIO (a device's BAR) mapped with dma_map_single/page/sg instead of dma_map_resource";
+    /// A DMA mask wider than the device's address lines.
+    MaskWiderThanDevice = "mask-wider-than-device", false, "a mapping above the addresses the device can drive, allowed by a mask wider than its hardware";
+    /// A `DMA_ATTR_SKIP_CPU_SYNC` mapping used without the sync it skipped.
+    SkipCpuSyncMissingSync = "skip-cpu-sync-missing-sync", false, "a mapping made with DMA_ATTR_SKIP_CPU_SYNC given to the device before dma_sync_*_for_device, or unmapped with it after a device write without dma_sync_*_for_cpu";
     /// Freeing CPU memory that is still mapped for DMA.
     FreeWhileMapped = "free-while-mapped", false, "CPU memory freed while still mapped for DMA";
-    /// The CPU touches a cache line of a buffer the device owns.
-    CpuAccessDeviceOwned = "cpu-access-device-owned", false, "CPU access to any cache line of a buffer the device owns";
+    /// The CPU reads bytes of a buffer the device owns, or writes into a
+    /// cache line holding such bytes.
+    CpuAccessDeviceOwned = "cpu-access-device-owned", false, "CPU read of bytes a device owns, or CPU write into any cache line holding such bytes";
     /// The CPU reads data a device wrote without a sync for the CPU first.
     MissingSyncForCpu = "missing-sync-for-cpu", false, "CPU read of device-written data without dma_sync_*_for_cpu or unmap first";
     /// CPU writes into a mapping it owns that are then thrown away by the
@@ -98,14 +114,21 @@ rules! {
     UseAfterUnmap = "use-after-unmap", false, "device access to a DMA address after it was unmapped";
     /// A device access to an address never mapped for it.
     DeviceAccessUnmapped = "device-access-unmapped", false, "device access to a DMA address that was never mapped for this device";
-    /// Two live mappings share a cache line, one of them device-writable.
-    SharedCacheLine = "shared-cache-line", false, "two mappings share a cache line while one lets the device write";
+    /// A device given `DMA_MAPPING_ERROR`.
+    DeviceAccessMappingError = "device-access-mapping-error", false, "device access at DMA_MAPPING_ERROR: a failed mapping's handle, or a scatterlist entry past the count dma_map_sg returned";
+    /// A device access longer than a DMA segment may be, or across a
+    /// segment boundary.
+    DeviceAccessSegmentLimits = "device-access-segment-limits", false, "device access longer than the device's maximum segment size or across its segment boundary";
+    /// Two mappings (or two entries of one scatterlist) share a cache line,
+    /// one of them device-writable.
+    SharedCacheLine = "shared-cache-line", false, "two mappings (or two entries of one scatterlist) share a cache line while one lets the device write";
     /// Unbalanced `dma_buf_begin_cpu_access`/`dma_buf_end_cpu_access`.
     DmabufBeginEndMismatch = "dmabuf-begin-end-mismatch", false, "DMA-BUF CPU access end without begin, nested begin, or with another direction";
     /// CPU access to a DMA-BUF outside begin/end.
     DmabufCpuAccessOutside = "dmabuf-cpu-access-outside-begin-end", false, "CPU access to a DMA-BUF outside begin_cpu_access/end_cpu_access";
-    /// Access to a DMA-BUF before waiting for another party's write fence.
-    DmabufFenceNotWaited = "dmabuf-fence-not-waited", false, "access to a DMA-BUF before waiting for the writer's fence";
+    /// Access to a DMA-BUF before waiting for another party's fence: a
+    /// writer's for any access, a reader's for a write.
+    DmabufFenceNotWaited = "dmabuf-fence-not-waited", false, "access to a DMA-BUF before waiting for a writer's fence, or a write before waiting for the readers' fences";
     /// A scenario's `expect` saw other bytes than it expected.
     ExpectMismatch = "expect-mismatch", false, "a scenario expectation about the data did not hold";
 }

@@ -29,7 +29,9 @@ pub(crate) fn translate(dma: Iova, len: u64, mask: DmaMask) -> Result<DirectAcce
     let e = a.checked_add(len).ok_or(FaultReason::NoMemory)?;
     let in_low = e <= LOW_RAM_END.raw();
     let in_high = a >= HIGH_RAM_START.raw() && e <= HIGH_RAM_END.raw();
-    if !(in_low || in_high) {
+    // the hole below 4 GiB holds devices' BARs: peer-to-peer DMA lands there
+    let in_mmio = a >= LOW_RAM_END.raw() && e <= HIGH_RAM_START.raw();
+    if !(in_low || in_high || in_mmio) {
         return Err(FaultReason::NoMemory);
     }
     Ok(DirectAccess {
@@ -48,10 +50,14 @@ mod tests {
         let ok = translate(Iova::new(0x1000), 64, m).unwrap();
         assert_eq!(ok.range, PhysRange::new(PhysAddr::new(0x1000), 64));
         assert!(!ok.truncated);
+        assert!(
+            translate(Iova::new(0xf000_0000), 64, m).is_ok(),
+            "a BAR in the MMIO hole, for peer-to-peer DMA"
+        );
         assert_eq!(
-            translate(Iova::new(0xf000_0000), 64, m),
+            translate(Iova::new(0xffff_fff0), 64, m),
             Err(FaultReason::NoMemory),
-            "the MMIO hole"
+            "across the top of the hole"
         );
         assert_eq!(
             translate(Iova::new(HIGH_RAM_END.raw() - 32), 64, m),

@@ -41,7 +41,7 @@ impl Hardware {
         for d in devices.iter() {
             iommu.add_group(d.group);
         }
-        let mut cache = Cache::new(cfg.line_size, cfg.cache_lines, cfg.speculation);
+        let mut cache = Cache::new(cfg.maintenance_line(), cfg.cache_lines, cfg.speculation);
         cache.record = cfg.trace;
         let swiotlb =
             (cfg.swiotlb_bytes > 0).then(|| Swiotlb::new(layout::SWIOTLB_BASE, cfg.swiotlb_bytes));
@@ -61,8 +61,10 @@ impl Hardware {
         self.coherence == Coherence::Coherent
     }
 
+    /// Whether the CPU reaches `phys` uncached: coherent DMA memory on a
+    /// non-coherent machine, and device memory everywhere.
     fn uncached(&self, phys: PhysAddr) -> bool {
-        !self.coherent() && self.cpu.is_uncached(phys)
+        self.cpu.is_mmio(phys) || (!self.coherent() && self.cpu.is_uncached(phys))
     }
 
     /// A CPU load, through the cache unless the memory is mapped uncached.

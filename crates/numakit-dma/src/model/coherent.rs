@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::ModelBackend;
 use super::map::Reach;
 use crate::addr::{Iova, PAGE_SIZE, PhysAddr, PhysRange};
-use crate::calls::UnmapArgs;
+use crate::calls::MapFunc;
+use crate::calls::{DmaAttrs, UnmapArgs};
 use crate::config::layout::HIGH_RAM_END;
 use crate::config::{MemKind, Zone};
 use crate::direction::DmaDirection;
@@ -16,7 +17,7 @@ use crate::hw::cpu::Alloc;
 use crate::hw::direct;
 use crate::ids::DeviceId;
 use crate::ids::MapId;
-use crate::mapping::{Entry, MapFunc, MapRecord, Segment};
+use crate::mapping::{Entry, MapRecord, Segment};
 use crate::trace::{EventSource, Site};
 
 impl ModelBackend {
@@ -76,6 +77,7 @@ impl ModelBackend {
             leases,
             origin: self.origin(site),
             dmabuf: None,
+            attrs: DmaAttrs::NONE,
         });
         self.check(site, |c, cx| c.after_alloc_coherent(cx, id));
         let uncached = if self.hw.coherent() {
@@ -127,9 +129,12 @@ impl ModelBackend {
             });
             return;
         };
-        if self.check(site, |c, cx| c.before_free_coherent(cx, id, size, cpu)) == Some(false) {
+        if self.check(site, |c, cx| {
+            c.before_free(cx, id, MapFunc::Coherent, size, cpu)
+        }) == Some(false)
+        {
             return;
         }
-        self.remove_mapping(id, DmaDirection::Bidirectional, site);
+        self.remove_mapping(id, DmaDirection::Bidirectional, DmaAttrs::NONE, site);
     }
 }

@@ -31,10 +31,19 @@ impl ModelBackend {
         }
         let align = match align {
             0 if size >= PAGE_SIZE => PAGE_SIZE,
-            0 => self.hw.cache.line_size(),
+            0 => u64::from(self.cfg.line_size),
             a => a.next_power_of_two(),
         };
-        let addr = self.hw.cpu.place(size, align, zone)?;
+        let (addr, how) = match kind {
+            MemKind::Vmalloc => (self.vmalloc(size, label)?, " (vmalloc)".to_string()),
+            MemKind::Rodata => (
+                self.hw.cpu.place_image(size, align),
+                " (kernel rodata)".into(),
+            ),
+            MemKind::Mmio => (self.hw.cpu.place_mmio(size, align)?, " (MMIO)".into()),
+            MemKind::Stack => (self.hw.cpu.place(size, align, zone)?, " (stack)".into()),
+            MemKind::Kmalloc => (self.hw.cpu.place(size, align, zone)?, String::new()),
+        };
         self.hw.cpu.insert(
             addr,
             Alloc {
@@ -43,15 +52,34 @@ impl ModelBackend {
                 label: Arc::from(label),
             },
         );
-        let kind_s = match kind {
-            MemKind::Kmalloc => "",
-            MemKind::Stack => " (stack)",
-            MemKind::Vmalloc => " (vmalloc)",
-        };
         self.ev(EventSource::Cpu, "alloc", None, || {
-            format!("alloc {label}: {size} bytes at {addr}{kind_s}")
+            format!("alloc {label}: {size} bytes at {addr}{how}")
         });
         Ok(addr)
+    }
+
+    /// `vmalloc`: scattered pages, each recorded as an allocation of its own
+    /// (`LABEL[page N]`), behind a range of the vmalloc area.
+    fn vmalloc(&mut self, size: u64, label: &str) -> Result<PhysAddr> {
+        let (addr, pages) = self.hw.cpu.place_vmalloc(size)?;
+        for p in &pages {
+            self.hw.cpu.insert(
+                p.phys,
+                Alloc {
+                    len: PAGE_SIZE,
+                    kind: MemKind::Kmalloc,
+                    label: Arc::from(format!("{label}[page {}]", p.index)),
+                },
+            );
+        }
+        Ok(addr)
+    }
+
+    /// `vmalloc_to_page` (and the page's address plus the offset): the RAM
+    /// behind a vmalloc address, `None` for an address outside the vmalloc
+    /// area's allocations.
+    pub fn vmalloc_to_page(&self, addr: PhysAddr) -> Option<PhysAddr> {
+        self.hw.cpu.vmalloc_to_phys(addr)
     }
 
     /// Frees CPU memory allocated with [`kmalloc`](Self::kmalloc).
@@ -61,6 +89,13 @@ impl ModelBackend {
         let Some(a) = self.hw.cpu.remove(addr) else {
             return;
         };
+        if let Some(pages) = self.hw.cpu.remove_vmalloc(addr) {
+            for p in pages {
+                if let Some(pa) = self.hw.cpu.remove(p) {
+                    self.check(site, |c, cx| c.on_free(cx, p, &pa));
+                }
+            }
+        }
         self.check(site, |c, cx| c.on_free(cx, addr, &a));
         let label = a.label;
         self.ev(EventSource::Cpu, "free", None, || {
@@ -73,18 +108,18 @@ impl ModelBackend {
     #[track_caller]
     pub fn cpu_read(&mut self, addr: PhysAddr, out: &mut [u8]) {
         let site = Location::caller();
-        let len = out.len() as u64;
-        self.check(site, |c, cx| {
-            c.on_cpu_access(
-                cx,
-                CpuAccess {
-                    phys: addr,
-                    len,
-                    access: Access::Read,
-                },
-            )
-        });
-        self.hw.cpu_load(addr, out);
+        let mut done = 0;
+        for r in self.hw.cpu.resolve(addr, out.len() as u64) {
+            let a = CpuAccess {
+                phys: r.addr,
+                len: r.len,
+                access: Access::Read,
+            };
+            self.check(site, |c, cx| c.on_cpu_access(cx, a));
+            let n = r.len as usize;
+            self.hw.cpu_load(r.addr, &mut out[done..done + n]);
+            done += n;
+        }
     }
 
     /// A CPU store of `data` at `addr`, through the cache. The checker looks
@@ -92,18 +127,18 @@ impl ModelBackend {
     #[track_caller]
     pub fn cpu_write(&mut self, addr: PhysAddr, data: &[u8]) {
         let site = Location::caller();
-        let len = data.len() as u64;
-        self.check(site, |c, cx| {
-            c.on_cpu_access(
-                cx,
-                CpuAccess {
-                    phys: addr,
-                    len,
-                    access: Access::Write,
-                },
-            )
-        });
-        self.hw.cpu_store(addr, data);
+        let mut done = 0;
+        for r in self.hw.cpu.resolve(addr, data.len() as u64) {
+            let a = CpuAccess {
+                phys: r.addr,
+                len: r.len,
+                access: Access::Write,
+            };
+            self.check(site, |c, cx| c.on_cpu_access(cx, a));
+            let n = r.len as usize;
+            self.hw.cpu_store(r.addr, &data[done..done + n]);
+            done += n;
+        }
     }
 
     /// The number of live allocations (names the typed API's buffers).

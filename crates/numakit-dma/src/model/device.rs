@@ -5,7 +5,8 @@
 use std::panic::Location;
 
 use super::ModelBackend;
-use crate::addr::{Iova, PhysRange};
+use crate::addr::{DMA_MAPPING_ERROR, Iova, PhysRange};
+use crate::calls::DmaAttrs;
 use crate::check::access::DeviceAccess;
 use crate::direction::Access;
 use crate::dmabuf::Accessor;
@@ -22,7 +23,7 @@ impl ModelBackend {
         a: DeviceAccess,
     ) -> std::result::Result<Vec<PhysRange>, (Iova, FaultReason)> {
         let d = self.hw.devices.get(a.dev).expect("a present device");
-        let (mask, group) = (d.cfg.dma_mask, d.group);
+        let (mask, group) = (d.cfg.hw_mask, d.group);
         if !self.hw.iommu.enabled() {
             let t = direct::translate(a.dma, a.len, mask).map_err(|r| (a.dma, r))?;
             if t.truncated {
@@ -33,7 +34,21 @@ impl ModelBackend {
             }
             return Ok(vec![t.range]);
         }
-        let t = self.hw.iommu.translate(group, a.dma, a.len, a.access)?;
+        // The device drives only its address lines; the IOMMU sees what
+        // is left.
+        let bus = Iova::new(a.dma.raw() & mask.raw());
+        if bus != a.dma && a.dma != DMA_MAPPING_ERROR {
+            let dma = a.dma;
+            self.ev(EventSource::Device, "truncate", Some(a.dev), || {
+                format!("address {dma} does not fit the {mask} mask: the IOMMU sees {bus}")
+            });
+        }
+        let bus = if a.dma == DMA_MAPPING_ERROR {
+            a.dma
+        } else {
+            bus
+        };
+        let t = self.hw.iommu.translate(group, bus, a.len, a.access)?;
         if t.stale_pages > 0 {
             let stale = t.stale_pages;
             self.ev(EventSource::Iommu, "stale-iotlb", Some(a.dev), || {
@@ -69,7 +84,7 @@ impl ModelBackend {
         let first = self.findings.len();
         if let Some(Some(buf)) = self.check(site, |c, cx| c.on_device_access(cx, a)) {
             self.check(site, |c, cx| {
-                c.on_dmabuf_access(cx, buf, Accessor::Device(a.dev))
+                c.on_dmabuf_access(cx, buf, Accessor::Device(a.dev), a.access)
             });
         }
         match self.translate(a) {
@@ -160,7 +175,7 @@ impl ModelBackend {
         for id in self.maps.of_device(dev) {
             let rec = self.maps.remove(id).expect("a live mapping");
             self.check(site, |c, cx| c.on_leak(cx, &rec));
-            self.teardown(&rec, rec.dir);
+            self.teardown(&rec, rec.dir, DmaAttrs::NONE);
         }
         self.hw.devices.remove(dev);
         self.engines.remove(dev);

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use super::ModelBackend;
 use super::map::MapRequest;
-use super::unmap::UnmapCall;
 use crate::addr::{PAGE_SIZE, PhysRange};
-use crate::calls::{ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs};
+use crate::calls::MapFunc;
+use crate::calls::{DmaAttrs, ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs, UnmapCall};
 use crate::check::dmabuf::BufAccess;
 use crate::config::{MemKind, Zone};
 use crate::direction::{Access, DmaDirection};
-use crate::dmabuf::{Accessor, Attachment, AttachmentMap, DmaBuf, Fence};
+use crate::dmabuf::{Accessor, Attachment, AttachmentMap, DmaBuf, Fence, FenceUsage};
 use crate::error::{Error, Result};
 use crate::ids::DeviceId;
 use crate::ids::{AttId, BufId};
-use crate::mapping::{DmaSegment, MapFunc};
+use crate::mapping::DmaSegment;
 use crate::trace::{EventSource, Site};
 
 impl ModelBackend {
@@ -108,6 +108,7 @@ impl ModelBackend {
             label: Some(label),
             check: ErrorCheck::Done,
             dmabuf: Some(b),
+            attrs: DmaAttrs::NONE,
         };
         let id = self.map(req, site)?;
         let segs = self
@@ -143,6 +144,7 @@ impl ModelBackend {
                 args: UnmapArgs::Nents(r.nents),
                 dir,
                 func: MapFunc::Sg,
+                attrs: DmaAttrs::NONE,
             };
             self.unmap(call, site);
         }
@@ -166,12 +168,38 @@ impl ModelBackend {
     /// (`dma_resv_add_fence` with `DMA_RESV_USAGE_WRITE`). Others must wait
     /// for it before touching the buffer.
     pub fn dmabuf_fence(&mut self, buf: &DmaBuf, producer: Accessor, label: &str) -> Result<Fence> {
+        self.add_fence(buf, producer, label, FenceUsage::Write)
+    }
+
+    /// `reader` is about to read the buffer (a display scanning it out):
+    /// it attaches a read fence (`DMA_RESV_USAGE_READ`). A writer must wait
+    /// for it before writing.
+    pub fn dmabuf_read_fence(
+        &mut self,
+        buf: &DmaBuf,
+        reader: Accessor,
+        label: &str,
+    ) -> Result<Fence> {
+        self.add_fence(buf, reader, label, FenceUsage::Read)
+    }
+
+    fn add_fence(
+        &mut self,
+        buf: &DmaBuf,
+        who: Accessor,
+        label: &str,
+        usage: FenceUsage,
+    ) -> Result<Fence> {
         let blabel = self.dmabufs.buf(buf.id)?.label.clone();
         let id = self.ids.fence();
-        self.dmabufs.add_fence(buf.id, id, label, producer);
-        let who = self.who(producer);
+        self.dmabufs.add_fence(buf.id, id, label, usage, who);
+        let name = self.who(who);
+        let kind = match usage {
+            FenceUsage::Write => "write",
+            FenceUsage::Read => "read",
+        };
         self.ev(EventSource::Dmabuf, "fence", None, || {
-            format!("{who} adds write fence {label} to {blabel}")
+            format!("{name} adds {kind} fence {label} to {blabel}")
         });
         Ok(Fence { id })
     }

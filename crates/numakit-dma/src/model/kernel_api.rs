@@ -7,14 +7,15 @@ use std::panic::Location;
 
 use super::ModelBackend;
 use super::map::MapRequest;
-use super::unmap::UnmapCall;
 use crate::addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PhysAddr, PhysRange};
-use crate::calls::{ErrorCheck, ScatterEntry, SyncCall, SyncTarget, Toward, UnmapArgs};
+use crate::calls::MapFunc;
+use crate::calls::{
+    DmaAttrs, ErrorCheck, ScatterEntry, SyncCall, SyncTarget, Toward, UnmapArgs, UnmapCall,
+};
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
 use crate::hw::devices::MaskKind;
 use crate::ids::DeviceId;
-use crate::mapping::MapFunc;
 use crate::trace::{EventSource, Site};
 
 /// The DMA address a scatterlist call names: its first entry's.
@@ -73,8 +74,23 @@ impl ModelBackend {
         size: u64,
         dir: DmaDirection,
     ) -> Iova {
+        self.dma_map_single_attrs(dev, addr, size, dir, DmaAttrs::NONE)
+    }
+
+    /// `dma_map_single_attrs`: [`dma_map_single`](Self::dma_map_single)
+    /// with attributes.
+    #[track_caller]
+    pub fn dma_map_single_attrs(
+        &mut self,
+        dev: DeviceId,
+        addr: PhysAddr,
+        size: u64,
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+    ) -> Iova {
         let site = Location::caller();
-        self.map_raw(dev, MapFunc::Single, PhysRange::new(addr, size), dir, site)
+        let r = PhysRange::new(addr, size);
+        self.map_raw(dev, MapFunc::Single, r, dir, attrs, site)
     }
 
     /// `dma_map_page`: maps `size` bytes at `offset` into the page at `page`.
@@ -87,9 +103,24 @@ impl ModelBackend {
         size: u64,
         dir: DmaDirection,
     ) -> Iova {
+        self.dma_map_page_attrs(dev, page, offset, size, dir, DmaAttrs::NONE)
+    }
+
+    /// `dma_map_page_attrs`: [`dma_map_page`](Self::dma_map_page) with
+    /// attributes.
+    #[track_caller]
+    pub fn dma_map_page_attrs(
+        &mut self,
+        dev: DeviceId,
+        page: PhysAddr,
+        offset: u64,
+        size: u64,
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+    ) -> Iova {
         let site = Location::caller();
         let r = PhysRange::new(page.unchecked_add(offset), size);
-        self.map_raw(dev, MapFunc::Page, r, dir, site)
+        self.map_raw(dev, MapFunc::Page, r, dir, attrs, site)
     }
 
     fn map_raw(
@@ -98,6 +129,7 @@ impl ModelBackend {
         func: MapFunc,
         r: PhysRange,
         dir: DmaDirection,
+        attrs: DmaAttrs,
         site: Site,
     ) -> Iova {
         let req = MapRequest {
@@ -108,6 +140,7 @@ impl ModelBackend {
             label: None,
             check: ErrorCheck::Pending,
             dmabuf: None,
+            attrs,
         };
         match self.map(req, site) {
             Ok(id) => {
@@ -116,6 +149,7 @@ impl ModelBackend {
             }
             Err(e) => {
                 self.last_error = Some(e);
+                self.check(site, |c, _| c.on_map_failed(dev));
                 DMA_MAPPING_ERROR
             }
         }
@@ -126,13 +160,29 @@ impl ModelBackend {
     #[track_caller]
     pub fn dma_mapping_error(&mut self, dev: DeviceId, dma: Iova) -> bool {
         let ids = self.maps.returned_at(dev, dma);
-        self.check(Location::caller(), |c, _| c.on_mapping_error(&ids));
+        self.check(Location::caller(), |c, _| {
+            c.on_mapping_error(dev, dma, &ids)
+        });
         dma == DMA_MAPPING_ERROR
     }
 
     /// `dma_unmap_single`.
     #[track_caller]
     pub fn dma_unmap_single(&mut self, dev: DeviceId, dma: Iova, size: u64, dir: DmaDirection) {
+        self.dma_unmap_single_attrs(dev, dma, size, dir, DmaAttrs::NONE);
+    }
+
+    /// `dma_unmap_single_attrs`: [`dma_unmap_single`](Self::dma_unmap_single)
+    /// with attributes.
+    #[track_caller]
+    pub fn dma_unmap_single_attrs(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        size: u64,
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+    ) {
         let site = Location::caller();
         let args = UnmapArgs::Size(size);
         self.unmap(
@@ -142,6 +192,7 @@ impl ModelBackend {
                 args,
                 dir,
                 func: MapFunc::Single,
+                attrs,
             },
             site,
         );
@@ -150,6 +201,20 @@ impl ModelBackend {
     /// `dma_unmap_page`.
     #[track_caller]
     pub fn dma_unmap_page(&mut self, dev: DeviceId, dma: Iova, size: u64, dir: DmaDirection) {
+        self.dma_unmap_page_attrs(dev, dma, size, dir, DmaAttrs::NONE);
+    }
+
+    /// `dma_unmap_page_attrs`: [`dma_unmap_page`](Self::dma_unmap_page)
+    /// with attributes.
+    #[track_caller]
+    pub fn dma_unmap_page_attrs(
+        &mut self,
+        dev: DeviceId,
+        dma: Iova,
+        size: u64,
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+    ) {
         let site = Location::caller();
         let args = UnmapArgs::Size(size);
         self.unmap(
@@ -159,6 +224,7 @@ impl ModelBackend {
                 args,
                 dir,
                 func: MapFunc::Page,
+                attrs,
             },
             site,
         );
@@ -174,6 +240,18 @@ impl ModelBackend {
         sg: &mut [ScatterEntry],
         dir: DmaDirection,
     ) -> usize {
+        self.dma_map_sg_attrs(dev, sg, dir, DmaAttrs::NONE)
+    }
+
+    /// `dma_map_sg_attrs`: [`dma_map_sg`](Self::dma_map_sg) with attributes.
+    #[track_caller]
+    pub fn dma_map_sg_attrs(
+        &mut self,
+        dev: DeviceId,
+        sg: &mut [ScatterEntry],
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+    ) -> usize {
         let site = Location::caller();
         let ents: Vec<PhysRange> = sg
             .iter()
@@ -187,6 +265,7 @@ impl ModelBackend {
             label: None,
             check: ErrorCheck::Done,
             dmabuf: None,
+            attrs,
         };
         match self.map(req, site) {
             Ok(id) => {
@@ -223,6 +302,20 @@ impl ModelBackend {
         nents: usize,
         dir: DmaDirection,
     ) {
+        self.dma_unmap_sg_attrs(dev, sg, nents, dir, DmaAttrs::NONE);
+    }
+
+    /// `dma_unmap_sg_attrs`: [`dma_unmap_sg`](Self::dma_unmap_sg) with
+    /// attributes.
+    #[track_caller]
+    pub fn dma_unmap_sg_attrs(
+        &mut self,
+        dev: DeviceId,
+        sg: &[ScatterEntry],
+        nents: usize,
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+    ) {
         let site = Location::caller();
         let args = UnmapArgs::Nents(nents);
         let dma = sg_dma(sg);
@@ -233,6 +326,7 @@ impl ModelBackend {
                 args,
                 dir,
                 func: MapFunc::Sg,
+                attrs,
             },
             site,
         );

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use super::ModelBackend;
 use crate::addr::{DmaMask, Iova, PAGE_SIZE, PhysAddr, PhysRange};
-use crate::calls::ErrorCheck;
+use crate::calls::MapFunc;
+use crate::calls::{DmaAttrs, ErrorCheck};
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
 use crate::hw::direct;
 use crate::hw::iommu::{IovaLease, Prot};
 use crate::ids::DeviceId;
 use crate::ids::{BufId, MapId};
-use crate::mapping::{Entry, MapFunc, MapRecord, Segment};
+use crate::mapping::{Entry, MapRecord, Segment};
 use crate::trace::{EventSource, Site};
 
 /// A request to map CPU memory for a device.
@@ -31,6 +32,8 @@ pub(crate) struct MapRequest<'a> {
     pub(crate) check: ErrorCheck,
     /// The DMA-BUF an importer maps.
     pub(crate) dmabuf: Option<BufId>,
+    /// `DMA_ATTR_*`.
+    pub(crate) attrs: DmaAttrs,
 }
 
 /// What mapping needs to know of the device.
@@ -147,6 +150,23 @@ impl ModelBackend {
             None => self.hw.cpu.label_of(req.ents[0].addr),
         };
         self.check(site, |c, cx| c.before_map(cx, dev, func, req.ents, &label));
+        // The DMA API takes the physical address of what it is given
+        // (`virt_to_phys`), right or wrong.
+        let translated: Vec<PhysRange>;
+        let req = if req.ents.iter().any(|e| self.hw.cpu.in_vmalloc(e.addr)) {
+            let cpu = &self.hw.cpu;
+            translated = req
+                .ents
+                .iter()
+                .map(|e| PhysRange::new(cpu.virt_to_phys(e.addr), e.len))
+                .collect();
+            MapRequest {
+                ents: &translated,
+                ..req
+            }
+        } else {
+            req
+        };
         let iommu = self.hw.iommu.enabled();
         let one_range = iommu
             && func == MapFunc::Sg
@@ -166,10 +186,12 @@ impl ModelBackend {
             });
             return Err(e);
         }
-        for i in 0..plan.entries.len() {
-            let e = &plan.entries[i];
-            let target = PhysRange::new(e.target, e.len);
-            self.arch_for_device(target, dir, dev);
+        if func.cached() && !req.attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
+            for i in 0..plan.entries.len() {
+                let e = &plan.entries[i];
+                let target = PhysRange::new(e.target, e.len);
+                self.arch_for_device(target, dir, dev);
+            }
         }
         let segs = if one_range {
             finalise_sg(&plan.entries, lim.max_segment, lim.seg_boundary)
@@ -191,16 +213,22 @@ impl ModelBackend {
             leases: plan.leases,
             origin: self.origin(site),
             dmabuf: req.dmabuf,
+            attrs: req.attrs,
         });
         self.check(site, |c, cx| c.after_map(cx, id, req.check));
+        let attrs = if req.attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", req.attrs.names())
+        };
         self.ev(EventSource::Dma, "map", Some(dev), || {
             if func == MapFunc::Sg {
                 format!(
-                    "{} {label}: {nents} entries, {size} bytes, {dir} -> {nsegs} DMA segment(s) from {first}",
+                    "{} {label}: {nents} entries, {size} bytes, {dir}{attrs} -> {nsegs} DMA segment(s) from {first}",
                     func.map_name()
                 )
             } else {
-                format!("{} {label}: {size} bytes, {dir} -> dma {first}", func.map_name())
+                format!("{} {label}: {size} bytes, {dir}{attrs} -> dma {first}", func.map_name())
             }
         });
         Ok(id)
@@ -261,7 +289,11 @@ impl ModelBackend {
         e: PhysRange,
         plan: &mut Plan,
     ) -> Result<()> {
-        let reached = self.place_entry(req.dev, lim, e)?;
+        let reached = if req.func == MapFunc::Resource {
+            self.place_resource(req.dev, lim, e)?
+        } else {
+            self.place_entry(req.dev, lim, e)?
+        };
         let target = reached.target(e.addr);
         if !self.hw.iommu.enabled() {
             plan.push(e, reached, direct::phys_to_dma(target));
@@ -310,6 +342,20 @@ impl ModelBackend {
             return Ok(Reached::Bounce(self.bounce(dev, e, e.len, lim.mask, why)?));
         }
         Ok(Reached::Buffer)
+    }
+
+    /// Device memory is never bounced: without an IOMMU the device reaches
+    /// it directly or not at all.
+    fn place_resource(&mut self, dev: DeviceId, lim: Limits, e: PhysRange) -> Result<Reached> {
+        if self.hw.iommu.enabled() || lim.mask.covers_range(e) {
+            return Ok(Reached::Buffer);
+        }
+        Err(Error::Unreachable {
+            device: self.dev_name(dev),
+            addr: e.addr,
+            mask: lim.mask,
+            why: " (device memory is never bounced)",
+        })
     }
 
     /// Maps `r` through the IOMMU for `dev`, with a timeline event.

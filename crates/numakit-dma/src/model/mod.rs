@@ -18,6 +18,9 @@ mod dmabuf;
 mod engine;
 mod kernel_api;
 mod map;
+mod noncoherent;
+mod pool;
+mod resource;
 mod sync;
 mod typed;
 mod unmap;
@@ -34,6 +37,7 @@ use crate::hw::Hardware;
 use crate::ids::DeviceId;
 use crate::ids::Ids;
 use crate::mapping::Mappings;
+use crate::pool::Pools;
 use crate::trace::{Event, EventSource, Origin, Site, Trace};
 
 /// Builds a [`ModelBackend`].
@@ -69,6 +73,11 @@ impl ModelBuilder {
     /// Cache line size.
     pub fn line_size(mut self, bytes: u32) -> Self {
         self.cfg.line_size = bytes;
+        self
+    }
+    /// The line size of a system cache larger than L1's (0: none).
+    pub fn system_line(mut self, bytes: u32) -> Self {
+        self.cfg.system_line = bytes;
         self
     }
     /// Speculative fills.
@@ -123,6 +132,7 @@ pub struct ModelBackend {
     trace: Trace,
     engines: Engines,
     dmabufs: DmaBufs,
+    pools: Pools,
     ids: Ids,
     findings: Vec<Finding>,
     faults: Vec<Fault>,
@@ -161,6 +171,7 @@ impl ModelBackend {
             maps: Mappings::default(),
             engines: Engines::default(),
             dmabufs: DmaBufs::default(),
+            pools: Pools::default(),
             ids: Ids::default(),
             findings: Vec::new(),
             faults: Vec::new(),

@@ -5,11 +5,12 @@
 
 use super::ModelBackend;
 use crate::addr::PhysRange;
+use crate::calls::MapFunc;
 use crate::calls::{SyncCall, SyncTarget, Toward};
 use crate::config::Maintenance;
 use crate::direction::DmaDirection;
 use crate::ids::DeviceId;
-use crate::mapping::{MapFunc, Slice};
+use crate::mapping::Slice;
 use crate::trace::{EventSource, Site};
 
 impl ModelBackend {

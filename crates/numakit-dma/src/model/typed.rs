@@ -6,14 +6,14 @@ use std::panic::Location;
 
 use super::ModelBackend;
 use super::map::MapRequest;
-use super::unmap::UnmapCall;
 use crate::addr::{DmaMask, Iova, PhysRange};
-use crate::calls::{ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs};
+use crate::calls::MapFunc;
+use crate::calls::{DmaAttrs, ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs, UnmapCall};
 use crate::config::{MemKind, Zone};
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
 use crate::ids::DeviceId;
-use crate::mapping::{DmaSegment, MapFunc};
+use crate::mapping::DmaSegment;
 use crate::trace::Site;
 use crate::typed::{
     CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, Owner, SgMap, SgTable,
@@ -55,6 +55,7 @@ impl ModelBackend {
             label: None,
             check: ErrorCheck::Done,
             dmabuf: None,
+            attrs: DmaAttrs::NONE,
         };
         match self.map(req, site) {
             Ok(id) => Ok(StreamingMap {
@@ -187,6 +188,7 @@ impl DmaBackend for ModelBackend {
             args: UnmapArgs::Size(map.buf.len),
             dir: map.dir,
             func: map.func,
+            attrs: DmaAttrs::NONE,
         };
         ModelBackend::unmap(self, call, Location::caller());
         map.buf
@@ -258,6 +260,7 @@ impl DmaBackend for ModelBackend {
             label: None,
             check: ErrorCheck::Done,
             dmabuf: None,
+            attrs: DmaAttrs::NONE,
         };
         match self.map(req, Location::caller()) {
             Ok(id) => {
@@ -288,6 +291,7 @@ impl DmaBackend for ModelBackend {
             args: UnmapArgs::Nents(map.table.len()),
             dir: map.dir,
             func: MapFunc::Sg,
+            attrs: DmaAttrs::NONE,
         };
         ModelBackend::unmap(self, call, Location::caller());
         map.table

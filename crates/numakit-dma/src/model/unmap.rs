@@ -4,24 +4,15 @@
 //! or queued for the lazy flush.
 
 use super::ModelBackend;
-use crate::addr::{Iova, PhysRange};
-use crate::calls::UnmapArgs;
+use crate::addr::PhysRange;
+use crate::calls::MapFunc;
+use crate::calls::{DmaAttrs, UnmapCall};
 use crate::direction::DmaDirection;
 use crate::hw::iommu::{IovaLease, Release};
 use crate::ids::DeviceId;
 use crate::ids::MapId;
-use crate::mapping::{MapFunc, MapRecord};
+use crate::mapping::MapRecord;
 use crate::trace::{EventSource, Site};
-
-/// An unmap call: `dma_unmap_single`, `_page` or `_sg`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct UnmapCall {
-    pub(crate) dev: DeviceId,
-    pub(crate) dma: Iova,
-    pub(crate) args: UnmapArgs,
-    pub(crate) dir: DmaDirection,
-    pub(crate) func: MapFunc,
-}
 
 impl ModelBackend {
     /// Unmaps what `call` names; returns the mapping undone, if one was.
@@ -32,6 +23,7 @@ impl ModelBackend {
             args,
             dir,
             func,
+            attrs,
         } = call;
         let Some(id) = self.maps.find_exact(dev, dma, func) else {
             self.check(site, |c, cx| c.on_unmap_unknown(cx, dev, dma, args, func));
@@ -43,23 +35,31 @@ impl ModelBackend {
             });
             return None;
         };
-        if self.check(site, |c, cx| c.before_unmap(cx, id, args, dir, func)) == Some(false) {
+        if self.check(site, |c, cx| c.before_unmap(cx, id, &call)) == Some(false) {
             return None;
         }
-        self.remove_mapping(id, dir, site);
+        self.remove_mapping(id, dir, attrs, site);
         Some(id)
     }
 
     /// Takes mapping `id` out of the live set, lets the checker forget it,
     /// and tears it down with `dir`.
-    pub(super) fn remove_mapping(&mut self, id: MapId, dir: DmaDirection, site: Site) {
+    pub(super) fn remove_mapping(
+        &mut self,
+        id: MapId,
+        dir: DmaDirection,
+        attrs: DmaAttrs,
+        site: Site,
+    ) {
         let rec = self.maps.remove(id).expect("a live mapping");
         self.check(site, |c, cx| c.forget(cx, &rec));
-        self.teardown(&rec, dir);
+        self.teardown(&rec, dir, attrs);
     }
 
-    /// Undoes a mapping in the hardware.
-    pub(super) fn teardown(&mut self, rec: &MapRecord, dir: DmaDirection) {
+    /// Undoes a mapping in the hardware; with `DMA_ATTR_SKIP_CPU_SYNC`,
+    /// without cache maintenance or copying a bounce buffer back.
+    pub(super) fn teardown(&mut self, rec: &MapRecord, dir: DmaDirection, attrs: DmaAttrs) {
+        let sync = rec.func.cached() && !attrs.contains(DmaAttrs::SKIP_CPU_SYNC);
         let dev = rec.dev;
         if rec.func == MapFunc::Coherent {
             let cpu = rec.cpu();
@@ -67,20 +67,28 @@ impl ModelBackend {
             self.hw.cpu.remove(cpu);
         } else {
             for e in &rec.entries {
-                self.arch_for_cpu(PhysRange::new(e.target, e.len), dir, dev);
+                if sync {
+                    self.arch_for_cpu(PhysRange::new(e.target, e.len), dir, dev);
+                }
                 if !e.bounced {
                     continue;
                 }
-                if dir.device_writes() {
+                let copy = sync && dir.device_writes();
+                let why = if sync {
+                    format!("no copy back for {dir}")
+                } else {
+                    "no copy back: DMA_ATTR_SKIP_CPU_SYNC".to_string()
+                };
+                if copy {
                     self.hw.cpu_copy(e.target, e.cpu, e.len);
                 }
                 self.bounce_release(e.target);
                 let (slot, cpu, len) = (e.target, e.cpu, e.len);
                 self.ev(EventSource::Swiotlb, "bounce-unmap", Some(dev), || {
-                    if dir.device_writes() {
+                    if copy {
                         format!("bounce buffer {slot}: {len} bytes copied back to {cpu}, released")
                     } else {
-                        format!("bounce buffer {slot} released (no copy back for {dir})")
+                        format!("bounce buffer {slot} released ({why})")
                     }
                 });
             }

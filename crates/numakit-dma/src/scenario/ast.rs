@@ -2,10 +2,12 @@
 //! driver's steps ([`Op`]), each name with its column so that a run error
 //! points at it.
 
+use crate::calls::DmaAttrs;
+use crate::calls::MapFunc;
 use crate::config::{DeviceConfig, MachineConfig, MemKind, Zone};
 use crate::direction::DmaDirection;
+use crate::dmabuf::FenceUsage;
 use crate::engine::Status;
-use crate::mapping::MapFunc;
 
 /// Bytes given in a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,17 @@ pub struct SgEntry {
     pub at: Ref,
     /// The length.
     pub len: Option<u64>,
+}
+
+/// How a driver filled the entries of a scatterlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SgSet {
+    /// `sg_set_buf`: from a buffer's address (`virt_to_page`), right for
+    /// the linear map only.
+    Buf,
+    /// `sg_set_page`: from each page, found with `vmalloc_to_page` for
+    /// vmalloc memory.
+    Page,
 }
 
 /// A device declared by a `device` line.
@@ -133,6 +146,71 @@ pub enum Op {
         /// Added to the CPU address passed.
         cpu_offset: u64,
     },
+    /// `alloc-noncoherent`: `dma_alloc_noncoherent` or `dma_alloc_pages`.
+    AllocNoncoherent {
+        /// The buffer's name.
+        name: Name,
+        /// The device.
+        dev: Name,
+        /// Its size.
+        size: u64,
+        /// The direction.
+        dir: DmaDirection,
+        /// [`MapFunc::Noncoherent`] or [`MapFunc::Pages`].
+        func: MapFunc,
+    },
+    /// `free-noncoherent`: `dma_free_noncoherent` or `dma_free_pages`.
+    FreeNoncoherent {
+        /// The buffer.
+        name: Name,
+        /// The size passed, if not the buffer's.
+        size: Option<u64>,
+        /// Added to the CPU address passed.
+        cpu_offset: u64,
+    },
+    /// `dma-pool`: `dma_pool_create`.
+    DmaPool {
+        /// The pool's name.
+        pool: Name,
+        /// The device.
+        dev: Name,
+        /// The block size.
+        size: u64,
+        /// The block alignment (0: the cache line).
+        align: u64,
+    },
+    /// `pool-alloc`: `dma_pool_alloc`.
+    PoolAlloc {
+        /// The block's name.
+        name: Name,
+        /// The pool.
+        pool: Name,
+    },
+    /// `pool-free`: `dma_pool_free`.
+    PoolFree {
+        /// The block.
+        name: Name,
+        /// The pool freed to, if not the block's own.
+        pool: Option<Name>,
+    },
+    /// `pool-destroy`: `dma_pool_destroy`.
+    PoolDestroy {
+        /// The pool.
+        pool: Name,
+    },
+    /// `map-resource`: `dma_map_resource`.
+    MapResource {
+        /// The mapping's name.
+        map: Name,
+        /// The device.
+        dev: Name,
+        /// The device memory and the offset into it.
+        buf: Ref,
+        /// The direction.
+        dir: DmaDirection,
+        /// The size, if not the rest.
+        size: Option<u64>,
+    },
     /// `set-mask`: `dma_set_mask_and_coherent`.
     SetMask {
         /// The device.
@@ -154,6 +232,8 @@ pub enum Op {
         size: Option<u64>,
         /// [`MapFunc::Single`] or [`MapFunc::Page`].
         func: MapFunc,
+        /// `DMA_ATTR_*`.
+        attrs: DmaAttrs,
     },
     /// `mapping-error`: `dma_mapping_error`.
     MappingError {
@@ -170,6 +250,8 @@ pub enum Op {
         dir: Option<DmaDirection>,
         /// The function, if not the one that matches the mapping.
         func: Option<MapFunc>,
+        /// `DMA_ATTR_*`.
+        attrs: DmaAttrs,
     },
     /// `map-sg`: `dma_map_sg`.
     MapSg {
@@ -181,6 +263,10 @@ pub enum Op {
         dir: DmaDirection,
         /// The entries, in order.
         entries: Vec<SgEntry>,
+        /// How the entries were set.
+        set: SgSet,
+        /// `DMA_ATTR_*`.
+        attrs: DmaAttrs,
     },
     /// `unmap-sg`: `dma_unmap_sg`.
     UnmapSg {
@@ -190,6 +276,8 @@ pub enum Op {
         nents: Option<usize>,
         /// The direction passed, if not the mapping's.
         dir: Option<DmaDirection>,
+        /// `DMA_ATTR_*`.
+        attrs: DmaAttrs,
     },
     /// `unmap-addr`: `dma_unmap_single` of any address.
     UnmapAddr {
@@ -342,14 +430,16 @@ pub enum Op {
         /// The attachment.
         att: Name,
     },
-    /// `fence`: a writer adds a write fence.
+    /// `fence`: a writer adds a write fence, or a reader a read fence.
     Fence {
         /// The fence's name.
         fence: Name,
         /// The DMA-BUF.
         buf: Name,
-        /// The writer.
+        /// The writer or reader.
         who: Who,
+        /// Write or read.
+        usage: FenceUsage,
     },
     /// `signal`: `dma_fence_signal`.
     Signal {

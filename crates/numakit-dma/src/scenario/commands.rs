@@ -6,14 +6,15 @@
 
 use std::fmt::Write as _;
 
-use super::ast::{Bytes, DeviceLine, Op, SgEntry, SyncFor};
+use super::ast::{Bytes, DeviceLine, Op, SgEntry, SgSet, SyncFor};
 use super::lex::{Line, MAX_DATA, ScenarioError, Tok, parse_number};
 use crate::addr::DmaMask;
+use crate::calls::MapFunc;
 use crate::config::{
     Coherence, DeviceConfig, IommuMode, MachineConfig, Maintenance, MemKind, Speculation, Zone,
 };
+use crate::dmabuf::FenceUsage;
 use crate::engine::Status;
-use crate::mapping::MapFunc;
 
 type Parsed<T> = Result<T, ScenarioError>;
 
@@ -89,8 +90,8 @@ macro_rules! commands {
 
 commands! {
     "alloc" Step(alloc) args 2..=2 keys ["align", "zone", "kind"] flags []
-        usage "alloc NAME SIZE [align=N] [zone=dma32|normal] [kind=kmalloc|stack|vmalloc]"
-        doc "`kmalloc` (`kind` marks stack or vmalloc memory)";
+        usage "alloc NAME SIZE [align=N] [zone=dma32|normal] [kind=kmalloc|stack|vmalloc|rodata|mmio]"
+        doc "`kmalloc`; `kind` makes it a variable on the stack, `vmalloc` memory (scattered pages), kernel rodata, or device memory (a BAR)";
     "free" Step(free) args 1..=1 keys [] flags []
         usage "free NAME"
         doc "`kfree`";
@@ -109,26 +110,47 @@ commands! {
     "free-coherent" Step(free_coherent) args 1..=1 keys ["size", "cpu-offset"] flags []
         usage "free-coherent NAME [size=N] [cpu-offset=N]"
         doc "`dma_free_coherent`";
+    "alloc-noncoherent" Step(alloc_noncoherent) args 4..=4 keys [] flags ["pages"]
+        usage "alloc-noncoherent NAME DEVICE SIZE DIRECTION [pages]"
+        doc "`dma_alloc_noncoherent` (`dma_alloc_pages` with `pages`): cacheable memory the CPU owns until a sync for the device";
+    "free-noncoherent" Step(free_noncoherent) args 1..=1 keys ["size", "cpu-offset"] flags []
+        usage "free-noncoherent NAME [size=N] [cpu-offset=N]"
+        doc "`dma_free_noncoherent` or `dma_free_pages`";
+    "dma-pool" Step(dma_pool) args 3..=3 keys ["align"] flags []
+        usage "dma-pool POOL DEVICE SIZE [align=N]"
+        doc "`dma_pool_create`: blocks of coherent memory";
+    "pool-alloc" Step(pool_alloc) args 2..=2 keys [] flags []
+        usage "pool-alloc NAME POOL"
+        doc "`dma_pool_alloc`";
+    "pool-free" Step(pool_free) args 1..=1 keys ["pool"] flags []
+        usage "pool-free NAME [pool=POOL]"
+        doc "`dma_pool_free`, to the block's pool or the pool named";
+    "pool-destroy" Step(pool_destroy) args 1..=1 keys [] flags []
+        usage "pool-destroy POOL"
+        doc "`dma_pool_destroy`";
+    "map-resource" Step(map_resource) args 4..=4 keys ["size"] flags []
+        usage "map-resource MAPPING DEVICE NAME[+OFF] DIRECTION [size=N]"
+        doc "`dma_map_resource` of device memory (`alloc NAME SIZE kind=mmio`); `unmap` undoes it";
     "set-mask" Step(set_mask) args 2..=2 keys [] flags []
         usage "set-mask DEVICE BITS"
         doc "`dma_set_mask_and_coherent`";
-    "map" Step(map) args 4..=4 keys ["size"] flags ["page"]
-        usage "map MAPPING DEVICE NAME[+OFF] DIRECTION [size=N] [page]"
+    "map" Step(map) args 4..=4 keys ["size", "attrs"] flags ["page"]
+        usage "map MAPPING DEVICE NAME[+OFF] DIRECTION [size=N] [attrs=ATTRS] [page]"
         doc "`dma_map_single` (`dma_map_page` with `page`)";
     "mapping-error" Step(mapping_error) args 1..=1 keys [] flags []
         usage "mapping-error MAPPING"
         doc "`dma_mapping_error`";
-    "unmap" Step(unmap) args 1..=1 keys ["size", "dir", "as"] flags []
-        usage "unmap MAPPING [size=N] [dir=DIRECTION] [as=single|page|sg|coherent]"
+    "unmap" Step(unmap) args 1..=1 keys ["size", "dir", "as", "attrs"] flags []
+        usage "unmap MAPPING [size=N] [dir=DIRECTION] [as=FUNCTION] [attrs=ATTRS]"
         doc "`dma_unmap_single` (or the function named); defaults are the mapping's";
     "unmap-addr" Step(unmap_addr) args 4..=4 keys [] flags []
         usage "unmap-addr DEVICE ADDRESS SIZE DIRECTION"
         doc "`dma_unmap_single` of an arbitrary address";
-    "map-sg" Step(map_sg) args 4..=4096 keys [] flags []
-        usage "map-sg MAPPING DEVICE DIRECTION NAME[+OFF][:LEN]..."
-        doc "`dma_map_sg`";
-    "unmap-sg" Step(unmap_sg) args 1..=1 keys ["nents", "dir"] flags []
-        usage "unmap-sg MAPPING [nents=N] [dir=DIRECTION]"
+    "map-sg" Step(map_sg) args 4..=4096 keys ["entries", "attrs"] flags []
+        usage "map-sg MAPPING DEVICE DIRECTION NAME[+OFF][:LEN]... [entries=buf|page] [attrs=ATTRS]"
+        doc "`dma_map_sg` of entries set with `sg_set_buf` (the default) or `sg_set_page` (vmalloc memory page by page)";
+    "unmap-sg" Step(unmap_sg) args 1..=1 keys ["nents", "dir", "attrs"] flags []
+        usage "unmap-sg MAPPING [nents=N] [dir=DIRECTION] [attrs=ATTRS]"
         doc "`dma_unmap_sg`";
     "sync-for-cpu" Step(sync_for_cpu) args 1..=1 keys ["size", "dir"] flags []
         usage "sync-for-cpu MAPPING[+OFF] [size=N] [dir=DIRECTION]"
@@ -187,9 +209,9 @@ commands! {
     "detach" Step(detach) args 1..=1 keys [] flags []
         usage "detach ATTACHMENT"
         doc "`dma_buf_detach`";
-    "fence" Step(fence) args 3..=3 keys [] flags []
-        usage "fence FENCE DMABUF WRITER (a device or cpu)"
-        doc "the writer adds a write fence";
+    "fence" Step(fence) args 3..=3 keys ["usage"] flags []
+        usage "fence FENCE DMABUF WHO [usage=write|read] (WHO: a device or cpu)"
+        doc "a writer adds a write fence, a reader a read fence (`dma_resv_add_fence`)";
     "signal" Step(signal) args 1..=1 keys [] flags []
         usage "signal FENCE"
         doc "`dma_fence_signal`";
@@ -206,9 +228,9 @@ commands! {
         usage "note \"TEXT\""
         doc "a line in the timeline";
     "machine" Header(machine) args 1..=1
-        keys ["line", "cache", "speculation", "maintenance", "checker"] flags []
-        usage "machine coherent|noncoherent [line=64|128] [cache=LINES] [speculation=always|off|SEED:PERCENT] [maintenance=arm64|map-only] [checker=on|off]"
-        doc "the machine (coherent, 64-byte lines, speculation always, arm64 maintenance, checker on by default)";
+        keys ["line", "system-line", "cache", "speculation", "maintenance", "checker"] flags []
+        usage "machine coherent|noncoherent [line=64|128] [system-line=BYTES] [cache=LINES] [speculation=always|off|SEED:PERCENT] [maintenance=arm64|map-only] [checker=on|off]"
+        doc "the machine (coherent, 64-byte lines, no larger system cache line, speculation always, arm64 maintenance, checker on by default)";
     "iommu" Header(iommu) args 1..=1 keys ["flush-queue"] flags []
         usage "iommu off|strict|lazy [flush-queue=N]"
         doc "the IOMMU (default off)";
@@ -216,9 +238,9 @@ commands! {
         usage "swiotlb off|SIZE"
         doc "the bounce pool (default 64M)";
     "device" Header(device) args 1..=1
-        keys ["mask", "coherent-mask", "group", "max-segment"] flags ["untrusted"]
-        usage "device NAME [mask=BITS] [coherent-mask=BITS] [group=N] [max-segment=BYTES] [untrusted]"
-        doc "a device (mask 64 bits, own group by default; groups 0-999)";
+        keys ["mask", "coherent-mask", "addr-bits", "group", "max-segment", "seg-boundary"] flags ["untrusted"]
+        usage "device NAME [mask=BITS] [coherent-mask=BITS] [addr-bits=BITS] [group=N] [max-segment=BYTES] [seg-boundary=MASK] [untrusted]"
+        doc "a device (64-bit masks, own group, 64 KiB segments, 4 GiB boundary by default; groups 0-999); `addr-bits` is what the hardware really drives when the driver's mask says more";
 }
 
 /// The command named `name`.
@@ -284,10 +306,23 @@ fn machine(line: &Line, h: &mut Header) -> Parsed<()> {
     };
     if let Some(t) = line.kv("line") {
         let v = line.num(t)?;
-        if !matches!(v, 16 | 32 | 64 | 128 | 256) {
-            return Err(line.err(t, "line size must be 16, 32, 64, 128 or 256"));
+        if !matches!(v, 64 | 128) {
+            return Err(line.err(t, "line size must be 64 or 128"));
         }
         m.line_size = v as u32;
+    }
+    if let Some(t) = line.kv("system-line") {
+        let v = line.num_max(t, 1024, "system cache line")?;
+        if !v.is_power_of_two() || v <= u64::from(m.line_size) {
+            return Err(line.err(
+                t,
+                format!(
+                    "the system cache line must be a power of two larger than the {}-byte L1 line",
+                    m.line_size
+                ),
+            ));
+        }
+        m.system_line = v as u32;
     }
     if let Some(t) = line.kv("cache") {
         m.cache_lines = line.num_max(t, 1 << 24, "cache size")?.max(1) as usize;
@@ -366,8 +401,7 @@ fn device(line: &Line, h: &mut Header) -> Parsed<()> {
     }
     let mut d = DeviceConfig::new(name.text);
     if let Some(t) = line.kv("mask") {
-        d.dma_mask = DmaMask::bits(line.num_max(t, 64, "mask width")? as u32);
-        d.coherent_mask = d.dma_mask;
+        d = d.mask(DmaMask::bits(line.num_max(t, 64, "mask width")? as u32));
     }
     if let Some(t) = line.kv("coherent-mask") {
         d.coherent_mask = DmaMask::bits(line.num_max(t, 64, "mask width")? as u32);
@@ -375,8 +409,21 @@ fn device(line: &Line, h: &mut Header) -> Parsed<()> {
     if let Some(t) = line.kv("group") {
         d.iommu_group = line.num_max(t, 999, "group")? as u32;
     }
+    if let Some(t) = line.kv("addr-bits") {
+        d.hw_mask = DmaMask::bits(line.num_max(t, 64, "address width")? as u32);
+    }
     if let Some(t) = line.kv("max-segment") {
         d.max_segment = line.num(t)?.max(1);
+    }
+    if let Some(t) = line.kv("seg-boundary") {
+        let v = line.num(t)?;
+        if v.checked_add(1).is_some_and(|b| !b.is_power_of_two()) {
+            return Err(line.err(
+                t,
+                "seg-boundary is a mask: a power of two minus one, like 0xffff",
+            ));
+        }
+        d.seg_boundary = v;
     }
     d.untrusted = line.flag("untrusted");
     h.devices.push(DeviceLine {
@@ -413,7 +460,11 @@ fn alloc(line: &Line) -> Parsed<Op> {
         None | Some((_, "kmalloc")) => MemKind::Kmalloc,
         Some((_, "stack")) => MemKind::Stack,
         Some((_, "vmalloc")) => MemKind::Vmalloc,
-        Some((t, _)) => return Err(line.err(t, "kind is kmalloc, stack or vmalloc")),
+        Some((_, "rodata")) => MemKind::Rodata,
+        Some((_, "mmio")) => MemKind::Mmio,
+        Some((t, _)) => {
+            return Err(line.err(t, "kind is kmalloc, stack, vmalloc, rodata or mmio"));
+        }
     };
     Ok(Op::Alloc {
         name: line.name(p[0])?,
@@ -480,6 +531,86 @@ fn set_mask(line: &Line) -> Parsed<Op> {
     })
 }
 
+fn alloc_noncoherent(line: &Line) -> Parsed<Op> {
+    let p = line.args(&["pages"]);
+    let size = line.num_max(p[2], 1 << 34, "size")?;
+    if size == 0 {
+        return Err(line.err(p[2], "size must not be 0"));
+    }
+    Ok(Op::AllocNoncoherent {
+        name: line.name(p[0])?,
+        dev: line.name(p[1])?,
+        size,
+        dir: line.dir(p[3])?,
+        func: if line.flag("pages") {
+            MapFunc::Pages
+        } else {
+            MapFunc::Noncoherent
+        },
+    })
+}
+
+fn free_noncoherent(line: &Line) -> Parsed<Op> {
+    Ok(Op::FreeNoncoherent {
+        name: line.name(&line.pos[0])?,
+        size: line.opt_num("size")?,
+        cpu_offset: line.opt_num("cpu-offset")?.unwrap_or(0),
+    })
+}
+
+fn dma_pool(line: &Line) -> Parsed<Op> {
+    let size = line.num_max(&line.pos[2], 4096, "block size")?;
+    if size == 0 {
+        return Err(line.err(&line.pos[2], "size must not be 0"));
+    }
+    let align = match line.kv("align") {
+        Some(t) => {
+            let v = line.num_max(t, 4096, "alignment")?;
+            if !v.is_power_of_two() {
+                return Err(line.err(t, "alignment must be a power of two"));
+            }
+            v
+        }
+        None => 0,
+    };
+    Ok(Op::DmaPool {
+        pool: line.name(&line.pos[0])?,
+        dev: line.name(&line.pos[1])?,
+        size,
+        align,
+    })
+}
+
+fn pool_alloc(line: &Line) -> Parsed<Op> {
+    Ok(Op::PoolAlloc {
+        name: line.name(&line.pos[0])?,
+        pool: line.name(&line.pos[1])?,
+    })
+}
+
+fn pool_free(line: &Line) -> Parsed<Op> {
+    Ok(Op::PoolFree {
+        name: line.name(&line.pos[0])?,
+        pool: line.kv("pool").map(|t| line.name(t)).transpose()?,
+    })
+}
+
+fn pool_destroy(line: &Line) -> Parsed<Op> {
+    Ok(Op::PoolDestroy {
+        pool: line.name(&line.pos[0])?,
+    })
+}
+
+fn map_resource(line: &Line) -> Parsed<Op> {
+    Ok(Op::MapResource {
+        map: line.name(&line.pos[0])?,
+        dev: line.name(&line.pos[1])?,
+        buf: line.reference(&line.pos[2])?,
+        dir: line.dir(&line.pos[3])?,
+        size: line.opt_num("size")?,
+    })
+}
+
 // ---- steps: streaming mappings
 
 fn map(line: &Line) -> Parsed<Op> {
@@ -495,6 +626,7 @@ fn map(line: &Line) -> Parsed<Op> {
         } else {
             MapFunc::Single
         },
+        attrs: line.attrs()?,
     })
 }
 
@@ -511,7 +643,15 @@ fn unmap(line: &Line) -> Parsed<Op> {
             "page" => MapFunc::Page,
             "sg" => MapFunc::Sg,
             "coherent" => MapFunc::Coherent,
-            _ => return Err(line.err(t, "as= is single, page, sg or coherent")),
+            "noncoherent" => MapFunc::Noncoherent,
+            "pages" => MapFunc::Pages,
+            "resource" => MapFunc::Resource,
+            _ => {
+                return Err(line.err(
+                    t,
+                    "as= is single, page, sg, coherent, noncoherent, pages or resource",
+                ));
+            }
         }),
         None => None,
     };
@@ -520,6 +660,7 @@ fn unmap(line: &Line) -> Parsed<Op> {
         size: line.opt_num("size")?,
         dir: line.opt_dir("dir")?,
         func,
+        attrs: line.attrs()?,
     })
 }
 
@@ -554,11 +695,18 @@ fn map_sg(line: &Line) -> Parsed<Op> {
             len,
         });
     }
+    let set = match line.kv("entries").map(|t| (t, t.text.as_str())) {
+        None | Some((_, "buf")) => SgSet::Buf,
+        Some((_, "page")) => SgSet::Page,
+        Some((t, _)) => return Err(line.err(t, "entries= is buf or page")),
+    };
     Ok(Op::MapSg {
         map: line.name(&line.pos[0])?,
         dev: line.name(&line.pos[1])?,
         dir: line.dir(&line.pos[2])?,
         entries,
+        set,
+        attrs: line.attrs()?,
     })
 }
 
@@ -567,6 +715,7 @@ fn unmap_sg(line: &Line) -> Parsed<Op> {
         map: line.name(&line.pos[0])?,
         nents: line.opt_num("nents")?.map(|n| n as usize),
         dir: line.opt_dir("dir")?,
+        attrs: line.attrs()?,
     })
 }
 
@@ -740,10 +889,16 @@ fn detach(line: &Line) -> Parsed<Op> {
 }
 
 fn fence(line: &Line) -> Parsed<Op> {
+    let usage = match line.kv("usage").map(|t| (t, t.text.as_str())) {
+        None | Some((_, "write")) => FenceUsage::Write,
+        Some((_, "read")) => FenceUsage::Read,
+        Some((t, _)) => return Err(line.err(t, "usage is write or read")),
+    };
     Ok(Op::Fence {
         fence: line.name(&line.pos[0])?,
         buf: line.name(&line.pos[1])?,
         who: line.who(&line.pos[2])?,
+        usage,
     })
 }
 

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::ast::{Bytes, Name, Ref, Who};
+use crate::calls::DmaAttrs;
 use crate::direction::DmaDirection;
 use crate::engine::MAX_TRANSFER;
 
@@ -387,6 +388,27 @@ impl Line {
     /// Option `k` as a direction, if given.
     pub(crate) fn opt_dir(&self, k: &str) -> Result<Option<DmaDirection>, ScenarioError> {
         self.kv(k).map(|t| self.dir(t)).transpose()
+    }
+
+    /// Option `attrs` as DMA attributes (`skip-cpu-sync,weak-ordering`).
+    pub(crate) fn attrs(&self) -> Result<DmaAttrs, ScenarioError> {
+        let Some(t) = self.kv("attrs") else {
+            return Ok(DmaAttrs::NONE);
+        };
+        let mut a = DmaAttrs::NONE;
+        for w in t.text.split(',') {
+            a = a | match w {
+                "skip-cpu-sync" => DmaAttrs::SKIP_CPU_SYNC,
+                "weak-ordering" => DmaAttrs::WEAK_ORDERING,
+                _ => {
+                    return Err(self.err(
+                        t,
+                        format!("unknown DMA attribute '{w}': use skip-cpu-sync or weak-ordering"),
+                    ));
+                }
+            };
+        }
+        Ok(a)
     }
 
     /// `t` as data: a string, `hex:...` or `fill:BYTE*COUNT`.

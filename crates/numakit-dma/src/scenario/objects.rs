@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use super::ast::{Name, Ref};
 use super::lex::ScenarioError;
 use crate::addr::{Iova, PhysAddr, PhysRange};
+use crate::calls::MapFunc;
 use crate::calls::ScatterEntry;
 use crate::direction::DmaDirection;
 use crate::dmabuf::{Attachment, AttachmentMap, DmaBuf, Fence};
 use crate::ids::DeviceId;
-use crate::mapping::MapFunc;
+use crate::mapping::DmaSegment;
+use crate::pool::DmaPool;
 
 /// A named object.
 pub(super) enum Obj {
@@ -36,19 +38,32 @@ pub(super) enum Obj {
         func: MapFunc,
         phys: PhysAddr,
     },
-    /// A scatterlist mapping: the list and the count `dma_map_sg` returned.
+    /// A scatterlist mapping: the list as `dma_map_sg` left it.
     Sg {
         dev: DeviceId,
         dir: DmaDirection,
         sg: Vec<ScatterEntry>,
-        count: usize,
     },
     DmaBuf(DmaBuf),
     /// An attachment; `None` once detached.
     Att(Option<Attachment>),
-    /// A mapped attachment; `None` once unmapped.
-    AttMap(Option<AttachmentMap>),
+    /// A mapped attachment: its DMA segments, which stay known after the
+    /// unmap (so that a use after unmap reaches the device), and the handle
+    /// while it is mapped.
+    AttMap {
+        segs: Vec<DmaSegment>,
+        live: Option<AttachmentMap>,
+    },
     Fence(Fence),
+    /// A DMA pool; `None` once destroyed.
+    Pool(Option<DmaPool>),
+    /// A block of a DMA pool (coherent memory).
+    Block {
+        pool: String,
+        cpu: PhysAddr,
+        dma: Iova,
+        len: u64,
+    },
 }
 
 impl Obj {
@@ -60,8 +75,10 @@ impl Obj {
             Obj::Sg { .. } => "a scatterlist mapping",
             Obj::DmaBuf(_) => "a DMA-BUF",
             Obj::Att(_) => "an attachment",
-            Obj::AttMap(_) => "a mapped attachment",
+            Obj::AttMap { .. } => "a mapped attachment",
             Obj::Fence(_) => "a fence",
+            Obj::Pool(_) => "a DMA pool",
+            Obj::Block { .. } => "a pool block",
         }
     }
 }
@@ -184,6 +201,25 @@ impl Objects {
         }
     }
 
+    /// A live DMA pool.
+    pub(super) fn pool(&self, n: &Name) -> Found<&DmaPool> {
+        match self.get(&n.text, n.col)? {
+            Obj::Pool(Some(p)) => Ok(p),
+            Obj::Pool(None) => Err(self.err(n.col, format!("{} was destroyed", n.text))),
+            _ => Err(self.wrong(&n.text, n.col, "a DMA pool")),
+        }
+    }
+
+    /// A live DMA pool, taken to be destroyed.
+    pub(super) fn take_pool(&mut self, n: &Name) -> Found<DmaPool> {
+        let e = self.wrong(&n.text, n.col, "a DMA pool");
+        let gone = self.err(n.col, format!("{} was destroyed", n.text));
+        match self.get_mut(&n.text, n.col)? {
+            Obj::Pool(p) => p.take().ok_or(gone),
+            _ => Err(e),
+        }
+    }
+
     /// A fence.
     pub(super) fn fence(&self, n: &Name) -> Found<Fence> {
         match self.get(&n.text, n.col)? {
@@ -202,30 +238,33 @@ impl Objects {
         let base = match (self.get(name, r.col)?, r.seg) {
             (Obj::Map { dma, .. }, None) => *dma,
             (Obj::Coherent { dma, .. }, None) => *dma,
-            (Obj::Sg { sg, count, .. }, s) => {
+            (Obj::Block { dma, .. }, None) => *dma,
+            // Every entry of the list can be named, as a driver can read
+            // it: past the count dma_map_sg returned it holds
+            // DMA_MAPPING_ERROR.
+            (Obj::Sg { sg, .. }, s) => {
                 let i = s.unwrap_or(0);
-                if i >= (*count).max(1) {
-                    return Err(self.err(
+                let e = sg.get(i).ok_or_else(|| {
+                    self.err(
                         r.col,
-                        format!("{name} has {count} DMA segment(s): #{i} does not exist"),
-                    ));
-                }
-                sg[i].dma_address
+                        format!("{name} has {} entries: #{i} does not exist", sg.len()),
+                    )
+                })?;
+                e.dma_address
             }
-            (Obj::AttMap(Some(am)), s) => {
+            (Obj::AttMap { segs, .. }, s) => {
                 let i = s.unwrap_or(0);
-                let seg = am
-                    .segments()
+                let seg = segs
                     .get(i)
                     .ok_or_else(|| self.err(r.col, format!("{name} has no DMA segment #{i}")))?;
                 seg.addr
             }
-            (Obj::AttMap(None), _) => return Err(self.err(r.col, format!("{name} was unmapped"))),
             (_, Some(_)) => return Err(self.err(r.col, format!("'{name}' has no DMA segments"))),
             _ => return Err(self.wrong(name, r.col, "a mapping or coherent buffer")),
         };
-        base.checked_add(r.off)
-            .ok_or_else(|| self.err(r.col, "address overflows"))
+        // A driver computes `dma + offset` with wrap-around, even on a
+        // failed mapping's DMA_MAPPING_ERROR.
+        Ok(Iova::new(base.raw().wrapping_add(r.off)))
     }
 
     /// What a CPU-side reference of `len` bytes points at.
@@ -238,6 +277,7 @@ impl Objects {
             Obj::Buf { phys, len } => (at(*phys), *len),
             Obj::Map { phys, len, .. } => (at(*phys), *len),
             Obj::Coherent { cpu, len, .. } => (at(*cpu), *len),
+            Obj::Block { cpu, len, .. } => (at(*cpu), *len),
             Obj::DmaBuf(b) => (Some(Target::DmaBuf(b.clone(), r.off)), b.size()),
             _ => return Err(self.wrong(name, r.col, "a buffer, a coherent buffer or a DMA-BUF")),
         };

@@ -43,6 +43,9 @@ pub struct MachineSummary {
     pub coherence: Coherence,
     /// Cache line size.
     pub line_size: u32,
+    /// The line size of a larger system cache, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_line: Option<u32>,
     /// IOMMU mode.
     pub iommu: IommuMode,
     /// swiotlb pool size (0: off).
@@ -66,6 +69,9 @@ pub struct DeviceSummary {
     pub dma_mask: DmaMask,
     /// Coherent mask.
     pub coherent_mask: DmaMask,
+    /// What the hardware drives, when less than the streaming mask.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hw_mask: Option<DmaMask>,
     /// Untrusted or not.
     pub untrusted: bool,
     /// IOMMU group.
@@ -79,6 +85,7 @@ impl MachineSummary {
         Self {
             coherence: c.coherence,
             line_size: c.line_size,
+            system_line: (c.system_line != 0).then_some(c.system_line),
             iommu: c.iommu,
             swiotlb_bytes: c.swiotlb_bytes,
             speculation: match c.speculation {
@@ -96,6 +103,7 @@ impl MachineSummary {
                         name: d.name.clone(),
                         dma_mask: d.dma_mask,
                         coherent_mask: d.coherent_mask,
+                        hw_mask: (d.hw_mask < d.dma_mask).then_some(d.hw_mask),
                         untrusted: d.untrusted,
                         iommu_group: m.iommu_group(id)?,
                     })

@@ -3,18 +3,19 @@
 //! make can be written down. It talks to the model through its public API
 //! only; one executor per family of steps.
 
-use super::ast::{Name, Op, Ref, Scenario, SgEntry, SyncFor, Who};
+use super::ast::{Name, Op, Ref, Scenario, SgEntry, SgSet, SyncFor, Who};
 use super::lex::ScenarioError;
 use super::objects::{Obj, Objects, Ring, Target};
 use super::report::{MachineSummary, Report, SCHEMA, Summary};
 use crate::addr::{DMA_MAPPING_ERROR, DmaMask, PAGE_SIZE, PhysAddr, PhysRange};
+use crate::calls::DmaAttrs;
+use crate::calls::MapFunc;
 use crate::calls::ScatterEntry;
 use crate::direction::DmaDirection;
-use crate::dmabuf::Accessor;
+use crate::dmabuf::{Accessor, FenceUsage};
 use crate::engine::{DESCRIPTOR_SIZE, Descriptor, Status};
 use crate::error::Error;
 use crate::ids::DeviceId;
-use crate::mapping::MapFunc;
 use crate::model::ModelBackend;
 use crate::trace::{EventSource, hex_preview};
 
@@ -92,6 +93,13 @@ impl Runner {
             Op::AllocCoherent { .. } | Op::FreeCoherent { .. } | Op::SetMask { .. } => {
                 self.coherent_step(op)
             }
+            Op::AllocNoncoherent { .. } | Op::FreeNoncoherent { .. } | Op::MapResource { .. } => {
+                self.noncoherent_step(op)
+            }
+            Op::DmaPool { .. }
+            | Op::PoolAlloc { .. }
+            | Op::PoolFree { .. }
+            | Op::PoolDestroy { .. } => self.pool_step(op),
             Op::Map { .. }
             | Op::MappingError { .. }
             | Op::Unmap { .. }
@@ -245,17 +253,178 @@ impl Runner {
         Ok(())
     }
 
+    /// Non-coherent memory and device memory.
+    fn noncoherent_step(&mut self, op: &Op) -> Ran {
+        match op {
+            Op::AllocNoncoherent {
+                name,
+                dev,
+                size,
+                dir,
+                func,
+            } => {
+                let d = self.dev(dev)?;
+                let (cpu, dma) = match func {
+                    MapFunc::Pages => self.m.dma_alloc_pages(d, *size, *dir, &name.text),
+                    _ => self.m.dma_alloc_noncoherent(d, *size, *dir, &name.text),
+                }
+                .map_err(|e| self.failed(name.col, e))?;
+                let len = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                let o = Obj::Map {
+                    dev: d,
+                    dma,
+                    len,
+                    dir: *dir,
+                    func: *func,
+                    phys: cpu,
+                };
+                self.define(name, o)
+            }
+            Op::FreeNoncoherent {
+                name,
+                size,
+                cpu_offset,
+            } => {
+                let (dev, dma, len, dir, func, phys) = match self.objs.get(&name.text, name.col)? {
+                    Obj::Map {
+                        dev,
+                        dma,
+                        len,
+                        dir,
+                        func,
+                        phys,
+                    } => (*dev, *dma, *len, *dir, *func, *phys),
+                    _ => {
+                        return Err(self
+                            .objs
+                            .wrong(&name.text, name.col, "a non-coherent buffer"));
+                    }
+                };
+                let cpu = PhysAddr::new(phys.raw().wrapping_add(*cpu_offset));
+                let size = size.unwrap_or(len);
+                match func {
+                    MapFunc::Pages => self.m.dma_free_pages(dev, size, cpu, dma, dir),
+                    _ => self.m.dma_free_noncoherent(dev, size, cpu, dma, dir),
+                }
+                Ok(())
+            }
+            Op::MapResource { .. } => self.map_resource(op),
+            _ => unreachable!("noncoherent_step is given non-coherent and resource steps"),
+        }
+    }
+
+    /// `map-resource`: `dma_map_resource`.
+    fn map_resource(&mut self, op: &Op) -> Ran {
+        let Op::MapResource {
+            map,
+            dev,
+            buf,
+            dir,
+            size,
+        } = op
+        else {
+            unreachable!("map_resource is given a map-resource step")
+        };
+        let d = self.dev(dev)?;
+        let bname = buf
+            .name
+            .as_deref()
+            .ok_or_else(|| self.err(buf.col, "map named device memory"))?;
+        let PhysRange { addr, len: blen } = self.objs.buffer(bname, buf.col)?;
+        if buf.off >= blen {
+            return Err(self.err(
+                buf.col,
+                format!("offset {} is outside {bname} ({blen} bytes)", buf.off),
+            ));
+        }
+        let len = size.unwrap_or(blen - buf.off);
+        let p = addr.unchecked_add(buf.off);
+        let dma = self.m.dma_map_resource(d, p, len, *dir);
+        if dma == DMA_MAPPING_ERROR {
+            let why = self
+                .m
+                .last_error()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let name = &map.text;
+            self.m.note(EventSource::Dma, "map-error", Some(d), || {
+                format!("{name} returned DMA_MAPPING_ERROR: {why}")
+            });
+        }
+        let o = Obj::Map {
+            dev: d,
+            dma,
+            len,
+            dir: *dir,
+            func: MapFunc::Resource,
+            phys: p,
+        };
+        self.define(map, o)
+    }
+
+    /// DMA pools.
+    fn pool_step(&mut self, op: &Op) -> Ran {
+        match op {
+            Op::DmaPool {
+                pool,
+                dev,
+                size,
+                align,
+            } => {
+                let d = self.dev(dev)?;
+                let p = self
+                    .m
+                    .dma_pool_create(&pool.text, d, *size, *align)
+                    .map_err(|e| self.failed(pool.col, e))?;
+                self.define(pool, Obj::Pool(Some(p)))
+            }
+            Op::PoolAlloc { name, pool } => {
+                let (cpu, dma) = {
+                    let p = self.objs.pool(pool)?;
+                    self.m.dma_pool_alloc(p)
+                }
+                .map_err(|e| self.failed(name.col, e))?;
+                let len = self
+                    .m
+                    .dma_pool_block_size(self.objs.pool(pool)?)
+                    .unwrap_or(0);
+                let o = Obj::Block {
+                    pool: pool.text.clone(),
+                    cpu,
+                    dma,
+                    len,
+                };
+                self.define(name, o)
+            }
+            Op::PoolFree { name, pool } => {
+                let (own, cpu, dma) = match self.objs.get(&name.text, name.col)? {
+                    Obj::Block { pool, cpu, dma, .. } => (pool.clone(), *cpu, *dma),
+                    _ => return Err(self.objs.wrong(&name.text, name.col, "a pool block")),
+                };
+                let to = match pool {
+                    Some(p) => p.clone(),
+                    None => Name {
+                        text: own,
+                        col: name.col,
+                    },
+                };
+                let p = self.objs.pool(&to)?;
+                self.m.dma_pool_free(p, cpu, dma);
+                Ok(())
+            }
+            Op::PoolDestroy { pool } => {
+                let p = self.objs.take_pool(pool)?;
+                self.m.dma_pool_destroy(p);
+                Ok(())
+            }
+            _ => unreachable!("pool_step is given DMA pool steps"),
+        }
+    }
+
     /// Single mappings: map, check, unmap, sync.
     fn map_step(&mut self, op: &Op) -> Ran {
         match op {
-            Op::Map {
-                map,
-                dev,
-                buf,
-                dir,
-                size,
-                func,
-            } => self.map(map, dev, buf, *dir, *func, *size),
+            Op::Map { .. } => self.map(op),
             Op::MappingError { map } => {
                 let (dev, dma) = match self.objs.get(&map.text, map.col)? {
                     Obj::Map { dev, dma, .. } => (*dev, *dma),
@@ -285,7 +454,8 @@ impl Runner {
                 size,
                 dir,
                 func,
-            } => self.unmap(map, *size, *dir, *func),
+                attrs,
+            } => self.unmap(map, *size, *dir, *func, *attrs),
             Op::UnmapAddr { dev, at, size, dir } => {
                 let d = self.dev(dev)?;
                 let dma = self.objs.dma_of(at)?;
@@ -315,15 +485,21 @@ impl Runner {
         }
     }
 
-    fn map(
-        &mut self,
-        map: &Name,
-        dev: &Name,
-        buf: &Ref,
-        dir: DmaDirection,
-        func: MapFunc,
-        size: Option<u64>,
-    ) -> Ran {
+    /// `map`: `dma_map_single` or, with `page`, `dma_map_page`.
+    fn map(&mut self, op: &Op) -> Ran {
+        let Op::Map {
+            map,
+            dev,
+            buf,
+            dir,
+            size,
+            func,
+            attrs,
+        } = op
+        else {
+            unreachable!("map is given a map step")
+        };
+        let (dir, func, attrs) = (*dir, *func, *attrs);
         let d = self.dev(dev)?;
         let bname = buf
             .name
@@ -343,11 +519,13 @@ impl Runner {
         let len = size.unwrap_or(blen - buf.off);
         let p = phys.unchecked_add(buf.off);
         let dma = if func == MapFunc::Page {
+            // a driver gets the page of vmalloc memory with vmalloc_to_page
+            let p = self.m.vmalloc_to_page(p).unwrap_or(p);
             let base = p.align_down(PAGE_SIZE);
             self.m
-                .dma_map_page(d, base, p.unchecked_offset_from(base), len, dir)
+                .dma_map_page_attrs(d, base, p.unchecked_offset_from(base), len, dir, attrs)
         } else {
-            self.m.dma_map_single(d, p, len, dir)
+            self.m.dma_map_single_attrs(d, p, len, dir, attrs)
         };
         if dma == DMA_MAPPING_ERROR {
             let why = self
@@ -377,6 +555,7 @@ impl Runner {
         size: Option<u64>,
         dir: Option<DmaDirection>,
         func: Option<MapFunc>,
+        attrs: DmaAttrs,
     ) -> Ran {
         let (dev, dma, len, mdir, mfunc, phys) = match self.objs.get(&map.text, map.col)? {
             Obj::Map {
@@ -407,7 +586,7 @@ impl Runner {
         };
         let (size, dir) = (size.unwrap_or(len), dir.unwrap_or(mdir));
         match func.unwrap_or(mfunc) {
-            MapFunc::Page => self.m.dma_unmap_page(dev, dma, size, dir),
+            MapFunc::Page => self.m.dma_unmap_page_attrs(dev, dma, size, dir, attrs),
             MapFunc::Sg => {
                 let e = [ScatterEntry {
                     phys,
@@ -415,10 +594,13 @@ impl Runner {
                     dma_address: dma,
                     dma_length: size,
                 }];
-                self.m.dma_unmap_sg(dev, &e, 1, dir);
+                self.m.dma_unmap_sg_attrs(dev, &e, 1, dir, attrs);
             }
             MapFunc::Coherent => self.m.dma_free_coherent(dev, size, phys, dma),
-            MapFunc::Single => self.m.dma_unmap_single(dev, dma, size, dir),
+            MapFunc::Single => self.m.dma_unmap_single_attrs(dev, dma, size, dir, attrs),
+            MapFunc::Noncoherent => self.m.dma_free_noncoherent(dev, size, phys, dma, dir),
+            MapFunc::Pages => self.m.dma_free_pages(dev, size, phys, dma, dir),
+            MapFunc::Resource => self.m.dma_unmap_resource(dev, dma, size, dir),
         }
         Ok(())
     }
@@ -426,20 +608,17 @@ impl Runner {
     /// Scatterlists: map, unmap, sync.
     fn sg_step(&mut self, op: &Op) -> Ran {
         match op {
-            Op::MapSg {
+            Op::MapSg { .. } => self.map_sg(op),
+            Op::UnmapSg {
                 map,
-                dev,
+                nents,
                 dir,
-                entries,
-            } => self.map_sg(map, dev, *dir, entries),
-            Op::UnmapSg { map, nents, dir } => {
+                attrs,
+            } => {
                 let l = self.objs.sg(map)?;
-                self.m.dma_unmap_sg(
-                    l.dev,
-                    &l.sg,
-                    nents.unwrap_or(l.sg.len()),
-                    dir.unwrap_or(l.dir),
-                );
+                let n = nents.unwrap_or(l.sg.len());
+                self.m
+                    .dma_unmap_sg_attrs(l.dev, &l.sg, n, dir.unwrap_or(l.dir), *attrs);
                 Ok(())
             }
             Op::SyncSg {
@@ -460,7 +639,20 @@ impl Runner {
         }
     }
 
-    fn map_sg(&mut self, map: &Name, dev: &Name, dir: DmaDirection, entries: &[SgEntry]) -> Ran {
+    /// `map-sg`: `dma_map_sg`.
+    fn map_sg(&mut self, op: &Op) -> Ran {
+        let Op::MapSg {
+            map,
+            dev,
+            dir,
+            entries,
+            set,
+            attrs,
+        } = op
+        else {
+            unreachable!("map_sg is given a map-sg step")
+        };
+        let (dir, set, attrs) = (*dir, *set, *attrs);
         let d = self.dev(dev)?;
         let mut sg = Vec::new();
         for SgEntry { at: r, len } in entries {
@@ -478,12 +670,14 @@ impl Runner {
                     format!("entry does not fit in {name} ({blen} bytes)"),
                 ));
             }
-            sg.push(ScatterEntry::new(
-                phys.unchecked_add(r.off),
-                len.unwrap_or(blen - r.off),
-            ));
+            let at = phys.unchecked_add(r.off);
+            let at = match set {
+                SgSet::Page => self.m.vmalloc_to_page(at).unwrap_or(at),
+                SgSet::Buf => at,
+            };
+            sg.push(ScatterEntry::new(at, len.unwrap_or(blen - r.off)));
         }
-        let count = self.m.dma_map_sg(d, &mut sg, dir);
+        let count = self.m.dma_map_sg_attrs(d, &mut sg, dir, attrs);
         if count == 0 {
             let why = self
                 .m
@@ -504,15 +698,7 @@ impl Runner {
                 format!("{n} entries -> {count} segment(s): {}", segs.join(" "))
             });
         }
-        self.define(
-            map,
-            Obj::Sg {
-                dev: d,
-                dir,
-                sg,
-                count,
-            },
-        )
+        self.define(map, Obj::Sg { dev: d, dir, sg })
     }
 
     /// Devices: DMA reads and writes, removal, the IOMMU's flush, notes.
@@ -681,13 +867,19 @@ impl Runner {
             Op::MapAttachment { map, att, dir } => self.map_attachment(map, att, *dir)?,
             Op::UnmapAttachment { map } => self.unmap_attachment(map)?,
             Op::Detach { att } => self.detach(att)?,
-            Op::Fence { fence, buf, who } => {
+            Op::Fence {
+                fence,
+                buf,
+                who,
+                usage,
+            } => {
                 let b = self.objs.dmabuf(buf)?;
                 let w = self.who(who)?;
-                let f = self
-                    .m
-                    .dmabuf_fence(&b, w, &fence.text)
-                    .map_err(|e| self.failed(fence.col, e))?;
+                let f = match usage {
+                    FenceUsage::Write => self.m.dmabuf_fence(&b, w, &fence.text),
+                    FenceUsage::Read => self.m.dmabuf_read_fence(&b, w, &fence.text),
+                }
+                .map_err(|e| self.failed(fence.col, e))?;
                 self.define(fence, Obj::Fence(f))?;
             }
             Op::Signal { fence } => {
@@ -722,7 +914,7 @@ impl Runner {
 
     fn unmap_attachment(&mut self, map: &Name) -> Ran {
         let am = match self.objs.get_mut(&map.text, map.col)? {
-            Obj::AttMap(am) => am.take(),
+            Obj::AttMap { live, .. } => live.take(),
             _ => return Err(self.objs.wrong(&map.text, map.col, "a mapped attachment")),
         };
         match am {
@@ -761,7 +953,14 @@ impl Runner {
             *slot = Some(a);
         }
         let am = res.map_err(|e| self.failed(att.col, e))?;
-        self.define(map, Obj::AttMap(Some(am)))
+        let segs = am.segments().to_vec();
+        self.define(
+            map,
+            Obj::AttMap {
+                segs,
+                live: Some(am),
+            },
+        )
     }
 }
 
