@@ -149,6 +149,15 @@ impl MapRecord {
     }
 
     /// The CPU address of the byte at mapping coordinate `coord`.
+    /// The DMA address the device uses for CPU byte `cpu`, when an entry
+    /// holds it.
+    pub(crate) fn dma_of_cpu(&self, cpu: PhysAddr) -> Option<Iova> {
+        self.entries
+            .iter()
+            .find(|e| e.cpu <= cpu && cpu < e.cpu.unchecked_add(e.len))
+            .map(|e| e.dma.unchecked_add(cpu.unchecked_offset_from(e.cpu)))
+    }
+
     pub(crate) fn cpu_at(&self, coord: u64) -> Option<PhysAddr> {
         self.entries
             .iter()

@@ -45,13 +45,42 @@ fn every_rule_has_a_broken_and_a_fixed_scenario() {
     }
 }
 
+/// Every scenario in `rules/` is `<rule>[.<case>].broken.dma` or `.fixed.dma`;
+/// each broken one reports its rule and its fixed twin reports nothing.
 #[test]
-fn rule_files_name_only_known_rules() {
-    for e in std::fs::read_dir(scenarios().join("rules")).unwrap() {
+fn every_case_twin_breaks_its_rule_and_its_fix_is_clean() {
+    let dir = scenarios().join("rules");
+    let mut cases = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
         let id = name.split('.').next().unwrap();
-        assert!(Rule::from_id(id).is_some(), "{name} names no rule");
+        let rule = Rule::from_id(id).unwrap_or_else(|| panic!("{name} names no rule"));
+        let Some(stem) = name.strip_suffix(".broken.dma") else {
+            let stem = name.strip_suffix(".fixed.dma");
+            let stem = stem.unwrap_or_else(|| panic!("{name}: neither .broken.dma nor .fixed.dma"));
+            assert!(
+                dir.join(format!("{stem}.broken.dma")).exists(),
+                "{name} has no broken twin"
+            );
+            continue;
+        };
+        cases += 1;
+        let b = run(&dir.join(&name));
+        assert!(
+            rules_of(&b).contains(&rule.id()),
+            "{name} must report {id}; it reported {:?}",
+            rules_of(&b)
+        );
+        let fixed = format!("{stem}.fixed.dma");
+        let f = run(&dir.join(&fixed));
+        assert!(
+            f.findings.is_empty() && f.faults.is_empty(),
+            "{fixed} must report nothing; it reported {:?} and {} fault(s)",
+            rules_of(&f),
+            f.faults.len()
+        );
     }
+    assert!(cases > Rule::ALL.len(), "the case twins are missing");
 }
 
 #[test]

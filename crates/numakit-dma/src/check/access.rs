@@ -146,7 +146,10 @@ impl Checker {
                     ),
                 )));
             }
-            if self.owner(id).unsynced {
+            // A DMA_ATTR_SKIP_CPU_SYNC mapping starts owned by the CPU: the
+            // rule that names the skipped sync says it, not the general one.
+            let unsynced = self.owner(id).unsynced;
+            if unsynced {
                 out.push(at(cx.finding_for(
                     Rule::SkipCpuSyncMissingSync,
                     r,
@@ -156,7 +159,11 @@ impl Checker {
                     ),
                 )));
             }
-            if let Some(w) = self.owner(id).cpu_window.filter(|w| w.overlaps(span)) {
+            let window = self
+                .owner(id)
+                .cpu_window
+                .filter(|w| !unsynced && w.overlaps(span));
+            if let Some(w) = window {
                 let first = w.start.max(span.start);
                 let bad = s.dma.unchecked_add(first - s.coord);
                 out.push(

@@ -71,7 +71,8 @@ impl Checker {
             let Some((start, a)) = cx.cpu.containing(e.addr) else {
                 continue;
             };
-            if let Some((rule, what)) = forbidden_memory(a.kind) {
+            let resource = func == MapFunc::Resource && a.kind == MemKind::Mmio;
+            if let Some((rule, what)) = forbidden_memory(a.kind).filter(|_| !resource) {
                 let f = cx
                     .finding(
                         rule,
@@ -189,6 +190,7 @@ impl Checker {
                 };
                 let f = cx
                     .finding_for(meet.kind.rule(), r, msg)
+                    .dma(r.dma_of_cpu(meet.at).unwrap_or(r.dma()))
                     .phys(meet.at)
                     .cache_line(meet.at.align_down(cx.line))
                     .mapped_at(o.origin.clone());
@@ -669,6 +671,7 @@ fn within_list(cx: &mut Ctx<'_>, r: &MapRecord) {
             };
             out.push(
                 cx.finding_for(m.kind.rule(), r, msg)
+                    .dma(r.dma_of_cpu(m.at).unwrap_or(e.dma))
                     .phys(m.at)
                     .cache_line(m.at.align_down(cx.line)),
             );

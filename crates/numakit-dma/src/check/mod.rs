@@ -286,10 +286,10 @@ mod tests {
     use super::access::{CpuAccess, DeviceAccess};
     use super::*;
     use crate::calls::{DmaAttrs, ErrorCheck, Toward, UnmapArgs};
+    use crate::calls::{MapFunc, UnmapCall};
     use crate::config::DeviceConfig;
     use crate::direction::{Access, DmaDirection};
     use crate::fault::{Fault, FaultReason};
-    use crate::calls::{MapFunc, UnmapCall};
     use crate::mapping::{Entry, Segment};
 
     /// The checker's world, built by hand: one device, the mappings given.

@@ -133,6 +133,19 @@ rules! {
     ExpectMismatch = "expect-mismatch", false, "a scenario expectation about the data did not hold";
 }
 
+impl Rule {
+    /// The documentation's rule table (Markdown), generated from the table
+    /// above: id, whether the kernel checks it too, what it forbids.
+    pub fn reference() -> String {
+        let mut s = String::from("| id | kernel | what it forbids |\n|---|---|---|\n");
+        for r in Rule::ALL {
+            let kernel = if r.kernel_checks() { "yes" } else { "no" };
+            s.push_str(&format!("| `{}` | {kernel} | {} |\n", r.id(), r.summary()));
+        }
+        s
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())

@@ -112,7 +112,7 @@ impl Hardware {
         if self.coherent() {
             self.cache.snoop_write(&mut self.mem, phys, data);
         } else {
-            let cacheable = if self.cpu.is_uncached(phys) {
+            let cacheable = if self.uncached(phys) {
                 Cacheable::No
             } else {
                 Cacheable::Yes

@@ -13,6 +13,9 @@ use crate::ids::DeviceId;
 use crate::pool::{Block, DmaPool};
 use crate::trace::EventSource;
 
+/// `sizeof(struct dma_block)`: the smallest block a pool hands out.
+const DMA_BLOCK_BYTES: u64 = 16;
+
 impl ModelBackend {
     /// `dma_pool_create`: a pool of `size`-byte blocks aligned to `align`
     /// (0: the cache line) for `dev`.
@@ -24,12 +27,23 @@ impl ModelBackend {
         align: u64,
     ) -> Result<DmaPool> {
         self.hw.devices.present(dev)?;
-        let align = if align == 0 {
-            u64::from(self.cfg.line_size)
-        } else {
-            align.next_power_of_two()
+        // mm/dmapool.c: no alignment is 1, another power of two is refused;
+        // a block holds at least the free list's `struct dma_block`.
+        let align = match align {
+            0 => 1,
+            a if a.is_power_of_two() => a,
+            a => {
+                return Err(Error::InvalidConfig(format!(
+                    "dma pool {name}: alignment {a} is not a power of two"
+                )));
+            }
         };
-        let block = size.max(1).next_multiple_of(align);
+        if size == 0 {
+            return Err(Error::InvalidConfig(format!(
+                "dma pool {name}: blocks of 0 bytes"
+            )));
+        }
+        let block = size.max(DMA_BLOCK_BYTES).next_multiple_of(align);
         if block > PAGE_SIZE {
             return Err(Error::InvalidConfig(format!(
                 "dma pool {name}: blocks of {block} bytes do not fit in a page"
