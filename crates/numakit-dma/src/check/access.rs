@@ -106,7 +106,7 @@ impl Checker {
                     Rule::DeviceAccessBeyondMapping,
                     r,
                     format!(
-                        "device {access} of {len} bytes at {dma} runs {} bytes past the end of {} (segment {}+{}) from {}",
+                        "device {access} of {len} bytes at {dma} runs {} bytes past the end of {} (segment {}+{}): the first byte outside it is {}",
                         end - s.end().raw(),
                         r.label,
                         s.dma,

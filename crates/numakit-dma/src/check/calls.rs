@@ -80,8 +80,13 @@ impl Checker {
                     )
                     .device(cx.name(dev))
                     .buffer(label.to_string())
-                    .phys(e.addr)
                     .size(e.len);
+                // vmalloc and kernel-image addresses are virtual: no
+                // physical address to name
+                let f = match a.kind {
+                    MemKind::Vmalloc | MemKind::Rodata => f,
+                    _ => f.phys(e.addr),
+                };
                 cx.report(f);
             }
             let a_end = start.unchecked_add(a.len);

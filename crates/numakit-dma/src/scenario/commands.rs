@@ -248,16 +248,22 @@ pub(crate) fn find(name: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name == name)
 }
 
-/// Commands whose names look like `word`, for an error's hint.
+/// Commands whose names look like `word`, for an error's hint: those
+/// sharing its start, containing it, or a few edits away, closest first.
 pub(crate) fn suggest(word: &str) -> String {
-    let close: Vec<&str> = COMMANDS
+    let mut close: Vec<(usize, &str)> = COMMANDS
         .iter()
-        .map(|c| c.name)
-        .filter(|c| {
-            c.starts_with(word.get(..3).unwrap_or(word)) || word.starts_with(c) || c.contains(word)
+        .map(|c| (strsim::levenshtein(word, c.name), c.name))
+        .filter(|&(d, c)| {
+            d <= 2.max(word.len() / 3)
+                || c.starts_with(word.get(..3).unwrap_or(word))
+                || word.starts_with(c)
+                || c.contains(word)
         })
-        .take(4)
         .collect();
+    // stable: equally close commands keep the table's order
+    close.sort_by_key(|&(d, _)| d);
+    let close: Vec<&str> = close.into_iter().take(4).map(|(_, c)| c).collect();
     if close.is_empty() {
         String::new()
     } else {
