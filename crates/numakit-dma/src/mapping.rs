@@ -149,6 +149,16 @@ impl MapRecord {
     }
 
     /// The CPU address of the byte at mapping coordinate `coord`.
+    /// The DMA address of byte `coord` (in the mapping's coordinates).
+    pub(crate) fn dma_at(&self, coord: u64) -> Iova {
+        let s = self
+            .segs
+            .iter()
+            .rfind(|s| s.coord <= coord)
+            .unwrap_or(&self.segs[0]);
+        s.dma.unchecked_add(coord - s.coord.min(coord))
+    }
+
     /// The DMA address the device uses for CPU byte `cpu`, when an entry
     /// holds it.
     pub(crate) fn dma_of_cpu(&self, cpu: PhysAddr) -> Option<Iova> {

@@ -125,61 +125,7 @@ impl Checker {
                 start: s.coord_of(dma),
                 end: s.coord + (end.min(s.end().raw()) - s.dma.raw()),
             };
-            let at = |f: Finding| f.dma(dma).maybe_phys(r.cpu_at(span.start)).size(len);
-            if access == Access::Write && !r.dir.device_writes() {
-                out.push(at(cx.finding_for(
-                    Rule::DeviceWriteToDevice,
-                    r,
-                    format!(
-                        "device write of {len} bytes at {dma} into {}, mapped {}",
-                        r.label, r.dir
-                    ),
-                )));
-            }
-            if access == Access::Read && !r.dir.device_reads() {
-                out.push(at(cx.finding_for(
-                    Rule::DeviceReadFromDevice,
-                    r,
-                    format!(
-                        "device read of {len} bytes at {dma} from {}, mapped {}",
-                        r.label, r.dir
-                    ),
-                )));
-            }
-            // A DMA_ATTR_SKIP_CPU_SYNC mapping starts owned by the CPU: the
-            // rule that names the skipped sync says it, not the general one.
-            let unsynced = self.owner(id).unsynced;
-            if unsynced {
-                out.push(at(cx.finding_for(
-                    Rule::SkipCpuSyncMissingSync,
-                    r,
-                    format!(
-                        "device {access} of {len} bytes at {dma} into {}, mapped with DMA_ATTR_SKIP_CPU_SYNC and never synced for the device: the CPU's cache may still hold its bytes",
-                        r.label
-                    ),
-                )));
-            }
-            let window = self
-                .owner(id)
-                .cpu_window
-                .filter(|w| !unsynced && w.overlaps(span));
-            if let Some(w) = window {
-                let first = w.start.max(span.start);
-                let bad = s.dma.unchecked_add(first - s.coord);
-                out.push(
-                    cx.finding_for(
-                        Rule::DeviceAccessCpuOwned,
-                        r,
-                        format!(
-                            "device {access} of {len} bytes at {dma} reaches {bad} in {}, which the CPU owns (after a sync for the CPU, before the sync for the device)",
-                            r.label
-                        ),
-                    )
-                    .dma(bad)
-                    .maybe_phys(r.cpu_at(first))
-                    .size(len),
-                );
-            }
+            out.extend(self.streaming_access(cx, id, a, span));
             dmabuf = r.dmabuf;
             if access == Access::Write {
                 let o = self.owner_mut(id);
@@ -188,6 +134,78 @@ impl Checker {
         }
         cx.findings.extend(out);
         dmabuf
+    }
+
+    /// The rules of a device access to span `span` of streaming mapping
+    /// `id`: its direction, a skipped sync, bytes the CPU owns.
+    fn streaming_access(
+        &self,
+        cx: &Ctx<'_>,
+        id: MapId,
+        a: DeviceAccess,
+        span: Span,
+    ) -> Vec<Finding> {
+        let DeviceAccess {
+            dma, len, access, ..
+        } = a;
+        let r = cx.maps.live(id);
+        let mut out = Vec::new();
+        let at = |f: Finding| f.dma(dma).maybe_phys(r.cpu_at(span.start)).size(len);
+        if access == Access::Write && !r.dir.device_writes() {
+            out.push(at(cx.finding_for(
+                Rule::DeviceWriteToDevice,
+                r,
+                format!(
+                    "device write of {len} bytes at {dma} into {}, mapped {}",
+                    r.label, r.dir
+                ),
+            )));
+        }
+        if access == Access::Read && !r.dir.device_reads() {
+            out.push(at(cx.finding_for(
+                Rule::DeviceReadFromDevice,
+                r,
+                format!(
+                    "device read of {len} bytes at {dma} from {}, mapped {}",
+                    r.label, r.dir
+                ),
+            )));
+        }
+        // A DMA_ATTR_SKIP_CPU_SYNC mapping starts owned by the CPU: the
+        // rule that names the skipped sync says it, not the general one.
+        let unsynced = self.owner(id).unsynced;
+        if unsynced {
+            out.push(at(cx.finding_for(
+                Rule::SkipCpuSyncMissingSync,
+                r,
+                format!(
+                    "device {access} of {len} bytes at {dma} into {}, mapped with DMA_ATTR_SKIP_CPU_SYNC and never synced for the device: the CPU's cache may still hold its bytes",
+                    r.label
+                ),
+            )));
+        }
+        let window = self
+            .owner(id)
+            .cpu_window
+            .filter(|w| !unsynced && w.overlaps(span));
+        if let Some(w) = window {
+            let first = w.start.max(span.start);
+            let bad = r.dma_at(first);
+            out.push(
+                cx.finding_for(
+                    Rule::DeviceAccessCpuOwned,
+                    r,
+                    format!(
+                        "device {access} of {len} bytes at {dma} reaches {bad} in {}, which the CPU owns (after a sync for the CPU, before the sync for the device)",
+                        r.label
+                    ),
+                )
+                .dma(bad)
+                .maybe_phys(r.cpu_at(first))
+                .size(len),
+            );
+        }
+        out
     }
 
     fn outside_mappings(&mut self, cx: &mut Ctx<'_>, a: DeviceAccess) {

@@ -150,22 +150,10 @@ impl ModelBackend {
             None => self.hw.cpu.label_of(req.ents[0].addr),
         };
         self.check(site, |c, cx| c.before_map(cx, dev, func, req.ents, &label));
-        // The DMA API takes the physical address of what it is given
-        // (`virt_to_phys`), right or wrong.
-        let translated: Vec<PhysRange>;
-        let req = if req.ents.iter().any(|e| self.hw.cpu.in_vmalloc(e.addr)) {
-            let cpu = &self.hw.cpu;
-            translated = req
-                .ents
-                .iter()
-                .map(|e| PhysRange::new(cpu.virt_to_phys(e.addr), e.len))
-                .collect();
-            MapRequest {
-                ents: &translated,
-                ..req
-            }
-        } else {
-            req
+        let translated = self.linear_addresses(req.ents);
+        let req = match &translated {
+            Some(ents) => MapRequest { ents, ..req },
+            None => req,
         };
         let iommu = self.hw.iommu.enabled();
         let one_range = iommu
@@ -199,7 +187,7 @@ impl ModelBackend {
             plan.entries.iter().map(Entry::segment).collect()
         };
         let id = self.ids.map();
-        let (nsegs, first, size, nents) = (segs.len(), segs[0].dma, plan.coord, req.ents.len());
+        let (size, nents) = (plan.coord, req.ents.len());
         self.maps.insert(MapRecord {
             id,
             dev,
@@ -216,10 +204,32 @@ impl ModelBackend {
             attrs: req.attrs,
         });
         self.check(site, |c, cx| c.after_map(cx, id, req.check));
-        let attrs = if req.attrs.is_empty() {
+        self.map_event(id);
+        Ok(id)
+    }
+
+    /// The DMA API takes the physical address of what it is given
+    /// (`virt_to_phys`), right or wrong: vmalloc addresses become the frame
+    /// of their first page plus the offset, as if contiguous. `None` when
+    /// every entry is in the linear map already.
+    fn linear_addresses(&self, ents: &[PhysRange]) -> Option<Vec<PhysRange>> {
+        let cpu = &self.hw.cpu;
+        ents.iter().any(|e| cpu.in_vmalloc(e.addr)).then(|| {
+            ents.iter()
+                .map(|e| PhysRange::new(cpu.virt_to_phys(e.addr), e.len))
+                .collect()
+        })
+    }
+
+    /// The timeline's line for new mapping `id`.
+    fn map_event(&mut self, id: MapId) {
+        let r = self.maps.live(id);
+        let (func, dir, dev, size) = (r.func, r.dir, r.dev, r.size);
+        let (label, nents, nsegs, first) = (r.label.clone(), r.nents, r.segs.len(), r.dma());
+        let attrs = if r.attrs.is_empty() {
             String::new()
         } else {
-            format!(" [{}]", req.attrs.names())
+            format!(" [{}]", r.attrs.names())
         };
         self.ev(EventSource::Dma, "map", Some(dev), || {
             if func == MapFunc::Sg {
@@ -231,7 +241,6 @@ impl ModelBackend {
                 format!("{} {label}: {size} bytes, {dir}{attrs} -> dma {first}", func.map_name())
             }
         });
-        Ok(id)
     }
 
     /// A scatterlist behind the IOMMU: one IOVA range for the whole list,
