@@ -2,7 +2,10 @@
 //! cycles of one buffer, and a 1 GiB scatter-gather workload.
 //!
 //! Run in release mode (`scripts/bench-dma.sh`). Arguments: `[cycles]
-//! [sg-entry-KiB]` (defaults 200000 and 64).
+//! [sg-entry-KiB]` (defaults 200000 and 64). `--one MACHINE on|off
+//! [cycles]` runs just the cycles of one machine (`coherent`,
+//! `noncoherent`, `strict`, `lazy`) with the checker on or off, for
+//! timing whole processes with hyperfine or `/usr/bin/time`.
 //!
 //! What is measured: model time, not hardware time. One cycle is
 //! `dma_map_single` of a 4 KiB from-device buffer, a 64-byte device write,
@@ -81,8 +84,36 @@ fn sg_gib(c: Coherence, iommu: IommuMode, checker: bool, entry_kib: u64) -> (f64
     (s, segs.len(), m.resident_pages())
 }
 
+/// `--one MACHINE on|off [cycles]`.
+fn one(mut args: impl Iterator<Item = String>) {
+    let (c, iommu) = match args.next().as_deref() {
+        Some("coherent") => (Coherence::Coherent, IommuMode::Off),
+        Some("noncoherent") => (Coherence::NonCoherent, IommuMode::Off),
+        Some("strict") => (Coherence::NonCoherent, IommuMode::Strict),
+        Some("lazy") => (Coherence::NonCoherent, IommuMode::Lazy),
+        _ => {
+            eprintln!("bench-dma --one: MACHINE is coherent, noncoherent, strict or lazy");
+            std::process::exit(2);
+        }
+    };
+    let checker = match args.next().as_deref() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => {
+            eprintln!("bench-dma --one MACHINE on|off [cycles]");
+            std::process::exit(2);
+        }
+    };
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    println!("{:.0} cycles/s", cycles(c, iommu, checker, n));
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--one") {
+        args.next();
+        return one(args);
+    }
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let entry_kib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
     println!(

@@ -226,6 +226,11 @@ pub struct MachineConfig {
     pub checker: bool,
     /// Whether the timeline is recorded.
     pub trace: bool,
+    /// The host memory the model may hold (its RAM's written pages, the
+    /// records of scattered pages, IOMMU page tables, the cache, the
+    /// timeline), in bytes: a call that would need more fails with
+    /// [`Error::ModelMemory`](crate::Error::ModelMemory) before allocating.
+    pub model_memory: u64,
 }
 
 impl Default for MachineConfig {
@@ -242,6 +247,7 @@ impl Default for MachineConfig {
             swiotlb_bytes: 64 << 20,
             checker: true,
             trace: false,
+            model_memory: 256 << 20,
         }
     }
 }
@@ -250,6 +256,11 @@ impl MachineConfig {
     /// The line cache maintenance works in: the largest line of any cache.
     pub fn maintenance_line(&self) -> u32 {
         self.line_size.max(self.system_line)
+    }
+
+    /// The host memory a full cache holds: each line's bytes and its entry.
+    pub(crate) fn cache_host_bytes(&self) -> u64 {
+        (self.cache_lines as u64).saturating_mul(u64::from(self.maintenance_line()) + 64)
     }
 
     /// Why the model cannot simulate this machine, if it cannot.
@@ -268,6 +279,15 @@ impl MachineConfig {
             return Some(format!(
                 "system cache line {} is not a power of two larger than the {}-byte L1 line, up to 1024",
                 self.system_line, self.line_size
+            ));
+        }
+        let cache = self.cache_host_bytes();
+        if cache > self.model_memory {
+            return Some(format!(
+                "a cache of {} lines needs {} MiB of host memory, more than the model's {} MiB",
+                self.cache_lines,
+                cache.div_ceil(1 << 20),
+                self.model_memory >> 20
             ));
         }
         let room = layout::DMA32_START.unchecked_offset_from(layout::SWIOTLB_BASE);

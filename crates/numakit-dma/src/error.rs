@@ -35,6 +35,18 @@ pub enum Error {
         /// The zone.
         zone: &'static str,
     },
+    /// The model would need more host memory than its budget
+    /// ([`MachineConfig::model_memory`](crate::MachineConfig::model_memory)).
+    #[error(
+        "the model would need more than its {} MiB of host memory for {what}: raise the budget (model-memory= on the machine line) or model less",
+        budget >> 20
+    )]
+    ModelMemory {
+        /// What asked for it.
+        what: String,
+        /// The budget in bytes.
+        budget: u64,
+    },
     /// `DMA_NONE` is not a direction for a mapping.
     #[error("DMA_NONE is not a valid direction for a mapping")]
     InvalidDirection,

@@ -145,6 +145,11 @@ impl Trace {
         self.enabled
     }
 
+    /// How many events are recorded.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
     /// The scenario line the next events belong to.
     pub(crate) fn set_line(&mut self, line: Option<u32>) {
         self.line = line;
@@ -183,28 +188,42 @@ impl Trace {
     /// Appends what the cache did on its own: each dirty eviction, then the
     /// speculative fills as one event.
     pub(crate) fn cache_notes(&mut self, notes: Vec<CacheNote>, line_size: u64) {
-        let mut fills: Vec<PhysAddr> = Vec::new();
+        // (first line, end of the last, how many) of every speculative fill
+        let mut fills: Option<(PhysAddr, PhysAddr, u64)> = None;
         for n in notes {
             match n {
-                CacheNote::EvictDirty(a) => self.push(
+                CacheNote::EvictDirty { first, lines: 1 } => self.push(
                     EventSource::Cache,
                     "evict",
                     None,
-                    format!("dirty line {a} evicted and written back to memory"),
+                    format!("dirty line {first} evicted and written back to memory"),
                 ),
-                CacheNote::SpecFill(a) => fills.push(a),
+                CacheNote::EvictDirty { first, lines } => self.push(
+                    EventSource::Cache,
+                    "evict",
+                    None,
+                    format!(
+                        "{lines} dirty lines {first}..{} evicted and written back to memory",
+                        first.unchecked_add(lines * line_size)
+                    ),
+                ),
+                CacheNote::SpecFill { first, lines } => {
+                    let end = first.unchecked_add(lines * line_size);
+                    fills = Some(match fills {
+                        None => (first, end, lines),
+                        Some((a, _, n)) => (a, end, n + lines),
+                    });
+                }
             }
         }
-        let (Some(first), Some(last)) = (fills.first(), fills.last()) else {
+        let Some((first, end, n)) = fills else {
             return;
         };
-        let text = if fills.len() == 1 {
+        let text = if n == 1 {
             format!("line {first} filled speculatively (memory contents before the device's write)")
         } else {
             format!(
-                "{} lines {first}..{} filled speculatively (memory contents before the device's write)",
-                fills.len(),
-                last.unchecked_add(line_size)
+                "{n} lines {first}..{end} filled speculatively (memory contents before the device's write)"
             )
         };
         self.push(EventSource::Cache, "speculative-fill", None, text);
@@ -262,14 +281,27 @@ mod tests {
     }
 
     #[test]
-    fn speculative_fills_are_one_event_evictions_one_each() {
+    fn speculative_fills_are_one_event_evictions_one_per_run() {
         let mut t = Trace::new(true);
         let a = |x| PhysAddr::new(x);
         t.cache_notes(
             vec![
-                CacheNote::SpecFill(a(0x1000)),
-                CacheNote::EvictDirty(a(0x40)),
-                CacheNote::SpecFill(a(0x1040)),
+                CacheNote::SpecFill {
+                    first: a(0x1000),
+                    lines: 1,
+                },
+                CacheNote::EvictDirty {
+                    first: a(0x40),
+                    lines: 1,
+                },
+                CacheNote::SpecFill {
+                    first: a(0x1040),
+                    lines: 1,
+                },
+                CacheNote::EvictDirty {
+                    first: a(0x2000),
+                    lines: 3,
+                },
             ],
             64,
         );
@@ -278,6 +310,7 @@ mod tests {
             texts,
             [
                 "dirty line 0x40 evicted and written back to memory",
+                "3 dirty lines 0x2000..0x20c0 evicted and written back to memory",
                 "2 lines 0x1000..0x1080 filled speculatively (memory contents before the device's write)"
             ]
         );

@@ -90,3 +90,55 @@ fn findings_name_the_offending_byte_and_line() {
     assert_eq!(f.cache_line.unwrap().raw() % 4096, 64);
     assert_eq!(f.dma_addr.unwrap().raw() % 4096, 96);
 }
+
+#[test]
+fn fill_data_is_generated_when_used_and_bounded_per_scenario() {
+    // 100 lines of 64 MiB each: refused while parsing, at the line that
+    // takes the scenario past 256 MiB, before any of it exists
+    let mut s = String::from("machine coherent\ndevice dev\nalloc buf 64M\n");
+    for _ in 0..100 {
+        s.push_str("write buf fill:0x41*64M\n");
+    }
+    let e = numakit_dma::scenario::parse(&s).unwrap_err();
+    assert_eq!(e.line, 8, "{e}");
+    assert!(e.message.contains("256 MiB"), "{e}");
+    // a fill is kept as a byte and a count
+    let ok = numakit_dma::scenario::parse("machine coherent\nalloc b 64M\nwrite b fill:0x41*64M\n")
+        .unwrap();
+    assert!(matches!(
+        ok.steps[1].op,
+        numakit_dma::scenario::Op::Write {
+            data: numakit_dma::scenario::Data::Fill {
+                byte: 0x41,
+                len: 0x400_0000
+            },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_model_refuses_what_would_exceed_its_memory_before_allocating() {
+    let mut s = String::from("machine coherent\ndevice dev\n");
+    for i in 0..50 {
+        s.push_str(&format!("dmabuf d{i} dev 1G\n"));
+    }
+    let e = run_str(&s).unwrap_err();
+    assert!(e.message.contains("256 MiB of host memory"), "{e}");
+    assert!(e.line > 3 && e.line < 52, "{e}");
+    // a smaller budget stops sooner
+    let less = s.replace("dev 1G", "dev 256M");
+    let e1 = run_str(&less).unwrap_err();
+    let e2 = run_str(&less.replace("machine coherent", "machine coherent model-memory=64M"))
+        .unwrap_err();
+    assert!(e2.line < e1.line, "{e2} / {e1}");
+    assert!(e2.message.contains("64 MiB"), "{e2}");
+    // IOMMU page tables count: mapping a 60 GiB buffer through the IOMMU
+    let e =
+        run_str("machine coherent\niommu strict\ndevice dev\nalloc b 60G\nmap m dev b to-device\n")
+            .unwrap_err();
+    assert!(e.message.contains("IOMMU page tables"), "{e}");
+    // a cache larger than the budget is not a machine the model builds
+    let e = run_str("machine coherent cache=16777216\n").unwrap_err();
+    assert!(e.message.contains("cache"), "{e}");
+}

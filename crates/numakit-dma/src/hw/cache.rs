@@ -19,10 +19,22 @@ struct Line {
 /// Something the cache did on its own, for the timeline.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CacheNote {
-    /// A dirty line was evicted and written back to memory.
-    EvictDirty(PhysAddr),
-    /// A line was filled speculatively.
-    SpecFill(PhysAddr),
+    /// Dirty lines were evicted and written back to memory: `lines`
+    /// contiguous lines from `first`.
+    EvictDirty {
+        /// The first line.
+        first: PhysAddr,
+        /// How many.
+        lines: u64,
+    },
+    /// Lines were filled speculatively: `lines` contiguous lines from
+    /// `first`.
+    SpecFill {
+        /// The first line.
+        first: PhysAddr,
+        /// How many.
+        lines: u64,
+    },
 }
 
 /// Whether the CPU maps memory cacheable: coherent DMA memory on a
@@ -88,6 +100,38 @@ impl Cache {
         }
     }
 
+    /// Notes a dirty line written back at eviction, extending the last note
+    /// when the line follows it.
+    fn note_evict(&mut self, at: PhysAddr) {
+        let line = self.line;
+        if let Some(CacheNote::EvictDirty { first, lines }) = self.notes.last_mut()
+            && first.unchecked_add(*lines * line) == at
+        {
+            *lines += 1;
+            return;
+        }
+        self.notes.push(CacheNote::EvictDirty {
+            first: at,
+            lines: 1,
+        });
+    }
+
+    /// Notes a speculative fill, extending the last note when the line
+    /// follows it.
+    fn note_fill(&mut self, at: PhysAddr) {
+        let line = self.line;
+        if let Some(CacheNote::SpecFill { first, lines }) = self.notes.last_mut()
+            && first.unchecked_add(*lines * line) == at
+        {
+            *lines += 1;
+            return;
+        }
+        self.notes.push(CacheNote::SpecFill {
+            first: at,
+            lines: 1,
+        });
+    }
+
     /// What the cache did on its own since the last call.
     pub(crate) fn take_notes(&mut self) -> Vec<CacheNote> {
         std::mem::take(&mut self.notes)
@@ -137,7 +181,7 @@ impl Cache {
                     let at = self.addr_of(idx);
                     mem.write(at, &l.data);
                     if self.record {
-                        self.notes.push(CacheNote::EvictDirty(at));
+                        self.note_evict(at);
                     }
                 }
                 return;
@@ -266,7 +310,7 @@ impl Cache {
                 if take {
                     self.fill(mem, idx);
                     if self.record {
-                        self.notes.push(CacheNote::SpecFill(self.addr_of(idx)));
+                        self.note_fill(self.addr_of(idx));
                     }
                 }
             }
@@ -405,7 +449,10 @@ mod tests {
         let mut c = Cache::new(64, 1024, Speculation::Always);
         c.record = true;
         c.device_write_noncoherent(&mut mem, pa(0x3000), &[1; 64], Cacheable::Yes);
-        assert!(matches!(c.take_notes()[..], [CacheNote::SpecFill(a)] if a == pa(0x3000)));
+        assert!(matches!(
+            c.take_notes()[..],
+            [CacheNote::SpecFill { first, lines: 1 }] if first == pa(0x3000)
+        ));
         let mut b = [9u8; 4];
         c.cpu_read(&mut mem, pa(0x3000), &mut b);
         assert_eq!(b, [0; 4], "the line was filled before the device wrote");

@@ -80,18 +80,32 @@ impl CpuMemory {
         }
     }
 
-    /// Places a vmalloc allocation of `size` bytes: whole pages of the
-    /// Normal zone with a page-sized hole after each (they are not
-    /// contiguous), and a range of the vmalloc area that maps onto them.
-    /// Returns the vmalloc address and the pages, which the caller records.
+    /// Places `n` scattered pages of the Normal zone, with a page-sized hole
+    /// after each, as the page allocator hands out pages to vmalloc and to
+    /// the system heap. All or nothing.
+    pub(crate) fn place_scattered(&mut self, n: u64) -> Result<Vec<PhysAddr>> {
+        let span = n.checked_mul(2 * PAGE_SIZE).ok_or(Error::OutOfMemory {
+            size: n.saturating_mul(PAGE_SIZE),
+            zone: "Normal",
+        })?;
+        let first = self.place(span, PAGE_SIZE, Zone::Normal)?;
+        Ok((0..n)
+            .map(|i| first.unchecked_add(i * 2 * PAGE_SIZE))
+            .collect())
+    }
+
+    /// Places a vmalloc allocation of `size` bytes: scattered pages
+    /// ([`place_scattered`](Self::place_scattered)) and a range of the
+    /// vmalloc area that maps onto them. Returns the vmalloc address and
+    /// the pages, which the caller records.
     pub(crate) fn place_vmalloc(&mut self, size: u64) -> Result<(PhysAddr, Vec<VmallocPage>)> {
         let n = size.div_ceil(PAGE_SIZE);
-        let mut pages = Vec::with_capacity(n as usize);
-        for index in 0..n {
-            let phys = self.place(PAGE_SIZE, PAGE_SIZE, Zone::Normal)?;
-            self.place(PAGE_SIZE, PAGE_SIZE, Zone::Normal)?;
-            pages.push(VmallocPage { phys, index });
-        }
+        let pages: Vec<VmallocPage> = self
+            .place_scattered(n)?
+            .into_iter()
+            .zip(0..)
+            .map(|(phys, index)| VmallocPage { phys, index })
+            .collect();
         let start = self.next_vmalloc;
         // a guard page after each area, as vmalloc leaves
         self.next_vmalloc = start.unchecked_add((n + 1) * PAGE_SIZE);

@@ -374,6 +374,14 @@ impl Iommu {
         }
     }
 
+    /// Page-table and IOTLB entries held, over every domain.
+    pub(crate) fn entries(&self) -> u64 {
+        self.domains
+            .values()
+            .map(|d| (d.pt.len() + d.iotlb.len()) as u64)
+            .sum()
+    }
+
     /// Whether DMA is translated at all.
     pub(crate) fn enabled(&self) -> bool {
         self.mode != IommuMode::Off

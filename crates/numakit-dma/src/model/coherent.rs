@@ -38,6 +38,7 @@ impl ModelBackend {
         if size == 0 {
             return Err(Error::ZeroLength);
         }
+        self.room_for_iommu(size.div_ceil(PAGE_SIZE), 1)?;
         let r = self.place_coherent(dev, reach, size)?;
         let (phys, len) = (r.addr, r.len);
         let label: Arc<str> = Arc::from(label);

@@ -61,18 +61,25 @@ impl ModelBackend {
     /// `vmalloc`: scattered pages, each recorded as an allocation of its own
     /// (`LABEL[page N]`), behind a range of the vmalloc area.
     fn vmalloc(&mut self, size: u64, label: &str) -> Result<PhysAddr> {
+        self.room_for_pages(size.div_ceil(PAGE_SIZE), label)?;
         let (addr, pages) = self.hw.cpu.place_vmalloc(size)?;
         for p in &pages {
-            self.hw.cpu.insert(
-                p.phys,
-                Alloc {
-                    len: PAGE_SIZE,
-                    kind: MemKind::Kmalloc,
-                    label: Arc::from(format!("{label}[page {}]", p.index)),
-                },
-            );
+            self.record_page(p.phys, label, p.index);
         }
         Ok(addr)
+    }
+
+    /// Records page `index` of a scattered allocation as an allocation of
+    /// its own (`LABEL[page N]`).
+    pub(crate) fn record_page(&mut self, phys: PhysAddr, label: &str, index: u64) {
+        self.hw.cpu.insert(
+            phys,
+            Alloc {
+                len: PAGE_SIZE,
+                kind: MemKind::Kmalloc,
+                label: Arc::from(format!("{label}[page {index}]")),
+            },
+        );
     }
 
     /// `vmalloc_to_page` (and the page's address plus the offset): the RAM

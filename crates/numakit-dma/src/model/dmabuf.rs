@@ -10,7 +10,7 @@ use crate::addr::{PAGE_SIZE, PhysRange};
 use crate::calls::MapFunc;
 use crate::calls::{DmaAttrs, ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs, UnmapCall};
 use crate::check::dmabuf::BufAccess;
-use crate::config::{MemKind, Zone};
+
 use crate::direction::{Access, DmaDirection};
 use crate::dmabuf::{Accessor, Attachment, AttachmentMap, DmaBuf, Fence, FenceUsage};
 use crate::error::{Error, Result};
@@ -37,24 +37,11 @@ impl ModelBackend {
         self.device_config(exporter)
             .ok_or(Error::NoDevice(exporter.0))?;
         let n = size.div_ceil(PAGE_SIZE);
-        let mut pages = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let name = format!("{label}[page {i}]");
-            pages.push(self.kmalloc(
-                PAGE_SIZE,
-                PAGE_SIZE,
-                Zone::Normal,
-                MemKind::Kmalloc,
-                &name,
-            )?);
-            // The system heap's pages are not contiguous: leave a hole.
-            self.kmalloc(
-                PAGE_SIZE,
-                PAGE_SIZE,
-                Zone::Normal,
-                MemKind::Kmalloc,
-                "other",
-            )?;
+        self.room_for_pages(n, label)?;
+        // The system heap's pages are not contiguous.
+        let pages = self.hw.cpu.place_scattered(n)?;
+        for (i, &p) in (0..).zip(&pages) {
+            self.record_page(p, label, i);
         }
         let id = self.ids.buf();
         let label: Arc<str> = Arc::from(label);

@@ -145,6 +145,8 @@ impl ModelBackend {
         if req.ents.is_empty() || req.ents.iter().any(|e| e.len == 0) {
             return Err(Error::ZeroLength);
         }
+        let pages = req.ents.iter().map(|e| e.pages()).sum();
+        self.room_for_iommu(pages, req.ents.len() as u64)?;
         let label = match &req.label {
             Some(l) => l.clone(),
             None => self.hw.cpu.label_of(req.ents[0].addr),

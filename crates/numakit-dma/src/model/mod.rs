@@ -11,6 +11,7 @@
 //! ([`kernel_api`]), the DMA engine ([`engine`]), DMA-BUF ([`dmabuf`]) and
 //! the typed [`DmaBackend`](crate::DmaBackend) implementation ([`typed`]).
 
+mod budget;
 mod coherent;
 mod cpu;
 mod device;
@@ -108,6 +109,11 @@ impl ModelBuilder {
     /// Timeline recording on or off.
     pub fn trace(mut self, on: bool) -> Self {
         self.cfg.trace = on;
+        self
+    }
+    /// The host memory the model may hold, in bytes (256 MiB by default).
+    pub fn model_memory(mut self, bytes: u64) -> Self {
+        self.cfg.model_memory = bytes;
         self
     }
     /// Adds a device.

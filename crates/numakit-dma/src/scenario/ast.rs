@@ -9,9 +9,44 @@ use crate::direction::DmaDirection;
 use crate::dmabuf::FenceUsage;
 use crate::engine::Status;
 
-/// Bytes given in a scenario.
+/// Data given in a scenario: bytes written out (`"text"`, `hex:`), or one
+/// byte repeated (`fill:BYTE*COUNT`), which is generated only when a step
+/// uses it, so a short file cannot make the parser allocate gigabytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bytes(pub Vec<u8>);
+pub enum Data {
+    /// The bytes themselves.
+    Bytes(Vec<u8>),
+    /// `len` copies of `byte`.
+    Fill {
+        /// The byte.
+        byte: u8,
+        /// How many.
+        len: u64,
+    },
+}
+
+impl Data {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Data::Bytes(b) => b.len() as u64,
+            Data::Fill { len, .. } => *len,
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, generated now for a fill.
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Data::Bytes(b) => std::borrow::Cow::Borrowed(b),
+            Data::Fill { byte, len } => std::borrow::Cow::Owned(vec![*byte; *len as usize]),
+        }
+    }
+}
 
 /// A reference to a named object plus an offset: `NAME`, `NAME+OFF`,
 /// `NAME#SEG`, `NAME#SEG+OFF`, or a raw address.
@@ -112,7 +147,7 @@ pub enum Op {
         /// Where.
         at: Ref,
         /// What.
-        data: Bytes,
+        data: Data,
     },
     /// `read`: a CPU load.
     Read {
@@ -126,7 +161,7 @@ pub enum Op {
         /// Where.
         at: Ref,
         /// The bytes expected.
-        data: Bytes,
+        data: Data,
     },
     /// `alloc-coherent`: `dma_alloc_coherent`.
     AllocCoherent {
@@ -328,7 +363,7 @@ pub enum Op {
         /// Where.
         at: Ref,
         /// What.
-        data: Bytes,
+        data: Data,
     },
     /// `device-expect`: the device reads and the bytes are compared.
     DeviceExpect {
@@ -337,7 +372,7 @@ pub enum Op {
         /// Where.
         at: Ref,
         /// The bytes expected.
-        data: Bytes,
+        data: Data,
     },
     /// `engine`: points a device's DMA engine at a ring.
     Engine {
@@ -472,6 +507,22 @@ pub enum Op {
         /// The text.
         text: String,
     },
+}
+
+impl Op {
+    /// The bytes this step writes, reads or compares (a DMA engine
+    /// descriptor's length counts for the copy it asks for).
+    pub fn data_len(&self) -> u64 {
+        match self {
+            Op::Write { data, .. }
+            | Op::Expect { data, .. }
+            | Op::DeviceWrite { data, .. }
+            | Op::DeviceExpect { data, .. } => data.len(),
+            Op::Read { len, .. } | Op::DeviceRead { len, .. } => *len,
+            Op::Desc { len, .. } => u64::from(*len),
+            _ => 0,
+        }
+    }
 }
 
 /// A step and where it is.

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::ast::{Bytes, DeviceLine, Op, SgEntry, SgSet, SyncFor};
+use super::ast::{Data, DeviceLine, Op, SgEntry, SgSet, SyncFor};
 use super::lex::{Line, MAX_DATA, ScenarioError, Tok, parse_number};
 use crate::addr::DmaMask;
 use crate::calls::MapFunc;
@@ -228,9 +228,9 @@ commands! {
         usage "note \"TEXT\""
         doc "a line in the timeline";
     "machine" Header(machine) args 1..=1
-        keys ["line", "system-line", "cache", "speculation", "maintenance", "checker"] flags []
-        usage "machine coherent|noncoherent [line=64|128] [system-line=BYTES] [cache=LINES] [speculation=always|off|SEED:PERCENT] [maintenance=arm64|map-only] [checker=on|off]"
-        doc "the machine (coherent, 64-byte lines, no larger system cache line, speculation always, arm64 maintenance, checker on by default)";
+        keys ["line", "system-line", "cache", "speculation", "maintenance", "checker", "model-memory"] flags []
+        usage "machine coherent|noncoherent [line=64|128] [system-line=BYTES] [cache=LINES] [speculation=always|off|SEED:PERCENT] [maintenance=arm64|map-only] [checker=on|off] [model-memory=SIZE]"
+        doc "the machine (coherent, 64-byte lines, no larger system cache line, speculation always, arm64 maintenance, checker on by default); `model-memory` bounds the host memory the model may use (256M by default, 1M to 64G)";
     "iommu" Header(iommu) args 1..=1 keys ["flush-queue"] flags []
         usage "iommu off|strict|lazy [flush-queue=N]"
         doc "the IOMMU (default off)";
@@ -335,6 +335,13 @@ fn machine(line: &Line, h: &mut Header) -> Parsed<()> {
     }
     if let Some(t) = line.kv("speculation") {
         m.speculation = speculation(line, t)?;
+    }
+    if let Some(t) = line.kv("model-memory") {
+        let v = line.num_max(t, 64 << 30, "model memory")?;
+        if v < 1 << 20 {
+            return Err(line.err(t, "model memory must be at least 1M"));
+        }
+        m.model_memory = v;
     }
     if let Some(t) = line.kv("maintenance") {
         m.maintenance = match t.text.as_str() {
@@ -769,7 +776,7 @@ fn device_read(line: &Line) -> Parsed<Op> {
     })
 }
 
-fn device_data(line: &Line) -> Parsed<(super::ast::Name, super::ast::Ref, Bytes)> {
+fn device_data(line: &Line) -> Parsed<(super::ast::Name, super::ast::Ref, Data)> {
     Ok((
         line.name(&line.pos[0])?,
         line.reference(&line.pos[1])?,

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::ast::{Bytes, Name, Ref, Who};
+use super::ast::{Data, Name, Ref, Who};
 use crate::calls::DmaAttrs;
 use crate::direction::DmaDirection;
 use crate::engine::MAX_TRANSFER;
@@ -13,6 +13,11 @@ use crate::engine::MAX_TRANSFER;
 /// Longest byte string or read a scenario may ask for (64 MiB, the longest
 /// copy a DMA engine descriptor may ask for).
 pub const MAX_DATA: u64 = MAX_TRANSFER;
+
+/// The most data all the steps of a scenario may write, read and compare
+/// together (256 MiB): the model is for driver flows, not bulk copies, and
+/// a few kilobytes of text must not keep it busy for minutes.
+pub const MAX_SCENARIO_DATA: u64 = 256 << 20;
 
 /// A problem in a scenario file, at a line and column (both from 1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -412,9 +417,11 @@ impl Line {
     }
 
     /// `t` as data: a string, `hex:...` or `fill:BYTE*COUNT`.
-    pub(crate) fn bytes(&self, t: &Tok) -> Result<Bytes, ScenarioError> {
+    pub(crate) fn bytes(&self, t: &Tok) -> Result<Data, ScenarioError> {
         if t.quoted {
-            return Ok(Bytes(t.text.chars().map(|c| c as u32 as u8).collect()));
+            return Ok(Data::Bytes(
+                t.text.chars().map(|c| c as u32 as u8).collect(),
+            ));
         }
         if let Some(h) = t.text.strip_prefix("hex:") {
             let h: String = h.chars().filter(|c| *c != '_' && *c != ':').collect();
@@ -431,7 +438,7 @@ impl Line {
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex digits"))
                 .collect();
-            return Ok(Bytes(v));
+            return Ok(Data::Bytes(v));
         }
         if let Some(f) = t.text.strip_prefix("fill:") {
             let (b, n) = f.split_once('*').ok_or_else(|| {
@@ -443,7 +450,10 @@ impl Line {
             let n = parse_number(n).filter(|v| *v <= MAX_DATA).ok_or_else(|| {
                 self.err(t, format!("fill: count must be a number up to {MAX_DATA}"))
             })?;
-            return Ok(Bytes(vec![b as u8; n as usize]));
+            return Ok(Data::Fill {
+                byte: b as u8,
+                len: n,
+            });
         }
         Err(self.err(
             t,

@@ -36,7 +36,7 @@ mod parse;
 mod report;
 mod run;
 
-pub use ast::{Bytes, DeviceLine, Name, Op, Ref, Scenario, SgEntry, SgSet, Step, SyncFor, Who};
+pub use ast::{Data, DeviceLine, Name, Op, Ref, Scenario, SgEntry, SgSet, Step, SyncFor, Who};
 pub use commands::reference;
 pub use lex::{MAX_DATA, ScenarioError, Tok, parse_number};
 pub use parse::parse;

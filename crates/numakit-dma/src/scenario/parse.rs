@@ -4,12 +4,14 @@
 
 use super::ast::{Scenario, Step};
 use super::commands::{self, Action, Header};
-use super::lex::{Line, ScenarioError};
+use super::lex::{Line, MAX_SCENARIO_DATA, ScenarioError};
 
 /// Parses a scenario.
 pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     let mut header = Header::default();
     let mut steps = Vec::new();
+    // the bytes the steps write, read and compare, all together
+    let mut data = 0u64;
     for (i, raw) in text.lines().enumerate() {
         let no = i as u32 + 1;
         let Some(mut line) = Line::read(raw, no)? else {
@@ -36,10 +38,19 @@ pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
             }
             Action::Step(read) => {
                 cmd.check(&line)?;
-                steps.push(Step {
-                    line: no,
-                    op: read(&line)?,
-                });
+                let op = read(&line)?;
+                data += op.data_len();
+                if data > MAX_SCENARIO_DATA {
+                    return Err(line.err(
+                        &line.cmd,
+                        format!(
+                            "the steps so far move {} MiB of data, more than the {} MiB a scenario may: the model is for driver flows, not bulk copies",
+                            data >> 20,
+                            MAX_SCENARIO_DATA >> 20
+                        ),
+                    ));
+                }
+                steps.push(Step { line: no, op });
             }
         }
     }

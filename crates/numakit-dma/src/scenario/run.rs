@@ -32,6 +32,38 @@ impl Runner {
     }
 
     /// A model error, at column `col`.
+    /// A mapping call failed: the timeline says why, unless the model ran
+    /// out of its host-memory budget, which ends the scenario.
+    fn map_failed(&mut self, col: u32, d: DeviceId, what: String, result: &str) -> Ran {
+        let e = self.m.last_error().cloned();
+        if let Some(e @ Error::ModelMemory { .. }) = e {
+            return Err(self.failed(col, e));
+        }
+        let why = e.map(|e| e.to_string()).unwrap_or_default();
+        self.m.note(EventSource::Dma, "map-error", Some(d), || {
+            format!("{what} {result}: {why}")
+        });
+        Ok(())
+    }
+
+    /// Refuses a step whose data would take the model past its host-memory
+    /// budget, before any of it is generated.
+    fn room_for(&self, op: &Op) -> Ran {
+        let (col, room) = match op {
+            Op::Write { at, data } | Op::DeviceWrite { at, data, .. } => {
+                (at.col, self.m.room_for_write(data.len()))
+            }
+            Op::Expect { at, data } | Op::DeviceExpect { at, data, .. } => {
+                (at.col, self.m.room_for_read(data.len()))
+            }
+            Op::Read { at, len } | Op::DeviceRead { at, len, .. } => {
+                (at.col, self.m.room_for_read(*len))
+            }
+            _ => return Ok(()),
+        };
+        room.map_err(|e| self.failed(col, e))
+    }
+
     fn failed(&self, col: u32, e: Error) -> ScenarioError {
         self.err(col, e.to_string())
     }
@@ -84,6 +116,7 @@ impl Runner {
     }
 
     fn step(&mut self, op: &Op) -> Ran {
+        self.room_for(op)?;
         match op {
             Op::Alloc { .. }
             | Op::Free { .. }
@@ -158,15 +191,16 @@ impl Runner {
                 self.objs.remove(&name.text);
             }
             Op::Write { at, data } => {
-                let t = self.objs.cpu_target(at, data.0.len() as u64)?;
+                let t = self.objs.cpu_target(at, data.len())?;
+                let data = data.bytes();
                 match &t {
-                    Target::Phys(p) => self.m.cpu_write(*p, &data.0),
+                    Target::Phys(p) => self.m.cpu_write(*p, &data),
                     Target::DmaBuf(b, off) => self
                         .m
-                        .dmabuf_write(b, *off, &data.0)
+                        .dmabuf_write(b, *off, &data)
                         .map_err(|e| self.failed(at.col, e))?,
                 }
-                let (n, pv) = (data.0.len(), hex_preview(&data.0));
+                let (n, pv) = (data.len(), hex_preview(&data));
                 self.m.note(EventSource::Cpu, "write", None, || {
                     format!("CPU writes {n} bytes to {}: {pv}", show_ref(at))
                 });
@@ -181,11 +215,12 @@ impl Runner {
                 });
             }
             Op::Expect { at, data } => {
-                let t = self.objs.cpu_target(at, data.0.len() as u64)?;
-                let mut b = vec![0u8; data.0.len()];
+                let t = self.objs.cpu_target(at, data.len())?;
+                let data = data.bytes();
+                let mut b = vec![0u8; data.len()];
                 self.cpu_read(&t, at.col, &mut b)?;
                 let pv = hex_preview(&b);
-                let ok = b == data.0;
+                let ok = b[..] == data[..];
                 self.m.note(EventSource::Cpu, "expect", None, || {
                     format!(
                         "CPU reads {} bytes of {}: {pv} ({})",
@@ -195,7 +230,7 @@ impl Runner {
                     )
                 });
                 if !ok {
-                    self.expect_failed(format!("CPU read of {}", show_ref(at)), &data.0, &b);
+                    self.expect_failed(format!("CPU read of {}", show_ref(at)), &data, &b);
                 }
             }
             _ => unreachable!("cpu_step is given CPU steps"),
@@ -341,15 +376,7 @@ impl Runner {
         let p = addr.unchecked_add(buf.off);
         let dma = self.m.dma_map_resource(d, p, len, *dir);
         if dma == DMA_MAPPING_ERROR {
-            let why = self
-                .m
-                .last_error()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            let name = &map.text;
-            self.m.note(EventSource::Dma, "map-error", Some(d), || {
-                format!("{name} returned DMA_MAPPING_ERROR: {why}")
-            });
+            self.map_failed(map.col, d, map.text.clone(), "returned DMA_MAPPING_ERROR")?;
         }
         let o = Obj::Map {
             dev: d,
@@ -528,15 +555,7 @@ impl Runner {
             self.m.dma_map_single_attrs(d, p, len, dir, attrs)
         };
         if dma == DMA_MAPPING_ERROR {
-            let why = self
-                .m
-                .last_error()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            let name = &map.text;
-            self.m.note(EventSource::Dma, "map-error", Some(d), || {
-                format!("{name} returned DMA_MAPPING_ERROR: {why}")
-            });
+            self.map_failed(map.col, d, map.text.clone(), "returned DMA_MAPPING_ERROR")?;
         }
         let o = Obj::Map {
             dev: d,
@@ -679,15 +698,12 @@ impl Runner {
         }
         let count = self.m.dma_map_sg_attrs(d, &mut sg, dir, attrs);
         if count == 0 {
-            let why = self
-                .m
-                .last_error()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            let name = &map.text;
-            self.m.note(EventSource::Dma, "map-error", Some(d), || {
-                format!("dma_map_sg of {name} returned 0: {why}")
-            });
+            self.map_failed(
+                map.col,
+                d,
+                format!("dma_map_sg of {}", map.text),
+                "returned 0",
+            )?;
         } else {
             let segs: Vec<String> = sg[..count]
                 .iter()
@@ -715,14 +731,15 @@ impl Runner {
             Op::DeviceWrite { dev, at, data } => {
                 let d = self.dev(dev)?;
                 let dma = self.objs.dma_of(at)?;
-                let _ = self.m.device_write(d, dma, &data.0);
+                let _ = self.m.device_write(d, dma, &data.bytes());
             }
             Op::DeviceExpect { dev, at, data } => {
                 let d = self.dev(dev)?;
                 let dma = self.objs.dma_of(at)?;
-                let mut b = vec![0u8; data.0.len()];
-                if self.m.device_read(d, dma, &mut b).is_ok() && b != data.0 {
-                    self.expect_failed(format!("{} read at {dma}", dev.text), &data.0, &b);
+                let data = data.bytes();
+                let mut b = vec![0u8; data.len()];
+                if self.m.device_read(d, dma, &mut b).is_ok() && b[..] != data[..] {
+                    self.expect_failed(format!("{} read at {dma}", dev.text), &data, &b);
                 }
             }
             Op::IommuFlush => self.m.iommu_flush(),
