@@ -99,8 +99,8 @@ impl Driver {
 
     /// Opens device `ordinal` (its primary context).
     pub fn gpu(&self, ordinal: usize) -> Result<Gpu> {
-        let ctx = CudaContext::new(ordinal)
-            .map_err(|e| CudaError::new("cuDevicePrimaryCtxRetain", e))?;
+        let ctx =
+            CudaContext::new(ordinal).map_err(|e| CudaError::new("cuDevicePrimaryCtxRetain", e))?;
         let stream = ctx.default_stream();
         Ok(Gpu { ctx, stream })
     }
@@ -205,7 +205,8 @@ impl<'a> Pinned<'a> {
         // SAFETY: `buf` is valid for `len` bytes and exclusively borrowed for
         // the registration's life; the driver only locks and maps the pages,
         // and `drop` unregisters them before the borrow ends.
-        let r = unsafe { sys::cuMemHostRegister_v2(buf.as_mut_ptr().cast::<c_void>(), buf.len(), 0) };
+        let r =
+            unsafe { sys::cuMemHostRegister_v2(buf.as_mut_ptr().cast::<c_void>(), buf.len(), 0) };
         r.result()
             .map_err(|e| CudaError::new("cuMemHostRegister", e))?;
         Ok(Pinned {

@@ -6,7 +6,8 @@
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
 //! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]),
-//! non-temporal stores for bandwidth kernels ([`stream`]) and, with the
+//! non-temporal stores for bandwidth kernels ([`stream`]), the effective
+//! user ([`process::geteuid`]) and, with the
 //! `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
@@ -36,6 +37,7 @@ mod errno;
 pub mod mempolicy;
 pub mod mm;
 pub mod nr;
+pub mod process;
 pub mod sched;
 pub mod stream;
 

@@ -292,7 +292,12 @@ mod tests {
                 assert!(buf[..off].iter().all(|x| *x == -1.0));
                 assert!(buf[off + len..].iter().all(|x| *x == -1.0));
                 let mut buf = vec![-1.0; 64];
-                triad(&mut buf[off..off + len], &src[1..1 + len], &c[2..2 + len], 0.5);
+                triad(
+                    &mut buf[off..off + len],
+                    &src[1..1 + len],
+                    &c[2..2 + len],
+                    0.5,
+                );
                 for i in 0..len {
                     assert_eq!(buf[off + i], src[1 + i] + 0.5 * c[2 + i]);
                 }
