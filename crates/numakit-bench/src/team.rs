@@ -4,6 +4,7 @@
 //! it to the barrier that ends it, so a pass lasts until the slowest
 //! thread is done (as STREAM's OpenMP loops do).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,47 +37,77 @@ pub fn split_parts(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
 
 /// A barrier that can be called off: when a thread of the team cannot be
 /// started or pinned, the others are let go instead of waiting forever.
+///
+/// Waiting threads spin for a while before they sleep, as OpenMP's do: a
+/// thread that sleeps gives its CPU away, and on a busy machine getting
+/// it back can take longer than the pass being timed.
 #[derive(Debug)]
 pub struct Rendezvous {
     n: usize,
-    state: Mutex<(usize, u64, bool)>,
+    arrived: AtomicUsize,
+    generation: AtomicU64,
+    off: AtomicBool,
+    lock: Mutex<()>,
     cv: Condvar,
 }
+
+/// How long a waiting thread spins before it sleeps.
+const SPIN: Duration = Duration::from_millis(20);
 
 impl Rendezvous {
     /// A barrier for `n` threads.
     pub fn new(n: usize) -> Rendezvous {
         Rendezvous {
-            n,
-            state: Mutex::new((0, 0, false)),
+            n: n.max(1),
+            arrived: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            off: AtomicBool::new(false),
+            lock: Mutex::new(()),
             cv: Condvar::new(),
         }
     }
 
     /// Waits until all `n` threads are here; false when called off.
     pub fn wait(&self) -> bool {
-        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if g.2 {
+        if self.off.load(Ordering::Acquire) {
             return false;
         }
-        g.0 += 1;
-        if g.0 == self.n {
-            g.0 = 0;
-            g.1 = g.1.wrapping_add(1);
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
             self.cv.notify_all();
             return true;
         }
-        let generation = g.1;
-        while g.1 == generation && !g.2 {
-            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        let released = || self.generation.load(Ordering::Acquire) != generation;
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while !released() {
+            if self.off.load(Ordering::Acquire) {
+                return false;
+            }
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024) && start.elapsed() > SPIN {
+                let mut g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+                while !released() && !self.off.load(Ordering::Acquire) {
+                    g = self
+                        .cv
+                        .wait_timeout(g, Duration::from_millis(10))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                break;
+            }
         }
-        !g.2 || g.1 != generation
+        released()
     }
 
     /// Lets every waiting and later thread go (`wait` answers false).
     pub fn call_off(&self) {
-        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        g.2 = true;
+        self.off.store(true, Ordering::Release);
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.cv.notify_all();
     }
 }

@@ -101,11 +101,17 @@ pub fn plan_weights(
         .collect()
 }
 
+/// Whether this process runs as root (effective user 0), as writing the
+/// weights needs.
+pub fn is_root() -> bool {
+    numakit_sys::process::geteuid() == 0
+}
+
 /// Writes planned weights to the running system, all of them or, when the
 /// first fails, none. Needs root: the weights are system-wide.
 pub fn apply_weights(root: &Root, writes: &[WeightWrite]) -> Result<()> {
     require_live(root, "set the weighted-interleave weights")?;
-    if numakit_sys::process::geteuid() != 0 {
+    if !is_root() {
         return Err(Error::NeedsRoot {
             action: "setting the weighted-interleave weights (system-wide)".into(),
         });

@@ -118,7 +118,10 @@ mod imp {
     }
 
     pub(super) fn fill(dst: &mut [f64], v: f64) {
-        debug_assert!(dst.is_empty() || ((dst.as_ptr() as usize).is_multiple_of(32) && dst.len().is_multiple_of(4)));
+        debug_assert!(
+            dst.is_empty()
+                || ((dst.as_ptr() as usize).is_multiple_of(32) && dst.len().is_multiple_of(4))
+        );
         if avx() {
             // SAFETY: AVX was detected on this CPU just above; `dst` is
             // 32-byte aligned with a length that is a multiple of 4.
