@@ -21,7 +21,7 @@ use crate::{Bench, Error, Result, Stats};
 
 /// The injectors' delays by default, in spin-loop iterations after each
 /// 4 KiB they read: from light to none.
-pub const DEFAULT_DELAYS: [u64; 6] = [20_000, 5_000, 1_000, 200, 40, 0];
+pub const DEFAULT_DELAYS: [u64; 7] = [1024, 256, 64, 32, 16, 8, 0];
 /// Timed chase runs per point by default.
 pub const DEFAULT_REPEAT: u32 = 3;
 /// Elements an injector reads between delays (4 KiB).

@@ -161,7 +161,7 @@ pub fn loaded(r: &Report<LoadedResult>, color: bool) -> String {
     for c in &r.result.curves {
         let _ = writeln!(
             s,
-            "node {} -> node {} (chase on CPU {}, {} injectors)",
+            "node {} -> node {} (chase on CPU {}, injector threads: {})",
             c.initiator, c.target, c.chase_cpu, c.injectors
         );
         let header = [
