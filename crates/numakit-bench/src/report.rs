@@ -109,8 +109,6 @@ pub enum WarningKind {
     FrequencyScaling,
     /// No huge pages where they were wanted.
     BasePages,
-    /// Something that could not be measured here.
-    Unavailable,
 }
 
 /// What a benchmark learns while it runs, turned into its methodology and
