@@ -216,62 +216,14 @@ impl Bench<'_> {
             })
             .collect();
         for t in targets {
-            let mut arrays = Arrays::new(
-                self,
-                plan.array_bytes,
-                Some(&Policy::on_node(*t)),
-                plan.pages,
-            )?;
-            let init = Passes {
-                init: true,
-                kernels: &[],
-                repeat: 0,
-            };
-            arrays.run(self, &plan.threads[0], &init)?;
-            let placement = arrays.verify(self, Some(*t))?;
-            s.placed(&format!("the arrays on node {t}"), Some(*t), &placement);
-            for (node, cpus) in inits.iter().zip(&plan.threads) {
-                self.progress.phase(&format!("bandwidth {node} -> {t}"));
-                let passes = Passes {
-                    init: false,
-                    kernels: &plan.kernels,
-                    repeat: plan.repeat,
-                };
-                let runs = arrays.run(self, cpus, &passes)?;
-                for (km, r) in out.iter_mut().zip(&runs) {
-                    let gbps = gbps(km.kernel, arrays.elements(), r)
-                        .ok_or(Error::Zero { what: "repeat" })?;
-                    let placement = placement.clone();
-                    km.matrix
-                        .insert(*node, *t, BandwidthCell { gbps, placement });
-                }
-            }
+            self.bandwidth_target(&plan, *t, &mut out, &mut s)?;
         }
         self.progress.end();
         report::check_huge(&mut s, plan.pages, false);
         if let Some(l) = plan.llc {
             report::check_size(&mut s, plan.array_bytes, Some(l), l.total_bytes, LLC_FACTOR);
         }
-        let m = Methodology {
-            summary: summary(&plan, &cpu_map, s.huge_pct()),
-            kernel: self.machine().kernel.release.clone(),
-            buffer_bytes: Some(plan.array_bytes),
-            buffer: "each of the three arrays on each target".into(),
-            llc: plan.llc,
-            buffer_to_llc: plan
-                .llc
-                .map(|l| plan.array_bytes as f64 / l.total_bytes as f64),
-            pages: Some(plan.pages),
-            threads: plan.threads.iter().map(Vec::len).max().unwrap_or(0),
-            repeat: plan.repeat,
-            warmup: 1,
-            statistic: "best (as STREAM reports), with median and spread".into(),
-            verified: format!(
-                "each target's arrays located with move_pages after the threads wrote them and before timing ({} sets)",
-                s.checked()
-            ),
-            ..Default::default()
-        };
+        let m = methodology(&plan, &cpu_map, &s, self.machine());
         let (methodology, warnings) = s.finish(m);
         Ok(Report {
             schema: crate::SCHEMA,
@@ -286,6 +238,78 @@ impl Bench<'_> {
                 skipped: plan.skipped,
             },
         })
+    }
+}
+
+impl Bench<'_> {
+    /// One target: its arrays placed, written and located, then every
+    /// initiator's threads run every kernel on them.
+    fn bandwidth_target(
+        &self,
+        plan: &BandwidthPlan,
+        t: NodeId,
+        out: &mut [KernelMatrix],
+        s: &mut Session<'_>,
+    ) -> Result<()> {
+        let mut arrays = Arrays::new(
+            self,
+            plan.array_bytes,
+            Some(&Policy::on_node(t)),
+            plan.pages,
+        )?;
+        let init = Passes {
+            init: true,
+            kernels: &[],
+            repeat: 0,
+        };
+        arrays.run(self, &plan.threads[0], &init)?;
+        let placement = arrays.verify(self, Some(t))?;
+        s.placed(&format!("the arrays on node {t}"), Some(t), &placement);
+        for (i, cpus) in plan.selection.initiators.iter().zip(&plan.threads) {
+            self.progress.phase(&format!("bandwidth {} -> {t}", i.node));
+            let passes = Passes {
+                init: false,
+                kernels: &plan.kernels,
+                repeat: plan.repeat,
+            };
+            let runs = arrays.run(self, cpus, &passes)?;
+            for (km, r) in out.iter_mut().zip(&runs) {
+                let gbps =
+                    gbps(km.kernel, arrays.elements(), r).ok_or(Error::Zero { what: "repeat" })?;
+                let placement = placement.clone();
+                km.matrix
+                    .insert(i.node, t, BandwidthCell { gbps, placement });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn methodology(
+    plan: &BandwidthPlan,
+    cpus: &BTreeMap<u32, Vec<CpuId>>,
+    s: &Session<'_>,
+    machine: &Machine,
+) -> Methodology {
+    Methodology {
+        summary: summary(plan, cpus, s.huge_pct()),
+        kernel: machine.kernel.release.clone(),
+        buffer_bytes: Some(plan.array_bytes),
+        buffer: "each of the three arrays on each target".into(),
+        llc: plan.llc,
+        buffer_to_llc: plan
+            .llc
+            .map(|l| plan.array_bytes as f64 / l.total_bytes as f64),
+        pages: Some(plan.pages),
+        threads: plan.threads.iter().map(Vec::len).max().unwrap_or(0),
+        repeat: plan.repeat,
+        warmup: 1,
+        statistic: "best (as STREAM reports), with median and spread".into(),
+        verified: format!(
+            "each target's arrays located with move_pages after the threads wrote them and before timing ({} sets)",
+            s.checked()
+        ),
+        ..Default::default()
     }
 }
 

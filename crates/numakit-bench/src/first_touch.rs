@@ -160,73 +160,11 @@ impl Bench<'_> {
         let mut s = Session::start(self.root, bandwidth::sets(&cpu_map));
         self.progress
             .begin(2 * u64::from(plan.repeat), "first touch");
-        let kernels = [Kernel::Triad];
-        let timed = Passes {
-            init: false,
-            kernels: &kernels,
-            repeat: plan.repeat,
-        };
-        let mut case = |touch: &[CpuId], node: NodeId, what: &str| -> Result<Case> {
-            self.progress.phase(what);
-            let mut arrays = Arrays::new(self, plan.array_bytes, None, plan.pages)?;
-            arrays.run(
-                self,
-                touch,
-                &Passes {
-                    init: true,
-                    kernels: &[],
-                    repeat: 0,
-                },
-            )?;
-            let placement = arrays.verify(self, Some(node))?;
-            s.placed(
-                &format!("the arrays first written on node {node}"),
-                Some(node),
-                &placement,
-            );
-            let runs = arrays.run(self, &workers, &timed)?;
-            let gbps = bandwidth::gbps(Kernel::Triad, arrays.elements(), &runs[0])
-                .ok_or(Error::Zero { what: "repeat" })?;
-            Ok(Case {
-                touched_by: node.get(),
-                touch_threads: touch.len(),
-                gbps,
-                placement,
-            })
-        };
-        let main_thread = case(&[a.1], a.0, &format!("first touch on node {}", a.0))?;
-        let by_workers = case(
-            &workers,
-            b,
-            &format!("first touch by the workers on node {b}"),
-        )?;
+        let main_thread = self.touch_case(&plan, &[a.1], a.0, &mut s)?;
+        let by_workers = self.touch_case(&plan, &workers, b, &mut s)?;
         self.progress.end();
         report::check_huge(&mut s, plan.pages, false);
-        let m = Methodology {
-            summary: format!(
-                "3 arrays of {} with no memory policy, written first either by one thread on CPU {} (node {}) or by the {} workers on node {b}, each its own part; then the workers run the triad ({}); best of {} runs after 1 warm-up; pages located with move_pages before timing",
-                ByteSize(plan.array_bytes),
-                a.1,
-                a.0,
-                workers.len(),
-                report::describe_cpus(&[(b.get(), workers.clone())].into_iter().collect()),
-                plan.repeat,
-            ),
-            kernel: self.machine().kernel.release.clone(),
-            buffer_bytes: Some(plan.array_bytes),
-            buffer: "each of the three arrays".into(),
-            llc: plan.llc,
-            buffer_to_llc: plan
-                .llc
-                .map(|l| plan.array_bytes as f64 / l.total_bytes as f64),
-            pages: Some(plan.pages),
-            threads: workers.len(),
-            repeat: plan.repeat,
-            warmup: 1,
-            statistic: "best, with median and spread".into(),
-            verified: "each case's arrays located with move_pages after the first writes".into(),
-            ..Default::default()
-        };
+        let m = methodology(&plan, &s, self.machine());
         let (methodology, warnings) = s.finish(m);
         let ratio = by_workers.gbps.max / main_thread.gbps.max.max(1e-12);
         Ok(Report {
@@ -244,5 +182,81 @@ impl Bench<'_> {
                 same_node: a.0 == b,
             },
         })
+    }
+}
+
+impl Bench<'_> {
+    /// One case: fresh arrays without a policy, first written by `touch`'s
+    /// threads (so placed on `node`), located, then the workers' triad.
+    fn touch_case(
+        &self,
+        plan: &FirstTouchPlan,
+        touch: &[CpuId],
+        node: NodeId,
+        s: &mut Session<'_>,
+    ) -> Result<Case> {
+        self.progress.phase(&format!(
+            "first touch by {} thread(s) on node {node}",
+            touch.len()
+        ));
+        let mut arrays = Arrays::new(self, plan.array_bytes, None, plan.pages)?;
+        arrays.run(
+            self,
+            touch,
+            &Passes {
+                init: true,
+                kernels: &[],
+                repeat: 0,
+            },
+        )?;
+        let placement = arrays.verify(self, Some(node))?;
+        s.placed(
+            &format!("the arrays first written on node {node}"),
+            Some(node),
+            &placement,
+        );
+        let kernels = [Kernel::Triad];
+        let timed = Passes {
+            init: false,
+            kernels: &kernels,
+            repeat: plan.repeat,
+        };
+        let runs = arrays.run(self, &plan.work.1, &timed)?;
+        let gbps = bandwidth::gbps(Kernel::Triad, arrays.elements(), &runs[0])
+            .ok_or(Error::Zero { what: "repeat" })?;
+        Ok(Case {
+            touched_by: node.get(),
+            touch_threads: touch.len(),
+            gbps,
+            placement,
+        })
+    }
+}
+
+fn methodology(plan: &FirstTouchPlan, s: &Session<'_>, machine: &Machine) -> Methodology {
+    let ((a, cpu), (b, workers)) = (plan.init, &plan.work);
+    Methodology {
+        summary: format!(
+            "3 arrays of {} with no memory policy, written first either by one thread on CPU {cpu} (node {a}) or by the {} workers on node {b}, each its own part; then the workers run the triad ({}); {}; best of {} runs after 1 warm-up; pages located with move_pages before timing",
+            ByteSize(plan.array_bytes),
+            workers.len(),
+            report::describe_cpus(&[(b.get(), workers.clone())].into_iter().collect()),
+            report::describe_pages(plan.pages, s.huge_pct(), false),
+            plan.repeat,
+        ),
+        kernel: machine.kernel.release.clone(),
+        buffer_bytes: Some(plan.array_bytes),
+        buffer: "each of the three arrays".into(),
+        llc: plan.llc,
+        buffer_to_llc: plan
+            .llc
+            .map(|l| plan.array_bytes as f64 / l.total_bytes as f64),
+        pages: Some(plan.pages),
+        threads: workers.len(),
+        repeat: plan.repeat,
+        warmup: 1,
+        statistic: "best, with median and spread".into(),
+        verified: "each case's arrays located with move_pages after the first writes".into(),
+        ..Default::default()
     }
 }

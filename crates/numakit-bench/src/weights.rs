@@ -198,40 +198,9 @@ impl Bench<'_> {
             plan.targets.len() as u64 * u64::from(plan.repeat),
             "weights",
         );
-        let kernels = [plan.kernel];
         let mut measured = Vec::new();
         for t in &plan.targets {
-            self.progress
-                .phase(&format!("weights {} -> {t}", plan.node));
-            let mut arrays = Arrays::new(
-                self,
-                plan.array_bytes,
-                Some(&Policy::on_node(*t)),
-                plan.pages,
-            )?;
-            arrays.run(
-                self,
-                &plan.cpus,
-                &Passes {
-                    init: true,
-                    kernels: &[],
-                    repeat: 0,
-                },
-            )?;
-            let placement = arrays.verify(self, Some(*t))?;
-            s.placed(&format!("the arrays on node {t}"), Some(*t), &placement);
-            let runs = arrays.run(
-                self,
-                &plan.cpus,
-                &Passes {
-                    init: false,
-                    kernels: &kernels,
-                    repeat: plan.repeat,
-                },
-            )?;
-            let g = bandwidth::gbps(plan.kernel, arrays.elements(), &runs[0])
-                .ok_or(Error::Zero { what: "repeat" })?;
-            measured.push((*t, g));
+            measured.push((*t, self.weigh(&plan, *t, &mut s)?));
         }
         self.progress.end();
         let best: Vec<(NodeId, f64)> = measured.iter().map(|(n, g)| (*n, g.max)).collect();
@@ -253,31 +222,7 @@ impl Bench<'_> {
                 Ok(w) => (w, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
-        let m = Methodology {
-            summary: format!(
-                "{} GB/s from node {} ({}) to 3 arrays of {} bound to each target; {}; best of {} runs after 1 warm-up; weights are the smallest integers (at most {MAX_PROPOSED}) whose ratios match within 5%; pages located with move_pages before timing",
-                plan.kernel.name(),
-                plan.node,
-                report::describe_cpus(&cpu_map),
-                ByteSize(plan.array_bytes),
-                report::describe_pages(plan.pages, s.huge_pct(), false),
-                plan.repeat
-            ),
-            kernel: self.machine().kernel.release.clone(),
-            buffer_bytes: Some(plan.array_bytes),
-            buffer: "each of the three arrays on each target".into(),
-            llc: plan.llc,
-            buffer_to_llc: plan
-                .llc
-                .map(|l| plan.array_bytes as f64 / l.total_bytes as f64),
-            pages: Some(plan.pages),
-            threads: plan.cpus.len(),
-            repeat: plan.repeat,
-            warmup: 1,
-            statistic: "best".into(),
-            verified: "each target's arrays located with move_pages before timing".into(),
-            ..Default::default()
-        };
+        let m = methodology(&plan, &cpu_map, &s, self.machine());
         let (methodology, warnings) = s.finish(m);
         Ok(Report {
             schema: crate::SCHEMA,
@@ -294,6 +239,76 @@ impl Bench<'_> {
                 auto: knobs.weighted_interleave_auto,
             },
         })
+    }
+}
+
+impl Bench<'_> {
+    /// The initiator's bandwidth to arrays bound to `t`.
+    fn weigh(&self, plan: &WeightsPlan, t: NodeId, s: &mut Session<'_>) -> Result<Stats> {
+        self.progress
+            .phase(&format!("weights {} -> {t}", plan.node));
+        let mut arrays = Arrays::new(
+            self,
+            plan.array_bytes,
+            Some(&Policy::on_node(t)),
+            plan.pages,
+        )?;
+        arrays.run(
+            self,
+            &plan.cpus,
+            &Passes {
+                init: true,
+                kernels: &[],
+                repeat: 0,
+            },
+        )?;
+        let placement = arrays.verify(self, Some(t))?;
+        s.placed(&format!("the arrays on node {t}"), Some(t), &placement);
+        let kernels = [plan.kernel];
+        let runs = arrays.run(
+            self,
+            &plan.cpus,
+            &Passes {
+                init: false,
+                kernels: &kernels,
+                repeat: plan.repeat,
+            },
+        )?;
+        bandwidth::gbps(plan.kernel, arrays.elements(), &runs[0])
+            .ok_or(Error::Zero { what: "repeat" })
+    }
+}
+
+fn methodology(
+    plan: &WeightsPlan,
+    cpus: &BTreeMap<u32, Vec<CpuId>>,
+    s: &Session<'_>,
+    machine: &Machine,
+) -> Methodology {
+    Methodology {
+        summary: format!(
+            "{} GB/s from node {} ({}) to 3 arrays of {} bound to each target; {}; best of {} runs after 1 warm-up; weights are the smallest integers (at most {MAX_PROPOSED}) whose ratios match within 5%; pages located with move_pages before timing",
+            plan.kernel.name(),
+            plan.node,
+            report::describe_cpus(cpus),
+            ByteSize(plan.array_bytes),
+            report::describe_pages(plan.pages, s.huge_pct(), false),
+            plan.repeat
+        ),
+        kernel: machine.kernel.release.clone(),
+        buffer_bytes: Some(plan.array_bytes),
+        buffer: "each of the three arrays on each target".into(),
+        llc: plan.llc,
+        buffer_to_llc: plan
+            .llc
+            .map(|l| plan.array_bytes as f64 / l.total_bytes as f64),
+        pages: Some(plan.pages),
+        threads: plan.cpus.len(),
+        repeat: plan.repeat,
+        warmup: 1,
+        statistic: "best".into(),
+        verified: "each target's arrays located with move_pages before timing".into(),
+        ..Default::default()
     }
 }
 

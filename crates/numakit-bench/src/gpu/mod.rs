@@ -322,99 +322,10 @@ impl Bench<'_> {
         self.progress.begin(cells as u64, "gpu");
         let mut gpus = Vec::new();
         for &ordinal in ordinals {
-            let dev = driver.device(ordinal)?;
-            let addr = dev.pci();
-            let node = addr
-                .and_then(|a| self.machine().pci_device(a))
-                .and_then(|d| d.numa_node);
-            let kinds = [
-                (Direction::HostToDevice, HostMemory::Pinned),
-                (Direction::HostToDevice, HostMemory::Pageable),
-                (Direction::DeviceToHost, HostMemory::Pinned),
-                (Direction::DeviceToHost, HostMemory::Pageable),
-            ];
-            let mut matrices: Vec<CopyMatrix> = kinds
-                .iter()
-                .map(|(d, h)| CopyMatrix {
-                    direction: *d,
-                    host: *h,
-                    matrix: Matrix::new(&inits, targets),
-                })
-                .collect();
-            for t in targets {
-                let mut host = buffer::allocate(
-                    self.placer,
-                    plan.bytes,
-                    Some(&Policy::on_node(*t)),
-                    plan.pages,
-                )?;
-                host.as_mut_slice().fill(1);
-                let placement = buffer::verify(self.placer, self.root, &[&host], Some(*t))?;
-                s.placed(
-                    &format!("the host buffer on node {t}"),
-                    Some(*t),
-                    &placement,
-                );
-                for (init, cpus) in &cpu_map {
-                    self.progress.phase(&format!(
-                        "gpu {ordinal}: thread on node {init}, memory on node {t}"
-                    ));
-                    for m in matrices.iter_mut() {
-                        let pinned = m.host == HostMemory::Pinned;
-                        let (dir, repeat, d) = (m.direction, plan.repeat, &*dev);
-                        let bytes = host.as_mut_slice();
-                        let mut runs =
-                            crate::team::pinned(self.placer, cpus, vec![bytes], |_, b, _| {
-                                d.copies(b, dir, pinned, repeat)
-                            })?;
-                        let durations = runs.swap_remove(0)?;
-                        let gbps = Stats::from_samples(
-                            durations
-                                .iter()
-                                .map(|d| plan.bytes as f64 / d.as_secs_f64().max(1e-9) / 1e9)
-                                .collect(),
-                        )
-                        .ok_or(Error::Zero { what: "repeat" })?;
-                        m.matrix.insert(
-                            NodeId(*init),
-                            *t,
-                            GpuCell {
-                                gbps,
-                                placement: placement.clone(),
-                            },
-                        );
-                        self.progress.step();
-                    }
-                }
-            }
-            gpus.push(GpuReport {
-                ordinal,
-                name: dev.name(),
-                pci: addr.map(|a| a.to_string()),
-                node: node.map(|n| n.get()),
-                matrices,
-            });
+            gpus.push(self.gpu_one(plan, driver, ordinal, &cpu_map, &mut s)?);
         }
         self.progress.end();
-        let m = Methodology {
-            summary: format!(
-                "{} host buffer bound to each target node, {}; the copying thread pinned to {}; pinned = cuMemHostRegister (cacheable, not write-combined), pageable = plain memory; median of {} copies after 1 warm-up; pages located with move_pages before timing",
-                ByteSize(plan.bytes),
-                report::describe_pages(plan.pages, s.huge_pct(), false),
-                report::describe_cpus(&cpu_map),
-                plan.repeat
-            ),
-            kernel: self.machine().kernel.release.clone(),
-            buffer_bytes: Some(plan.bytes),
-            buffer: "the host buffer on each target".into(),
-            pages: Some(plan.pages),
-            threads: 1,
-            repeat: plan.repeat,
-            warmup: 1,
-            statistic: "median".into(),
-            verified: "each host buffer located with move_pages before timing".into(),
-            ..Default::default()
-        };
+        let m = methodology(plan, &cpu_map, &s, self.machine());
         let (methodology, warnings) = s.finish(m);
         Ok(Report {
             schema: crate::SCHEMA,
@@ -427,5 +338,123 @@ impl Bench<'_> {
                 gpus,
             },
         })
+    }
+}
+
+impl Bench<'_> {
+    /// One GPU: a host buffer on each target, copies from a thread on each
+    /// initiator, four matrices.
+    fn gpu_one(
+        &self,
+        plan: &GpuPlan,
+        driver: &dyn GpuDriver,
+        ordinal: usize,
+        cpu_map: &BTreeMap<u32, Vec<CpuId>>,
+        s: &mut Session<'_>,
+    ) -> Result<GpuReport> {
+        let dev = driver.device(ordinal)?;
+        let addr = dev.pci();
+        let node = addr
+            .and_then(|a| self.machine().pci_device(a))
+            .and_then(|d| d.numa_node);
+        let inits: Vec<NodeId> = cpu_map.keys().map(|n| NodeId(*n)).collect();
+        let kinds = [
+            (Direction::HostToDevice, HostMemory::Pinned),
+            (Direction::HostToDevice, HostMemory::Pageable),
+            (Direction::DeviceToHost, HostMemory::Pinned),
+            (Direction::DeviceToHost, HostMemory::Pageable),
+        ];
+        let mut matrices: Vec<CopyMatrix> = kinds
+            .iter()
+            .map(|(d, h)| CopyMatrix {
+                direction: *d,
+                host: *h,
+                matrix: Matrix::new(&inits, &plan.selection.targets),
+            })
+            .collect();
+        for t in &plan.selection.targets {
+            let mut host = buffer::allocate(
+                self.placer,
+                plan.bytes,
+                Some(&Policy::on_node(*t)),
+                plan.pages,
+            )?;
+            host.as_mut_slice().fill(1);
+            let placement = buffer::verify(self.placer, self.root, &[&host], Some(*t))?;
+            s.placed(
+                &format!("the host buffer on node {t}"),
+                Some(*t),
+                &placement,
+            );
+            for (init, cpus) in cpu_map {
+                self.progress.phase(&format!(
+                    "gpu {ordinal}: thread on node {init}, memory on node {t}"
+                ));
+                for m in matrices.iter_mut() {
+                    let (dir, pinned, repeat, d) = (
+                        m.direction,
+                        m.host == HostMemory::Pinned,
+                        plan.repeat,
+                        &*dev,
+                    );
+                    let mut runs = crate::team::pinned(
+                        self.placer,
+                        cpus,
+                        vec![host.as_mut_slice()],
+                        |_, b, _| d.copies(b, dir, pinned, repeat),
+                    )?;
+                    let gbps = Stats::from_samples(
+                        runs.swap_remove(0)?
+                            .iter()
+                            .map(|d| plan.bytes as f64 / d.as_secs_f64().max(1e-9) / 1e9)
+                            .collect(),
+                    )
+                    .ok_or(Error::Zero { what: "repeat" })?;
+                    m.matrix.insert(
+                        NodeId(*init),
+                        *t,
+                        GpuCell {
+                            gbps,
+                            placement: placement.clone(),
+                        },
+                    );
+                    self.progress.step();
+                }
+            }
+        }
+        Ok(GpuReport {
+            ordinal,
+            name: dev.name(),
+            pci: addr.map(|a| a.to_string()),
+            node: node.map(|n| n.get()),
+            matrices,
+        })
+    }
+}
+
+fn methodology(
+    plan: &GpuPlan,
+    cpus: &BTreeMap<u32, Vec<CpuId>>,
+    s: &Session<'_>,
+    machine: &Machine,
+) -> Methodology {
+    Methodology {
+        summary: format!(
+            "{} host buffer bound to each target node, {}; the copying thread pinned to {}; pinned = cuMemHostRegister (cacheable, not write-combined), pageable = plain memory; median of {} copies after 1 warm-up; pages located with move_pages before timing",
+            ByteSize(plan.bytes),
+            report::describe_pages(plan.pages, s.huge_pct(), false),
+            report::describe_cpus(cpus),
+            plan.repeat
+        ),
+        kernel: machine.kernel.release.clone(),
+        buffer_bytes: Some(plan.bytes),
+        buffer: "the host buffer on each target".into(),
+        pages: Some(plan.pages),
+        threads: 1,
+        repeat: plan.repeat,
+        warmup: 1,
+        statistic: "median".into(),
+        verified: "each host buffer located with move_pages before timing".into(),
+        ..Default::default()
     }
 }

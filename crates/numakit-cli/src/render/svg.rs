@@ -201,6 +201,74 @@ fn bars(title: &str, subtitle: &str, groups: &[(&str, BarItems)]) -> String {
     document(lw + bw + 120.0, y, title, subtitle, &body)
 }
 
+/// The plot area of [`curves`]: origin, size, and the data's maxima.
+struct Frame {
+    x0: f64,
+    y0: f64,
+    w: f64,
+    h: f64,
+    xmax: f64,
+    ymax: f64,
+}
+
+impl Frame {
+    fn x(&self, v: f64) -> f64 {
+        self.x0 + v / self.xmax * self.w
+    }
+    fn y(&self, v: f64) -> f64 {
+        self.y0 + self.h - v / self.ymax * self.h
+    }
+
+    /// Axes, five ticks on each, and the labels.
+    fn axes(&self, body: &mut String, x_label: &str, y_label: &str) {
+        let (x0, y0, w, h) = (self.x0, self.y0, self.w, self.h);
+        let _ = writeln!(
+            body,
+            "<line x1=\"{x0}\" y1=\"{:.0}\" x2=\"{:.0}\" y2=\"{:.0}\" stroke=\"black\"/>",
+            y0 + h,
+            x0 + w,
+            y0 + h
+        );
+        let _ = writeln!(
+            body,
+            "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{:.0}\" stroke=\"black\"/>",
+            y0 + h
+        );
+        for i in 0..=4 {
+            let (xv, yv) = (
+                self.xmax * f64::from(i) / 4.0,
+                self.ymax * f64::from(i) / 4.0,
+            );
+            let _ = writeln!(
+                body,
+                "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-size=\"10\">{xv:.1}</text>",
+                self.x(xv),
+                y0 + h + 14.0
+            );
+            let _ = writeln!(
+                body,
+                "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"10\">{yv:.0}</text>",
+                x0 - 6.0,
+                self.y(yv) + 4.0
+            );
+        }
+        let _ = writeln!(
+            body,
+            "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}</text>",
+            x0 + w / 2.0,
+            y0 + h + 32.0,
+            esc(x_label)
+        );
+        let _ = writeln!(
+            body,
+            "<text x=\"16\" y=\"{:.0}\" transform=\"rotate(-90 16 {:.0})\" text-anchor=\"middle\">{}</text>",
+            y0 + h / 2.0,
+            y0 + h / 2.0,
+            esc(y_label)
+        );
+    }
+}
+
 /// Lines through points, with axes.
 fn curves(
     title: &str,
@@ -209,54 +277,17 @@ fn curves(
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> String {
-    let (x0, y0, w, h) = (70.0, 70.0, 520.0, 300.0);
     let pts: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    let xmax = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-9) * 1.05;
-    let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1;
-    let sx = |x: f64| x0 + x / xmax * w;
-    let sy = |y: f64| y0 + h - y / ymax * h;
+    let f = Frame {
+        x0: 70.0,
+        y0: 70.0,
+        w: 520.0,
+        h: 300.0,
+        xmax: pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-9) * 1.05,
+        ymax: pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1,
+    };
     let mut body = String::new();
-    let _ = writeln!(
-        body,
-        "<line x1=\"{x0}\" y1=\"{:.0}\" x2=\"{:.0}\" y2=\"{:.0}\" stroke=\"black\"/>",
-        y0 + h,
-        x0 + w,
-        y0 + h
-    );
-    let _ = writeln!(
-        body,
-        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{:.0}\" stroke=\"black\"/>",
-        y0 + h
-    );
-    for i in 0..=4 {
-        let (xv, yv) = (xmax * f64::from(i) / 4.0, ymax * f64::from(i) / 4.0);
-        let _ = writeln!(
-            body,
-            "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-size=\"10\">{xv:.1}</text>",
-            sx(xv),
-            y0 + h + 14.0
-        );
-        let _ = writeln!(
-            body,
-            "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"10\">{yv:.0}</text>",
-            x0 - 6.0,
-            sy(yv) + 4.0
-        );
-    }
-    let _ = writeln!(
-        body,
-        "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}</text>",
-        x0 + w / 2.0,
-        y0 + h + 32.0,
-        esc(x_label)
-    );
-    let _ = writeln!(
-        body,
-        "<text x=\"16\" y=\"{:.0}\" transform=\"rotate(-90 16 {:.0})\" text-anchor=\"middle\">{}</text>",
-        y0 + h / 2.0,
-        y0 + h / 2.0,
-        esc(y_label)
-    );
+    f.axes(&mut body, x_label, y_label);
     let colors = [
         "#3b6fb6", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#00798c",
     ];
@@ -264,7 +295,7 @@ fn curves(
         let c = colors[k % colors.len()];
         let path: Vec<String> = p
             .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .map(|(x, y)| format!("{:.1},{:.1}", f.x(*x), f.y(*y)))
             .collect();
         let _ = writeln!(
             body,
@@ -275,19 +306,25 @@ fn curves(
             let _ = writeln!(
                 body,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{c}\"/>",
-                sx(*x),
-                sy(*y)
+                f.x(*x),
+                f.y(*y)
             );
         }
-        let ly = y0 + 14.0 * k as f64;
+        let ly = f.y0 + 14.0 * k as f64;
         let _ = writeln!(
             body,
             "<text x=\"{:.0}\" y=\"{ly:.0}\" fill=\"{c}\">{}</text>",
-            x0 + w + 10.0,
+            f.x0 + f.w + 10.0,
             esc(name)
         );
     }
-    document(x0 + w + 140.0, y0 + h + 50.0, title, subtitle, &body)
+    document(
+        f.x0 + f.w + 140.0,
+        f.y0 + f.h + 50.0,
+        title,
+        subtitle,
+        &body,
+    )
 }
 
 /// `bench latency`.

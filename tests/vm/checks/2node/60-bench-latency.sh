@@ -19,6 +19,7 @@ expect_eq "bench latency exit status" "$rc" 0
 expect_eq "bench latency schema" "$(echo "$flat" | sed -n 's/^\.schema=//p')" "numakit.bench/1"
 cells=$(bench_cells "$flat" .result.matrix.cells)
 diag "cells: $cells"
+diag "medians (ns, TCG: not a real machine's): $(echo "$flat" | sed -n 's/^\.result\.matrix\.cells\[\([0-9]\)\]\.ns\.median=/\1:/p' | tr '\n' ' ')"
 expect_eq "bench latency: 2x2 cells, row by row" \
   "$(echo "$cells" | awk '{ printf "%s%s/%s", (NR > 1 ? " " : ""), substr($1, 11), substr($2, 8) }')" \
   "0/0 0/1 1/0 1/1"

@@ -15,6 +15,7 @@ expect_eq "triad bytes per run (3 arrays of 2 MiB)" \
   "$(echo "$flat" | sed -n 's/^\.result\.kernels\[1\]\.bytes_per_run=//p')" 6291456
 expect_eq "threads per node" "$(echo "$flat" | sed -n 's/^\.result\.threads\.\([0-9]\)=/\1:/p' | tr '\n' ' ')" "0:2 1:2 "
 cells=$(bench_cells "$flat" ".result.kernels[1].matrix.cells")
+diag "triad best GB/s (TCG: not a real machine's): $(echo "$flat" | sed -n 's/^\.result\.kernels\[1\]\.matrix\.cells\[\([0-9]\)\]\.gbps\.max=/\1:/p' | tr '\n' ' ')"
 expect_eq "triad: 4 cells" "$(echo "$cells" | grep -c .)" 4
 echo "$cells" | while read -r l; do
   t=$(field target "$l")
