@@ -14,6 +14,9 @@
 #      (goal: under one minute together on a 2-node machine).
 # Measures the static release build (scripts/build-static.sh) unless
 # NUMAKIT_BIN names another. Not a test: it prints figures and ratios.
+# Each comparison runs ROUNDS times (default 3), the tools taking turns, and
+# compares the medians of the rounds, so that a busy spell does not land on
+# one tool only.
 # Environment: NODE (default: the node of the first allowed CPU), THREADS
 # (default: every allowed CPU of NODE), MIB (array and chase size, default:
 # numakit's default for each), REPEAT (default 5), SKIP_DEFAULT=1 skips 3.
@@ -129,36 +132,60 @@ json_num() { # FILE KEY: the first number after "KEY":
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
-echo "== triad bandwidth"
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rounds=${ROUNDS:-3}
 size_opt=()
 [ -n "${MIB:-}" ] && size_opt=(--size "${MIB}M")
-"$nk" bench bandwidth --kernel triad --nodes "$node" --threads "$threads" --repeat "$repeat" \
-  "${size_opt[@]}" --json > "$work/bw.json" || true
-array=$(json_num "$work/bw.json" 'd["methodology"]["buffer_bytes"]')
-nk_bw=$(json_num "$work/bw.json" 'd["result"]["kernels"][0]["matrix"]["cells"][0]["gbps"]["max"]')
-nk_spread=$(json_num "$work/bw.json" 'round(d["result"]["kernels"][0]["matrix"]["cells"][0]["gbps"]["spread_pct"], 2)')
-c_bw=$(OMP_NUM_THREADS=$threads OMP_PLACES="{$(echo "$cpus" | sed 's/,/},{/g')}" OMP_PROC_BIND=close \
-  numactl --membind="$node" "$work/triad" "$array" "$repeat" | cut -d' ' -f1)
-echo "array $((array >> 20)) MiB x 3, $threads threads, best of $repeat runs"
-printf "%-28s %8.2f GB/s (spread %s%%)\n" "numakit bench bandwidth" "$nk_bw" "$nk_spread"
-printf "%-28s %8.2f GB/s   numakit/C: %s\n" "C STREAM-like triad" "$c_bw" "$(ratio "$nk_bw" "$c_bw")"
-if command -v likwid-bench >/dev/null && likwid-bench -t stream_avx -w "M$node:$((3 * array / 1000))kB:$threads" > "$work/likwid.txt" 2>&1; then
-  lk=$(awk -F'\t+|: *' '/^MByte\/s/ { print $NF / 1000 }' "$work/likwid.txt")
-  printf "%-28s %8.2f GB/s   numakit/likwid: %s\n" "likwid-bench stream_avx" "$lk" "$(ratio "$nk_bw" "$lk")"
+have_likwid=0
+command -v likwid-bench >/dev/null && have_likwid=1
+
+echo "== triad bandwidth ($rounds rounds, the tools taking turns)"
+nk_all='' c_all='' lk_all=''
+for ((r = 1; r <= rounds; r++)); do
+  "$nk" bench bandwidth --kernel triad --nodes "$node" --threads "$threads" --repeat "$repeat" \
+    "${size_opt[@]}" --json > "$work/bw.json" || true
+  array=$(json_num "$work/bw.json" 'd["methodology"]["buffer_bytes"]')
+  nk_bw=$(json_num "$work/bw.json" 'd["result"]["kernels"][0]["matrix"]["cells"][0]["gbps"]["max"]')
+  nk_spread=$(json_num "$work/bw.json" 'round(d["result"]["kernels"][0]["matrix"]["cells"][0]["gbps"]["spread_pct"], 1)')
+  c_bw=$(OMP_NUM_THREADS=$threads OMP_PLACES="{$(echo "$cpus" | sed 's/,/},{/g')}" OMP_PROC_BIND=close \
+    numactl --membind="$node" "$work/triad" "$array" "$repeat" | cut -d' ' -f1)
+  lk=n/a
+  if [ "$have_likwid" = 1 ] && likwid-bench -t stream_avx -w "M$node:$((3 * array / 1000))kB:$threads" > "$work/likwid.txt" 2>&1; then
+    lk=$(awk -F'\t+|: *' '/^MByte\/s/ { print $NF / 1000 }' "$work/likwid.txt")
+    lk_all="$lk_all $lk"
+  else
+    have_likwid=0
+  fi
+  printf "round %d: numakit %.2f GB/s (spread %s%%), C %.2f GB/s, likwid-bench %s GB/s\n" "$r" "$nk_bw" "$nk_spread" "$c_bw" "$lk"
+  nk_all="$nk_all $nk_bw" c_all="$c_all $c_bw"
+done
+nk_m=$(echo "$nk_all" | median) c_m=$(echo "$c_all" | median)
+echo "array $((array >> 20)) MiB x 3, $threads threads, best of $repeat runs each; medians of the rounds:"
+printf "%-28s %8.2f GB/s\n" "numakit bench bandwidth" "$nk_m"
+printf "%-28s %8.2f GB/s   numakit/C: %s (goal >= 1.0)\n" "C STREAM-like triad" "$c_m" "$(ratio "$nk_m" "$c_m")"
+if [ -n "$lk_all" ] && [ "$have_likwid" = 1 ]; then
+  lk_m=$(echo "$lk_all" | median)
+  printf "%-28s %8.2f GB/s   numakit/likwid: %s (goal >= 1.0)\n" "likwid-bench stream_avx" "$lk_m" "$(ratio "$nk_m" "$lk_m")"
 else
   echo "likwid-bench: not run here ($(head -c 200 "$work/likwid.txt" 2>/dev/null | tr '\n' ' ' || echo not installed))"
 fi
 
-echo "== idle latency"
-"$nk" bench latency --nodes "$node" --repeat "$repeat" "${size_opt[@]}" --json > "$work/lat.json" || true
-buf=$(json_num "$work/lat.json" 'd["methodology"]["buffer_bytes"]')
-loads=$(json_num "$work/lat.json" 'd["result"]["loads_per_run"]')
-nk_ns=$(json_num "$work/lat.json" 'd["result"]["matrix"]["cells"][0]["ns"]["median"]')
-nk_lspread=$(json_num "$work/lat.json" 'round(d["result"]["matrix"]["cells"][0]["ns"]["spread_pct"], 2)')
-c_ns=$(numactl --membind="$node" taskset -c "$first_cpu" "$work/chase" "$buf" "$loads" "$repeat" | cut -d' ' -f1)
-echo "buffer $((buf >> 20)) MiB, $loads loads per run, median of $repeat runs, CPU $first_cpu"
-printf "%-28s %8.2f ns (spread %s%%)\n" "numakit bench latency" "$nk_ns" "$nk_lspread"
-printf "%-28s %8.2f ns   numakit/C: %s (goal 0.95-1.05)\n" "C pointer chase" "$c_ns" "$(ratio "$nk_ns" "$c_ns")"
+echo "== idle latency ($rounds rounds)"
+nk_all='' c_all=''
+for ((r = 1; r <= rounds; r++)); do
+  "$nk" bench latency --nodes "$node" --repeat "$repeat" "${size_opt[@]}" --json > "$work/lat.json" || true
+  buf=$(json_num "$work/lat.json" 'd["methodology"]["buffer_bytes"]')
+  loads=$(json_num "$work/lat.json" 'd["result"]["loads_per_run"]')
+  nk_ns=$(json_num "$work/lat.json" 'd["result"]["matrix"]["cells"][0]["ns"]["median"]')
+  nk_lspread=$(json_num "$work/lat.json" 'round(d["result"]["matrix"]["cells"][0]["ns"]["spread_pct"], 1)')
+  c_ns=$(numactl --membind="$node" taskset -c "$first_cpu" "$work/chase" "$buf" "$loads" "$repeat" | cut -d' ' -f1)
+  printf "round %d: numakit %.2f ns (spread %s%%), C %.2f ns\n" "$r" "$nk_ns" "$nk_lspread" "$c_ns"
+  nk_all="$nk_all $nk_ns" c_all="$c_all $c_ns"
+done
+nk_m=$(echo "$nk_all" | median) c_m=$(echo "$c_all" | median)
+echo "buffer $((buf >> 20)) MiB, $loads loads per run, median of $repeat runs each, CPU $first_cpu; medians of the rounds:"
+printf "%-28s %8.2f ns\n" "numakit bench latency" "$nk_m"
+printf "%-28s %8.2f ns   numakit/C: %s (goal 0.95-1.05)\n" "C pointer chase" "$c_m" "$(ratio "$nk_m" "$c_m")"
 
 if [ "${SKIP_DEFAULT:-0}" != 1 ]; then
   echo "== default bench latency + bench bandwidth, wall time"
