@@ -52,23 +52,46 @@ fn panel<T>(title: String, m: &Matrix<T>, unit: &'static str, f: impl Fn(&T) -> 
     }
 }
 
+/// The picture: a white page, the title, the methodology wrapped to the
+/// width, and the body below them.
 fn document(w: f64, h: f64, title: &str, subtitle: &str, body: &str) -> String {
+    let lines = wrap(subtitle, ((w - 32.0) / 5.6).max(40.0) as usize);
+    let extra = 12.0 * lines.len().saturating_sub(1) as f64;
+    let mut sub = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let _ = write!(
+            sub,
+            "<tspan x=\"16\" dy=\"{}\">{}</tspan>",
+            if i == 0 { 0 } else { 12 },
+            esc(l)
+        );
+    }
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{:.0}\" viewBox=\"0 0 {w:.0} {:.0}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"16\" y=\"24\" font-size=\"16\" font-weight=\"bold\">{}</text>\n\
-         <text x=\"16\" y=\"42\" fill=\"#555\" font-size=\"10\">{}</text>\n{body}</svg>\n",
+         <text x=\"16\" y=\"42\" fill=\"#555\" font-size=\"10\">{sub}</text>\n<g transform=\"translate(0 {extra:.0})\">\n{body}</g>\n</svg>\n",
+        h + extra,
+        h + extra,
         esc(title),
-        esc(&shorten(subtitle, 160))
     )
 }
 
-fn shorten(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
+/// Splits `s` into lines of at most `width` characters at spaces.
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in s.split_whitespace() {
+        let cur = lines.last_mut().expect("never empty");
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
     }
+    lines
 }
 
 /// White to dark blue by where `v` lies in `[lo, hi]`.
