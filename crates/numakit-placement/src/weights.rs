@@ -107,8 +107,9 @@ pub fn is_root() -> bool {
     numakit_sys::process::geteuid() == 0
 }
 
-/// Writes planned weights to the running system, all of them or, when the
-/// first fails, none. Needs root: the weights are system-wide.
+/// Writes planned weights to the running system: all of them, or none
+/// (when a write fails, the weights already written get their old values
+/// back). Needs root: the weights are system-wide.
 pub fn apply_weights(root: &Root, writes: &[WeightWrite]) -> Result<()> {
     require_live(root, "set the weighted-interleave weights")?;
     if !is_root() {
@@ -116,9 +117,14 @@ pub fn apply_weights(root: &Root, writes: &[WeightWrite]) -> Result<()> {
             action: "setting the weighted-interleave weights (system-wide)".into(),
         });
     }
+    let mut done: Vec<(&str, String)> = Vec::new();
     for w in writes {
-        std::fs::write(&w.path, format!("{}\n", w.weight)).map_err(|e| {
-            match e.raw_os_error().map(numakit_sys::Errno::from_raw) {
+        let old = std::fs::read_to_string(&w.path).unwrap_or_default();
+        if let Err(e) = std::fs::write(&w.path, format!("{}\n", w.weight)) {
+            for (path, value) in done.iter().rev() {
+                let _ = std::fs::write(path, value);
+            }
+            return Err(match e.raw_os_error().map(numakit_sys::Errno::from_raw) {
                 Some(numakit_sys::Errno::EACCES | numakit_sys::Errno::EPERM) => Error::NeedsRoot {
                     action: format!("writing {}", w.path),
                 },
@@ -126,8 +132,9 @@ pub fn apply_weights(root: &Root, writes: &[WeightWrite]) -> Result<()> {
                     path: w.path.clone(),
                     source: e,
                 },
-            }
-        })?;
+            });
+        }
+        done.push((&w.path, old));
     }
     Ok(())
 }
