@@ -17,6 +17,9 @@ done
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+echo "== feature cuda (builds without CUDA: the driver is loaded at run time)"
+cargo test -p numakit-bench --features cuda --lib
+cargo test -p numakit-cli --features cuda --test bench_cli gpu
 if [ "$vm" = 1 ]; then
   echo "== multi-node VM tests (tests/vm/run.sh)"
   tests/vm/run.sh

@@ -51,6 +51,9 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Measure: latency and bandwidth between nodes, loaded latency, first touch, policies, interleave weights, GPU copies.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
@@ -91,5 +94,6 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Dma(a) => commands::dma::run(a),
+        Command::Bench(a) => commands::bench::run(root, a),
     }
 }

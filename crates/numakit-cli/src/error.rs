@@ -114,6 +114,38 @@ impl From<PlacementError> for CliError {
     }
 }
 
+/// A benchmark error: placement errors keep their hints; the rest say
+/// what to change.
+impl From<numakit_bench::Error> for CliError {
+    fn from(e: numakit_bench::Error) -> Self {
+        use numakit_bench::Error as B;
+        let e = match e {
+            B::Placement(p) => return p.into(),
+            e => e,
+        };
+        let hint = match &e {
+            B::NoCpus { .. } | B::NoInitiators { .. } | B::NoTargets { .. } => {
+                Some("list the nodes, their CPUs and memory with 'numakit topo'")
+            }
+            B::TooBig { .. } => Some("give a smaller --size, or pick other --targets"),
+            B::TooManyThreads { .. } => {
+                Some("give fewer --threads, or leave it out for one per CPU")
+            }
+            B::OneThread { .. } => Some("leave out --threads"),
+            B::GpuNotBuilt { .. } => {
+                Some("build numakit with --features cuda (the driver is loaded at run time)")
+            }
+            B::UnknownGpu { .. } => Some("leave out --gpus to measure every GPU"),
+            _ => None,
+        };
+        let mut c = CliError::new(chain(&e));
+        if let Some(h) = hint {
+            c = c.hint(h);
+        }
+        c
+    }
+}
+
 /// A device name `run --near` cannot read, in the words placement uses.
 impl From<numakit_topo::locate::ParseDeviceError> for CliError {
     fn from(e: numakit_topo::locate::ParseDeviceError) -> Self {

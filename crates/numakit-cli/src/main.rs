@@ -3,7 +3,8 @@
 //!
 //! This binary is thin: it parses arguments, calls the libraries and renders
 //! their answers. Exit codes: 0 success, 1 the work ran and found problems
-//! (checker findings, failed verification), 2 usage, input or system errors;
+//! (checker findings, failed verification, misplaced benchmark buffers), 2
+//! usage, input or system errors;
 //! `run` returns its child's status.
 
 mod cli;
@@ -11,6 +12,7 @@ mod commands;
 mod compat;
 mod error;
 mod output;
+mod progress;
 mod render;
 
 use std::process::ExitCode;

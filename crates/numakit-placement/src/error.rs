@@ -180,6 +180,28 @@ pub enum Error {
         /// What was attempted.
         action: String,
     },
+    /// An action that needs root (a system-wide setting).
+    #[error("{action} needs root")]
+    NeedsRoot {
+        /// What was attempted.
+        action: String,
+    },
+    /// A node the kernel keeps no weighted-interleave weight for.
+    #[error(
+        "the kernel has no weighted-interleave weight for node {node} (only nodes with memory have one)"
+    )]
+    NoWeight {
+        /// The node.
+        node: NodeId,
+    },
+    /// A weighted-interleave weight outside 1 to 255.
+    #[error("weight {weight} for node {node} is out of range: the kernel takes 1 to 255")]
+    BadWeight {
+        /// The node.
+        node: NodeId,
+        /// The weight asked for.
+        weight: u32,
+    },
     /// A range that is empty, unaligned or reversed.
     #[error("bad memory range {range}: {why}")]
     BadRange {
@@ -260,6 +282,7 @@ impl Error {
                 | Error::Exec { .. }
                 | Error::Io { .. }
                 | Error::PermissionDenied { .. }
+                | Error::NeedsRoot { .. }
                 | Error::NoSuchProcess { .. }
         )
     }

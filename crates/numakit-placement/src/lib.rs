@@ -6,7 +6,8 @@
 //! first-touch initialisation from threads pinned to the node that will use
 //! each part ([`Placer::first_touch`]); where each page of a range lives
 //! ([`Placer::page_counts`], one batched `move_pages` query per chunk); and
-//! migration of ranges and whole processes.
+//! migration of ranges and whole processes; and the system-wide
+//! weighted-interleave node weights ([`weights`]).
 //!
 //! Every request is checked against the machine model
 //! ([`numakit_topo::Machine`]: nodes, CPUs, devices, and the CPUs and nodes
@@ -40,6 +41,7 @@ mod pages;
 mod placer;
 mod plan;
 mod policy;
+pub mod weights;
 
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
 pub use error::{Error, Result};

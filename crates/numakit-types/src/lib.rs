@@ -30,4 +30,4 @@ pub use ids::{CpuId, NodeId};
 pub use num::parse_u64;
 pub use pci::{PciAddress, PciAddressError};
 pub use set::{CpuSet, IdSet, NodeSet, SetKind, SetParseError};
-pub use size::ByteSize;
+pub use size::{ByteSize, SizeParseError};

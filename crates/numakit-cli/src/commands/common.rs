@@ -31,6 +31,8 @@ pub enum LiveAction {
     RunCommand,
     /// `numakit show`.
     ShowPolicy,
+    /// `numakit bench`.
+    Measure,
 }
 
 impl LiveAction {
@@ -45,6 +47,9 @@ impl LiveAction {
             }
             LiveAction::RunCommand => {
                 format!("cannot run a command on {label}: placement needs the running system")
+            }
+            LiveAction::Measure => {
+                format!("cannot measure memory on {label}: benchmarks need the running system")
             }
             LiveAction::ShowPolicy => {
                 format!("cannot show the policy of {label}: it is a property of a running process")

@@ -2,6 +2,7 @@
 //! ([`common`]). The argv[0] compatibility interfaces live in
 //! [`crate::compat`].
 
+pub mod bench;
 pub mod common;
 pub mod dma;
 pub mod migrate;
