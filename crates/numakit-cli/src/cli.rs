@@ -51,6 +51,13 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// numastat 2.0.19 compatible interface (also when invoked as `numastat`).
+    #[command(disable_help_flag = true)]
+    Numastat {
+        /// numastat's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
@@ -66,6 +73,10 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
     match argv0.as_str() {
         "numactl" => return compat::numactl::run(argv.into_iter().skip(1).collect()),
         "migratepages" => return compat::migratepages::run(argv.into_iter().skip(1).collect()),
+        "numastat" => {
+            let prog = argv[0].to_string_lossy().into_owned();
+            return compat::numastat::run(prog, argv.into_iter().skip(1).collect());
+        }
         _ => {}
     }
     let cli = match Cli::try_parse_from(&argv) {
@@ -90,6 +101,7 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Migrate(a) => commands::migrate::run(root, a),
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
+        Command::Numastat { args } => compat::numastat::run("numastat".into(), args),
         Command::Dma(a) => commands::dma::run(a),
     }
 }
