@@ -37,6 +37,7 @@ mod error;
 mod mapping;
 pub mod maps;
 mod pages;
+pub mod pagecache;
 mod placer;
 mod plan;
 mod policy;

@@ -12,14 +12,25 @@
 
 use serde::Serialize;
 
-/// Counters in the order the kernel wrote them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Counters in the order the kernel wrote them. JSON: an object of the
+/// keys in that order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     /// `(key, value)` pairs.
     pub values: Vec<(String, u64)>,
     /// Lines that were not `key number`.
-    #[serde(skip)]
     pub malformed: usize,
+}
+
+impl Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.values.len()))?;
+        for (k, v) in &self.values {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 impl Counters {

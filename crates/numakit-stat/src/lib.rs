@@ -37,6 +37,7 @@
 
 pub mod cgroup;
 pub mod counters;
+pub mod devices;
 mod error;
 pub mod meminfo;
 pub mod numa_maps;

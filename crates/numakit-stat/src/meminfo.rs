@@ -41,14 +41,25 @@ pub struct Field {
     pub value: Value,
 }
 
-/// A meminfo file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// A meminfo file. JSON: an object of the keys in the kernel's order,
+/// each `{"bytes": N}` or `{"count": N}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Meminfo {
     /// The lines, in order.
     pub fields: Vec<Field>,
     /// Lines that could not be read.
-    #[serde(skip)]
     pub malformed: usize,
+}
+
+impl Serialize for Meminfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.fields.len()))?;
+        for f in &self.fields {
+            m.serialize_entry(&f.key, &f.value)?;
+        }
+        m.end()
+    }
 }
 
 impl Meminfo {

@@ -5,7 +5,8 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]) and anonymous mappings ([`mm`]). Modes are
+//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]) and read-only
+//! file mappings with `mincore` ([`filemap`]). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -30,6 +31,7 @@ compile_error!("numakit-sys supports 64-bit Linux only");
 
 mod errno;
 pub mod mempolicy;
+pub mod filemap;
 pub mod mm;
 pub mod nr;
 pub mod sched;
