@@ -37,6 +37,10 @@ pub enum Command {
     Pages(commands::pages::PagesArgs),
     /// Move a process's pages from some nodes to others.
     Migrate(commands::migrate::MigrateArgs),
+    /// Where memory is: per node, per process, per cgroup, per file's page cache; --audit, --watch.
+    Stat(commands::stat::StatArgs),
+    /// Check the system for locality problems: each finding with evidence and fix.
+    Doctor(commands::doctor::DoctorArgs),
     /// numactl 2.0.19 compatible interface (also when invoked as `numactl`).
     #[command(disable_help_flag = true)]
     Numactl {
@@ -99,6 +103,8 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Show(a) => commands::show::run(root, a),
         Command::Pages(a) => commands::pages::run(root, a),
         Command::Migrate(a) => commands::migrate::run(root, a),
+        Command::Stat(a) => commands::stat::run(root, a),
+        Command::Doctor(a) => commands::doctor::run(root, a),
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Numastat { args } => compat::numastat::run("numastat".into(), args),

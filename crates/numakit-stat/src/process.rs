@@ -434,3 +434,13 @@ pub fn read_all(
         .map(|(r, p)| r.unwrap_or(Err(Error::NoSuchProcess { pid: *p })))
         .collect()
 }
+
+/// Pages NUMA balancing migrated for `pid` (`numa_pages_migrated` of
+/// `/proc/PID/sched`, which kernels built with scheduler debugging write).
+pub fn sched_numa_migrated(root: &Root, pid: i32) -> Option<u64> {
+    let t = root.read_to_string(&format!("/proc/{pid}/sched")).ok()?;
+    t.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == "numa_pages_migrated").then(|| v.trim().parse().ok()).flatten()
+    })
+}

@@ -2,4 +2,5 @@
 
 pub mod hardware;
 pub mod matrix;
+pub mod stat;
 pub mod tree;
