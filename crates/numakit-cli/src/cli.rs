@@ -41,6 +41,8 @@ pub enum Command {
     Stat(commands::stat::StatArgs),
     /// Check the system for locality problems: each finding with evidence and fix.
     Doctor(commands::doctor::DoctorArgs),
+    /// Serve /metrics for Prometheus: per-node memory, numastat, tiering counters, selected processes and cgroups.
+    Exporter(commands::exporter::ExporterArgs),
     /// numactl 2.0.19 compatible interface (also when invoked as `numactl`).
     #[command(disable_help_flag = true)]
     Numactl {
@@ -105,6 +107,7 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Migrate(a) => commands::migrate::run(root, a),
         Command::Stat(a) => commands::stat::run(root, a),
         Command::Doctor(a) => commands::doctor::run(root, a),
+        Command::Exporter(a) => commands::exporter::run(root, a),
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Numastat { args } => compat::numastat::run("numastat".into(), args),

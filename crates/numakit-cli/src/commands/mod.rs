@@ -5,6 +5,7 @@
 pub mod common;
 pub mod dma;
 pub mod doctor;
+pub mod exporter;
 pub mod migrate;
 pub mod pages;
 pub mod run;
