@@ -13,7 +13,10 @@ fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let lines = text
         .lines()
-        .filter(|l| !l.trim_matches(|c: char| c.is_whitespace() || c == '\0').is_empty())
+        .filter(|l| {
+            !l.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                .is_empty()
+        })
         .count();
     let c = counters::parse(&text);
     assert_eq!(c.values.len() + c.malformed, lines);

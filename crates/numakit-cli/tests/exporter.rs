@@ -32,7 +32,9 @@ fn start(extra: &[&str]) -> Exporter {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line
         .trim()
         .strip_prefix("numakit: serving http://")
@@ -62,10 +64,20 @@ fn samples(text: &str) -> Vec<(String, f64)> {
         .iter()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
-            let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {l:?}"));
+            let (series, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
             let name = series.split('{').next().unwrap();
-            assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{l}");
-            (series.to_string(), value.parse::<f64>().unwrap_or_else(|_| panic!("bad value in {l:?}")))
+            assert!(
+                name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "{l}"
+            );
+            (
+                series.to_string(),
+                value
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| panic!("bad value in {l:?}")),
+            )
         })
         .collect()
 }
@@ -79,10 +91,21 @@ fn scrape_over_tcp() {
     let s = samples(&body);
     let value = |series: &str| s.iter().find(|(k, _)| k == series).map(|(_, v)| *v);
     // Node 1 MemTotal: 1030256 kB in the fixture
-    assert_eq!(value(r#"numakit_node_meminfo_bytes{node="1",field="MemTotal"}"#), Some(1030256.0 * 1024.0));
-    assert_eq!(value(r#"numakit_node_meminfo_count{node="0",field="HugePages_Total"}"#), Some(0.0));
-    assert!(value(r#"numakit_node_numastat_pages_total{node="0",counter="numa_hit"}"#).unwrap() > 0.0);
-    assert_eq!(value(r#"numakit_node_hugepages{node="1",page_size_bytes="2097152",state="total"}"#), Some(0.0));
+    assert_eq!(
+        value(r#"numakit_node_meminfo_bytes{node="1",field="MemTotal"}"#),
+        Some(1030256.0 * 1024.0)
+    );
+    assert_eq!(
+        value(r#"numakit_node_meminfo_count{node="0",field="HugePages_Total"}"#),
+        Some(0.0)
+    );
+    assert!(
+        value(r#"numakit_node_numastat_pages_total{node="0",counter="numa_hit"}"#).unwrap() > 0.0
+    );
+    assert_eq!(
+        value(r#"numakit_node_hugepages{node="1",page_size_bytes="2097152",state="total"}"#),
+        Some(0.0)
+    );
     assert_eq!(value(r#"numakit_node_memory_tier{node="0"}"#), Some(4.0));
     assert!(body.contains("# TYPE numakit_node_numastat_pages counter"));
     let (code, body) = get(&e.addr, "HEAD /metrics HTTP/1.0\r\n\r\n");
@@ -105,7 +128,11 @@ fn selected_processes_are_exported() {
     assert_eq!(code, 200);
     let file = samples(&body)
         .into_iter()
-        .filter(|(k, _)| k.starts_with("numakit_process_memory_bytes{") && k.contains(&format!("pid=\"{pid}\"")) && k.contains("kind=\"file\""))
+        .filter(|(k, _)| {
+            k.starts_with("numakit_process_memory_bytes{")
+                && k.contains(&format!("pid=\"{pid}\""))
+                && k.contains("kind=\"file\"")
+        })
         .map(|(_, v)| v)
         .sum::<f64>();
     assert!(file > 0.0, "{body}");
@@ -113,7 +140,14 @@ fn selected_processes_are_exported() {
 
 #[test]
 fn a_silent_client_is_cut_off_and_others_are_served() {
-    let e = start(&["--workers", "1", "--timeout", "1", "--root", fixtures().join("qemu-2node/sysfs.tar.gz").to_str().unwrap()]);
+    let e = start(&[
+        "--workers",
+        "1",
+        "--timeout",
+        "1",
+        "--root",
+        fixtures().join("qemu-2node/sysfs.tar.gz").to_str().unwrap(),
+    ]);
     // holds the only worker until the timeout
     let mut silent = TcpStream::connect(&e.addr).unwrap();
     let (code, _) = get(&e.addr, "GET /metrics HTTP/1.1\r\n\r\n");
@@ -125,9 +159,15 @@ fn a_silent_client_is_cut_off_and_others_are_served() {
 
 #[test]
 fn sigterm_stops_it_cleanly() {
-    let mut e = start(&["--root", fixtures().join("qemu-2node/sysfs.tar.gz").to_str().unwrap()]);
+    let mut e = start(&[
+        "--root",
+        fixtures().join("qemu-2node/sysfs.tar.gz").to_str().unwrap(),
+    ]);
     assert_eq!(get(&e.addr, "GET /metrics HTTP/1.1\r\n\r\n").0, 200);
-    let ok = Command::new("kill").args(["-TERM", &e.child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", &e.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
     let status = e.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
@@ -137,9 +177,15 @@ fn sigterm_stops_it_cleanly() {
 #[test]
 fn a_busy_port_is_a_clear_error() {
     let e = start(&[]);
-    let o = common::numakit().args(["exporter", "--listen", &e.addr]).output().unwrap();
+    let o = common::numakit()
+        .args(["exporter", "--listen", &e.addr])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with(&format!("numakit: cannot listen on {}: ", e.addr)), "{err}");
+    assert!(
+        err.starts_with(&format!("numakit: cannot listen on {}: ", e.addr)),
+        "{err}"
+    );
     assert!(err.contains("hint: "));
 }

@@ -201,10 +201,22 @@ fn cases() -> Vec<Case> {
             &["--root", two, "run", "--near", "0000:41:00.0", "--", "true"],
         ),
         ("migratepages-no-arguments", &["migratepages"]),
-        ("stat-process-on-snapshot", &["--root", two, "stat", "-p", "1", "-p", "nosuch"]),
-        ("stat-file-on-snapshot", &["--root", two, "stat", "--file", "/etc/hostname"]),
-        ("stat-cgroup-missing", &["--root", two, "stat", "--cgroup", "/nope"]),
-        ("stat-audit-without-process", &["--root", two, "stat", "--audit"]),
+        (
+            "stat-process-on-snapshot",
+            &["--root", two, "stat", "-p", "1", "-p", "nosuch"],
+        ),
+        (
+            "stat-file-on-snapshot",
+            &["--root", two, "stat", "--file", "/etc/hostname"],
+        ),
+        (
+            "stat-cgroup-missing",
+            &["--root", two, "stat", "--cgroup", "/nope"],
+        ),
+        (
+            "stat-audit-without-process",
+            &["--root", two, "stat", "--audit"],
+        ),
         ("stat-watch-zero", &["--root", two, "stat", "--watch", "0"]),
     ] {
         v.push(case(format!("errors/{name}.txt"), None, args));

@@ -37,12 +37,42 @@ const REAL: &str = "/usr/bin/numastat";
 
 /// numastat 2.0.16's meminfo keys, in its table order.
 const KEYS_2_0_16: [&str; 36] = [
-    "MemTotal", "MemFree", "MemUsed", "HighTotal", "HighFree", "LowTotal", "LowFree", "Active",
-    "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)", "Inactive(file)", "Unevictable",
-    "Mlocked", "Dirty", "Writeback", "FilePages", "Mapped", "AnonPages", "Shmem", "KernelStack",
-    "PageTables", "NFS_Unstable", "Bounce", "WritebackTmp", "Slab", "SReclaimable", "SUnreclaim",
-    "AnonHugePages", "ShmemHugePages", "ShmemPmdMapped", "HugePages_Total", "HugePages_Free",
-    "HugePages_Surp", "KReclaimable",
+    "MemTotal",
+    "MemFree",
+    "MemUsed",
+    "HighTotal",
+    "HighFree",
+    "LowTotal",
+    "LowFree",
+    "Active",
+    "Inactive",
+    "Active(anon)",
+    "Inactive(anon)",
+    "Active(file)",
+    "Inactive(file)",
+    "Unevictable",
+    "Mlocked",
+    "Dirty",
+    "Writeback",
+    "FilePages",
+    "Mapped",
+    "AnonPages",
+    "Shmem",
+    "KernelStack",
+    "PageTables",
+    "NFS_Unstable",
+    "Bounce",
+    "WritebackTmp",
+    "Slab",
+    "SReclaimable",
+    "SUnreclaim",
+    "AnonHugePages",
+    "ShmemHugePages",
+    "ShmemPmdMapped",
+    "HugePages_Total",
+    "HugePages_Free",
+    "HugePages_Surp",
+    "KReclaimable",
 ];
 
 fn bin() -> &'static str {
@@ -72,24 +102,48 @@ fn chroot_of(fixture: &Path, tag: &str) -> Option<PathBuf> {
     let dir = std::env::temp_dir().join(format!("numakit-numastat-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let ok = Command::new("tar").arg("--no-same-owner").arg("-xf").arg(fixture).arg("-C").arg(&dir).status().ok()?.success();
+    let ok = Command::new("tar")
+        .arg("--no-same-owner")
+        .arg("-xf")
+        .arg(fixture)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .ok()?
+        .success();
     assert!(ok, "unpack {}", fixture.display());
     // some snapshots carry folders without search permission
-    Command::new("chmod").arg("-R").arg("u+rwX").arg(&dir).status().ok()?;
+    Command::new("chmod")
+        .arg("-R")
+        .arg("u+rwX")
+        .arg(&dir)
+        .status()
+        .ok()?;
     // hwloc's tarballs hold one folder
     let root = if dir.join("sys").is_dir() {
         dir.clone()
     } else {
         std::fs::read_dir(&dir).unwrap().next()?.ok()?.path()
     };
-    for lib in [REAL, "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"] {
+    for lib in [
+        REAL,
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+    ] {
         let to = root.join(lib.trim_start_matches('/'));
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(lib, &to).ok()?;
     }
     let nodes: Vec<u32> = std::fs::read_dir(root.join("sys/devices/system/node"))
         .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("node")?.parse().ok())
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("node")?
+                .parse()
+                .ok()
+        })
         .collect();
     // the huge mapping uses the machine's default huge page size, which
     // numastat 2.0.16 assumes for every huge mapping
@@ -109,18 +163,48 @@ fn chroot_of(fixture: &Path, tag: &str) -> Option<PathBuf> {
     ns.sort();
     let n = |i: usize| ns[i % ns.len().max(1)];
     let maps = [
-        format!("400000 default file=/usr/bin/app mapped=10 N{}=10 kernelpagesize_kB=4", n(0)),
-        format!("600000 default heap anon=300 dirty=300 N{}=200 N{}=100 kernelpagesize_kB=4", n(0), n(1)),
-        format!("7f0000000000 bind:{} anon=777 dirty=777 N{}=777 kernelpagesize_kB=4", n(1), n(1)),
-        format!("7f0040000000 default file=/anon_hugepage\\040(deleted) huge anon=3 dirty=3 N{}=3 kernelpagesize_kB={huge_kb}", n(1)),
-        format!("7f0080000000 interleave:{}-{} file=/dev/shm/w dirty=12 N{}=5 N{}=7 kernelpagesize_kB=4", n(0), n(1), n(0), n(1)),
-        format!("7ffd00000000 default stack anon=33 dirty=33 N{}=33 kernelpagesize_kB=4", n(0)),
+        format!(
+            "400000 default file=/usr/bin/app mapped=10 N{}=10 kernelpagesize_kB=4",
+            n(0)
+        ),
+        format!(
+            "600000 default heap anon=300 dirty=300 N{}=200 N{}=100 kernelpagesize_kB=4",
+            n(0),
+            n(1)
+        ),
+        format!(
+            "7f0000000000 bind:{} anon=777 dirty=777 N{}=777 kernelpagesize_kB=4",
+            n(1),
+            n(1)
+        ),
+        format!(
+            "7f0040000000 default file=/anon_hugepage\\040(deleted) huge anon=3 dirty=3 N{}=3 kernelpagesize_kB={huge_kb}",
+            n(1)
+        ),
+        format!(
+            "7f0080000000 interleave:{}-{} file=/dev/shm/w dirty=12 N{}=5 N{}=7 kernelpagesize_kB=4",
+            n(0),
+            n(1),
+            n(0),
+            n(1)
+        ),
+        format!(
+            "7ffd00000000 default stack anon=33 dirty=33 N{}=33 kernelpagesize_kB=4",
+            n(0)
+        ),
     ];
-    for (pid, name, body) in [(100, "app", maps.join("\n")), (200, "other", maps[1].clone())] {
+    for (pid, name, body) in [
+        (100, "app", maps.join("\n")),
+        (200, "other", maps[1].clone()),
+    ] {
         let p = root.join(format!("proc/{pid}"));
         std::fs::create_dir_all(&p).unwrap();
         std::fs::write(p.join("numa_maps"), body + "\n").unwrap();
-        std::fs::write(p.join("status"), format!("Name:\t{name}\nState:\tS (sleeping)\n")).unwrap();
+        std::fs::write(
+            p.join("status"),
+            format!("Name:\t{name}\nState:\tS (sleeping)\n"),
+        )
+        .unwrap();
         std::fs::write(p.join("cmdline"), format!("/usr/bin/{name}\0--serve\0")).unwrap();
     }
     Some(root)
@@ -128,7 +212,11 @@ fn chroot_of(fixture: &Path, tag: &str) -> Option<PathBuf> {
 
 fn real_in(root: &Path, args: &[&str], width: Option<&str>) -> Output {
     let mut c = Command::new("unshare");
-    c.args(["-r", "chroot"]).arg(root).arg("/usr/bin/numastat").args(args).env_remove("NUMASTAT_WIDTH");
+    c.args(["-r", "chroot"])
+        .arg(root)
+        .arg("/usr/bin/numastat")
+        .args(args)
+        .env_remove("NUMASTAT_WIDTH");
     if let Some(w) = width {
         c.env("NUMASTAT_WIDTH", w);
     }
@@ -137,7 +225,10 @@ fn real_in(root: &Path, args: &[&str], width: Option<&str>) -> Output {
 
 fn ours_in(root: &Path, args: &[&str], width: Option<&str>) -> Output {
     let mut c = Command::new(bin());
-    c.arg("numastat").args(args).env("NUMAKIT_ROOT", root).env_remove("NUMASTAT_WIDTH");
+    c.arg("numastat")
+        .args(args)
+        .env("NUMAKIT_ROOT", root)
+        .env_remove("NUMASTAT_WIDTH");
     if let Some(w) = width {
         c.env("NUMASTAT_WIDTH", w);
     }
@@ -148,7 +239,10 @@ fn ours_in(root: &Path, args: &[&str], width: Option<&str>) -> Output {
 /// in its order, the label column at least 16 wide.
 fn meminfo_as_2_0_16(ours: &str) -> String {
     let lines: Vec<&str> = ours.split_inclusive('\n').collect();
-    let Some(title) = lines.iter().position(|l| *l == "Per-node system memory usage (in MBs):\n") else {
+    let Some(title) = lines
+        .iter()
+        .position(|l| *l == "Per-node system memory usage (in MBs):\n")
+    else {
         return ours.to_string();
     };
     let end = lines[title + 1..]
@@ -221,14 +315,23 @@ fn compare(root: &Path, args: &[&str], width: Option<&str>, what: &str) {
     let (rs, os) = (text(&r.stdout), text(&o.stdout));
     let meminfo = args.iter().any(|a| a.starts_with('-') && a.contains('m'));
     let sorted = args.iter().any(|a| a.starts_with("-s"));
-    assert_eq!(o.status.code(), r.status.code(), "{what} {args:?}: status\n{}", text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        r.status.code(),
+        "{what} {args:?}: status\n{}",
+        text(&o.stderr)
+    );
     if meminfo && sorted {
         let set = |s: &str| {
             let mut v: Vec<String> = s.lines().map(str::to_string).collect();
             v.sort();
             v
         };
-        assert_eq!(set(&meminfo_as_2_0_16(&os)), set(&drop_tokens(&rs)), "{what} {args:?}");
+        assert_eq!(
+            set(&meminfo_as_2_0_16(&os)),
+            set(&drop_tokens(&rs)),
+            "{what} {args:?}"
+        );
         return;
     }
     let os = if meminfo { meminfo_as_2_0_16(&os) } else { os };
@@ -266,25 +369,36 @@ fn fixtures_byte_for_byte() {
         &["-p", "nothing-matches"],
         &["-p", "100", "-m", "-n"],
     ];
-    let mut checked = 0;
-    for (i, f) in numastat_fixtures().iter().enumerate() {
-        let Some(root) = chroot_of(f, &i.to_string()) else {
-            continue;
-        };
-        let node0 = root.join("sys/devices/system/node/node0");
-        if !node0.join("numastat").exists() || !node0.join("meminfo").exists() {
-            continue;
+    // two fixtures at a time: each case runs two processes
+    let all = numastat_fixtures();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let checked = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(f) = all.get(i) else { break };
+                    let Some(root) = chroot_of(f, &i.to_string()) else {
+                        continue;
+                    };
+                    let node0 = root.join("sys/devices/system/node/node0");
+                    if node0.join("numastat").exists() && node0.join("meminfo").exists() {
+                        let what = f.file_name().unwrap().to_string_lossy().into_owned();
+                        for args in cases {
+                            compare(&root, args, None, &what);
+                        }
+                        compare(&root, &["-n"], Some("40"), &what);
+                        compare(&root, &["100", "200"], Some("60"), &what);
+                        compare(&root, &[], Some("33"), &what);
+                        checked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    let _ = std::fs::remove_dir_all(root);
+                }
+            });
         }
-        let what = f.file_name().unwrap().to_string_lossy().into_owned();
-        for args in cases {
-            compare(&root, args, None, &what);
-        }
-        compare(&root, &["-n"], Some("40"), &what);
-        compare(&root, &["100", "200"], Some("60"), &what);
-        compare(&root, &[], Some("33"), &what);
-        checked += 1;
-        let _ = std::fs::remove_dir_all(root);
-    }
+    });
+    let checked = checked.into_inner();
     assert!(checked >= 20, "only {checked} fixtures had numastat files");
 }
 
@@ -302,21 +416,39 @@ fn huge_pages_of_each_size() {
         std::fs::write(p.join("free_hugepages"), format!("{n}\n")).unwrap();
         std::fs::write(p.join("surplus_hugepages"), "0\n").unwrap();
     }
-    std::fs::write(dir.join("proc/meminfo"), "MemTotal: 4194304 kB\nHugepagesize: 2048 kB\n").unwrap();
+    std::fs::write(
+        dir.join("proc/meminfo"),
+        "MemTotal: 4194304 kB\nHugepagesize: 2048 kB\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("proc/7/numa_maps"),
         "7f0000000000 default file=/mnt/huge1g/w huge dirty=1 N0=1 kernelpagesize_kB=1048576\n7f0080000000 default file=/anon_hugepage huge dirty=2 N0=2 kernelpagesize_kB=2048\n",
     )
     .unwrap();
     std::fs::write(dir.join("proc/7/status"), "Name:\tw\n").unwrap();
-    let o = Command::new(bin()).args(["numastat", "-p", "7"]).env("NUMAKIT_ROOT", &dir).output().unwrap();
+    let o = Command::new(bin())
+        .args(["numastat", "-p", "7"])
+        .env("NUMAKIT_ROOT", &dir)
+        .output()
+        .unwrap();
     let s = text(&o.stdout);
     // 1 GiB + 2 × 2 MiB, not 3 × 2 MiB
-    assert!(s.contains("Huge                      1028.00         1028.00"), "{s}");
-    let o = Command::new(bin()).args(["numastat", "-m"]).env("NUMAKIT_ROOT", &dir).output().unwrap();
+    assert!(
+        s.contains("Huge                      1028.00         1028.00"),
+        "{s}"
+    );
+    let o = Command::new(bin())
+        .args(["numastat", "-m"])
+        .env("NUMAKIT_ROOT", &dir)
+        .output()
+        .unwrap();
     let s = text(&o.stdout);
     // 4 × 2 MiB + 2 × 1 GiB
-    assert!(s.contains("HugePages_Total          2056.00         2056.00"), "{s}");
+    assert!(
+        s.contains("HugePages_Total          2056.00         2056.00"),
+        "{s}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -342,9 +474,27 @@ fn live_processes_byte_for_byte() {
     }
     let (a, b) = (sleeper(), sleeper());
     let (pa, pb) = (a.0.id().to_string(), b.0.id().to_string());
-    for args in [vec!["-p", &pa], vec![&pa, &pb], vec!["-v", &pa, &pb], vec!["-c", "-s", &pa, &pb], vec!["-x"], vec!["-p"]] {
-        let r = Command::new(REAL).arg0("numastat").args(&args).env_remove("NUMASTAT_WIDTH").output().unwrap();
-        let o = Command::new(bin()).arg("numastat").args(&args).env_remove("NUMASTAT_WIDTH").env_remove("NUMAKIT_ROOT").output().unwrap();
+    for args in [
+        vec!["-p", &pa],
+        vec![&pa, &pb],
+        vec!["-v", &pa, &pb],
+        vec!["-c", "-s", &pa, &pb],
+        vec!["-x"],
+        vec!["-p"],
+    ] {
+        let r = Command::new(REAL)
+            .arg0("numastat")
+            .args(&args)
+            .env_remove("NUMASTAT_WIDTH")
+            .output()
+            .unwrap();
+        let o = Command::new(bin())
+            .arg("numastat")
+            .args(&args)
+            .env_remove("NUMASTAT_WIDTH")
+            .env_remove("NUMAKIT_ROOT")
+            .output()
+            .unwrap();
         assert_eq!(text(&o.stdout), text(&r.stdout), "{args:?}");
         assert_eq!(text(&o.stderr), text(&r.stderr), "{args:?}");
         assert_eq!(o.status.code(), r.status.code(), "{args:?}");
@@ -357,10 +507,22 @@ fn invoked_through_a_symlink() {
     std::fs::create_dir_all(&dir).unwrap();
     let link = dir.join("numastat");
     let _ = std::os::unix::fs::symlink(bin(), &link);
-    let o = Command::new(&link).arg0("numastat").arg("-?").output().unwrap();
+    let o = Command::new(&link)
+        .arg0("numastat")
+        .arg("-?")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).starts_with("Usage: numastat [-c] [-m]"), "{}", text(&o.stderr));
-    let o = Command::new(&link).arg0("numastat").arg("-V").output().unwrap();
+    assert!(
+        text(&o.stderr).starts_with("Usage: numastat [-c] [-m]"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = Command::new(&link)
+        .arg0("numastat")
+        .arg("-V")
+        .output()
+        .unwrap();
     assert!(text(&o.stdout).starts_with("numastat version: 20130723: "));
     let o = Command::new(&link)
         .arg0("numastat")
@@ -368,16 +530,25 @@ fn invoked_through_a_symlink() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert!(text(&o.stdout).starts_with("                           node0           node1\nnuma_hit "));
+    assert!(
+        text(&o.stdout).starts_with("                           node0           node1\nnuma_hit ")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn last_unreadable_process_keeps_the_table() {
     let root = fixtures().join("qemu-2node/sysfs.tar.gz");
-    let o = Command::new(bin()).args(["numastat", "1", "2"]).env("NUMAKIT_ROOT", &root).output().unwrap();
+    let o = Command::new(bin())
+        .args(["numastat", "1", "2"])
+        .env("NUMAKIT_ROOT", &root)
+        .output()
+        .unwrap();
     let s = text(&o.stdout);
-    assert!(s.contains("1 ((null))                   0.00            0.00            0.00\n"), "{s}");
+    assert!(
+        s.contains("1 ((null))                   0.00            0.00            0.00\n"),
+        "{s}"
+    );
     assert!(s.contains("2 ((null))"));
     assert_eq!(
         text(&o.stderr),
@@ -388,15 +559,36 @@ fn last_unreadable_process_keeps_the_table() {
 
 #[test]
 fn bad_roots() {
-    let o = Command::new(bin()).args(["numastat", "-m"]).env("NUMAKIT_ROOT", "/nonexistent-root").output().unwrap();
+    let o = Command::new(bin())
+        .args(["numastat", "-m"])
+        .env("NUMAKIT_ROOT", "/nonexistent-root")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).starts_with("numastat: NUMAKIT_ROOT: root '/nonexistent-root' does not exist"));
+    assert!(
+        text(&o.stderr)
+            .starts_with("numastat: NUMAKIT_ROOT: root '/nonexistent-root' does not exist")
+    );
     let empty = std::env::temp_dir().join(format!("numakit-numastat-empty-{}", std::process::id()));
     std::fs::create_dir_all(&empty).unwrap();
-    let o = Command::new(bin()).args(["numastat", "-m"]).env("NUMAKIT_ROOT", &empty).output().unwrap();
+    let o = Command::new(bin())
+        .args(["numastat", "-m"])
+        .env("NUMAKIT_ROOT", &empty)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(text(&o.stderr), "Couldn't open /sys/devices/system/node: No such file or directory\n");
-    let o = Command::new(bin()).arg("numastat").env("NUMAKIT_ROOT", &empty).output().unwrap();
-    assert_eq!(text(&o.stderr), "sysfs not mounted or system not NUMA aware: No such file or directory\n");
+    assert_eq!(
+        text(&o.stderr),
+        "Couldn't open /sys/devices/system/node: No such file or directory\n"
+    );
+    let o = Command::new(bin())
+        .arg("numastat")
+        .env("NUMAKIT_ROOT", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&o.stderr),
+        "sysfs not mounted or system not NUMA aware: No such file or directory\n"
+    );
     std::fs::remove_dir_all(&empty).unwrap();
 }

@@ -13,7 +13,11 @@ use serde_json::Value;
 
 fn json(args: &[&str]) -> (i32, Value, String) {
     let (code, out, err) = run(args);
-    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")), err)
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")),
+        err,
+    )
 }
 
 #[test]
@@ -29,11 +33,20 @@ fn system_json_follows_the_fixture() {
     // its keys, so the order is checked in the text)
     let (_, text, _) = run(&["--root", root.to_str().unwrap(), "stat", "--json"]);
     let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
-    assert!(at("MemTotal") < at("SwapCached") && at("SwapCached") < at("Active") && at("KReclaimable") < at("Slab"));
+    assert!(
+        at("MemTotal") < at("SwapCached")
+            && at("SwapCached") < at("Active")
+            && at("KReclaimable") < at("Slab")
+    );
     assert!(nodes[0]["meminfo"].get("Unaccepted").is_some());
     assert_eq!(nodes[0]["meminfo"]["HugePages_Total"]["count"], 0);
     assert!(nodes[0]["numastat"]["numa_hit"].as_u64().unwrap() > 0);
-    let sizes: Vec<u64> = nodes[0]["hugepages"].as_array().unwrap().iter().map(|p| p["page_size"].as_u64().unwrap()).collect();
+    let sizes: Vec<u64> = nodes[0]["hugepages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["page_size"].as_u64().unwrap())
+        .collect();
     assert_eq!(sizes, [2 << 20, 1 << 30]);
     assert_eq!(v["processes"].as_array().unwrap().len(), 0);
 }
@@ -44,7 +57,14 @@ fn root_with_process() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("numakit-stat-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let ok = Command::new("tar").arg("--no-same-owner").arg("-xzf").arg(fixtures().join("qemu-2node/sysfs.tar.gz")).arg("-C").arg(&dir).status().unwrap();
+    let ok = Command::new("tar")
+        .arg("--no-same-owner")
+        .arg("-xzf")
+        .arg(fixtures().join("qemu-2node/sysfs.tar.gz"))
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap();
     assert!(ok.success());
     let p = dir.join("proc/77");
     std::fs::create_dir_all(p.join("task/77")).unwrap();
@@ -60,11 +80,17 @@ fn root_with_process() -> PathBuf {
          7ffd00000000 default stack anon=8 dirty=8 N0=8 kernelpagesize_kB=4\n",
     )
     .unwrap();
-    std::fs::write(p.join("status"), "Name:\tserver\nCpus_allowed_list:\t0-1\nMems_allowed_list:\t0-1\n").unwrap();
+    std::fs::write(
+        p.join("status"),
+        "Name:\tserver\nCpus_allowed_list:\t0-1\nMems_allowed_list:\t0-1\n",
+    )
+    .unwrap();
     std::fs::write(p.join("cmdline"), "/usr/bin/server\0--port\08080\0").unwrap();
     // fields 3 to 52 after the name; field 39 is the CPU it last ran on
     let stat = |cpu: u32| {
-        let f: Vec<String> = (3..=52).map(|i| if i == 39 { cpu.to_string() } else { "0".into() }).collect();
+        let f: Vec<String> = (3..=52)
+            .map(|i| if i == 39 { cpu.to_string() } else { "0".into() })
+            .collect();
         format!("77 (ser ver) {}\n", f.join(" "))
     };
     std::fs::write(p.join("task/77/stat"), stat(0)).unwrap();
@@ -96,9 +122,15 @@ fn a_process_by_kind_and_page_size() {
     // text: each huge page size on its own row
     let (code, out, _) = run(&["--root", r, "stat", "-p", "77"]);
     assert_eq!(code, 0);
-    assert!(out.contains("huge (2.0 MiB)") && out.contains("huge (1.0 GiB)"), "{out}");
+    assert!(
+        out.contains("huge (2.0 MiB)") && out.contains("huge (1.0 GiB)"),
+        "{out}"
+    );
     assert!(out.contains("threads: 2 (node 0: 2)"), "{out}");
-    assert!(out.contains("(1 numa_maps lines could not be read"), "{out}");
+    assert!(
+        out.contains("(1 numa_maps lines could not be read"),
+        "{out}"
+    );
     // the audit: 99% of 1.1 GiB on node 1, threads on node 0
     let (code, out, _) = run(&["--root", r, "stat", "-p", "77", "--audit"]);
     assert_eq!(code, 1, "{out}");
@@ -123,7 +155,12 @@ fn a_live_process() {
     assert_eq!(code, 0);
     let p = &v["processes"][0];
     assert_eq!(p["name"], "sleep");
-    let file: u64 = p["categories"]["file"].as_object().unwrap().values().map(|b| b.as_u64().unwrap()).sum();
+    let file: u64 = p["categories"]["file"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|b| b.as_u64().unwrap())
+        .sum();
     assert!(file > 0);
     assert_eq!(p["threads"].as_array().unwrap().len(), 1);
 }
@@ -132,9 +169,14 @@ fn a_live_process() {
 fn watch_records() {
     let root = fixtures().join("qemu-2node/sysfs.tar.gz");
     let r = root.to_str().unwrap();
-    let (code, out, _) = run(&["--root", r, "stat", "--watch", "0.05", "--count", "2", "--json"]);
+    let (code, out, _) = run(&[
+        "--root", r, "stat", "--watch", "0.05", "--count", "2", "--json",
+    ]);
     assert_eq!(code, 0);
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["schema"], "numakit.stat-watch/1");
     // a snapshot does not change: no misses per second
@@ -143,7 +185,11 @@ fn watch_records() {
     let (code, out, _) = run(&["--root", r, "stat", "--watch", "0.05", "--count", "3"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 3);
-    assert!(out.lines().all(|l| l.starts_with("t=") && l.contains("misses/s=0.0")), "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.starts_with("t=") && l.contains("misses/s=0.0")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -154,8 +200,16 @@ fn page_cache_of_a_file() {
     assert_eq!(code, 0);
     let f = &v["files"][0];
     assert_eq!(f["size"], 1 << 20);
-    let on_nodes: u64 = f["by_node"].as_object().unwrap().values().map(|x| x.as_u64().unwrap()).sum();
-    assert_eq!(on_nodes + f["unknown"].as_u64().unwrap(), f["cached"].as_u64().unwrap());
+    let on_nodes: u64 = f["by_node"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        on_nodes + f["unknown"].as_u64().unwrap(),
+        f["cached"].as_u64().unwrap()
+    );
     assert!(f["cached"].as_u64().unwrap() > 0);
     std::fs::remove_file(&path).unwrap();
     let (code, _, err) = run(&["stat", "--file", path.to_str().unwrap()]);

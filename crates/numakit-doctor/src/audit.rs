@@ -33,7 +33,12 @@ pub struct Context<'a> {
 /// bound to), or `None` when it may use every node's CPUs.
 fn bound_nodes(m: &Machine, p: &ProcessStat) -> Option<NodeSet> {
     let cpus = p.cpus_allowed.as_ref()?;
-    let nodes: NodeSet = m.nodes.iter().filter(|n| n.cpus.intersects(cpus)).map(|n| n.id).collect();
+    let nodes: NodeSet = m
+        .nodes
+        .iter()
+        .filter(|n| n.cpus.intersects(cpus))
+        .map(|n| n.id)
+        .collect();
     let with_cpus = m.nodes.iter().filter(|n| !n.cpus.is_empty()).count();
     (nodes.len() < with_cpus).then_some(nodes)
 }
@@ -49,11 +54,20 @@ fn list(s: &NodeSet) -> String {
 fn memory_away(p: &ProcessStat, m: &Machine) -> Option<Finding> {
     let total = p.total();
     let bytes: u64 = total.values().sum();
-    let thread_nodes: NodeSet = p.threads.iter().filter_map(|t| t.node).map(Into::into).collect();
+    let thread_nodes: NodeSet = p
+        .threads
+        .iter()
+        .filter_map(|t| t.node)
+        .map(Into::into)
+        .collect();
     if bytes < MIN_BYTES || thread_nodes.is_empty() || m.nodes.len() < 2 {
         return None;
     }
-    let away: u64 = total.iter().filter(|(n, _)| !thread_nodes.contains_raw(**n)).map(|(_, b)| b).sum();
+    let away: u64 = total
+        .iter()
+        .filter(|(n, _)| !thread_nodes.contains_raw(**n))
+        .map(|(_, b)| b)
+        .sum();
     if away * 100 < bytes * AWAY_PERCENT {
         return None;
     }
@@ -64,7 +78,10 @@ fn memory_away(p: &ProcessStat, m: &Machine) -> Option<Finding> {
             *per.entry(n).or_default() += 1;
         }
     }
-    let runs: Vec<String> = per.iter().map(|(n, c)| format!("{c} on node {n}")).collect();
+    let runs: Vec<String> = per
+        .iter()
+        .map(|(n, c)| format!("{c} on node {n}"))
+        .collect();
     Some(
         Finding::new(
             "memory-away-from-threads",
@@ -88,12 +105,20 @@ fn memory_away(p: &ProcessStat, m: &Machine) -> Option<Finding> {
 }
 
 fn by_node(t: &BTreeMap<u32, u64>) -> String {
-    t.iter().map(|(n, b)| format!("node {n} {}", human(*b))).collect::<Vec<_>>().join(", ")
+    t.iter()
+        .map(|(n, b)| format!("node {n} {}", human(*b)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn devices_elsewhere(p: &ProcessStat, m: &Machine, ctx: &Context) -> Vec<Finding> {
     let bound = bound_nodes(m, p);
-    let thread_nodes: NodeSet = p.threads.iter().filter_map(|t| t.node).map(Into::into).collect();
+    let thread_nodes: NodeSet = p
+        .threads
+        .iter()
+        .filter_map(|t| t.node)
+        .map(Into::into)
+        .collect();
     let (nodes, how) = match &bound {
         Some(b) => (b.clone(), "is bound to"),
         None if !thread_nodes.is_empty() => (thread_nodes, "its threads run on"),
@@ -102,7 +127,9 @@ fn devices_elsewhere(p: &ProcessStat, m: &Machine, ctx: &Context) -> Vec<Finding
     let mut out = Vec::new();
     for d in ctx.devices {
         for a in &d.pci {
-            let Some(dev) = m.pci_device(*a) else { continue };
+            let Some(dev) = m.pci_device(*a) else {
+                continue;
+            };
             let Some(node) = dev.numa_node else { continue };
             if nodes.contains(node) || m.nodes.len() < 2 {
                 continue;
@@ -111,10 +138,17 @@ fn devices_elsewhere(p: &ProcessStat, m: &Machine, ctx: &Context) -> Vec<Finding
                 Finding::new(
                     "device-on-other-node",
                     Severity::Warning,
-                    format!("it uses {} {a} (node {}) but {how} {}", dev.kind.as_str(), node.get(), list(&nodes)),
+                    format!(
+                        "it uses {} {a} (node {}) but {how} {}",
+                        dev.kind.as_str(),
+                        node.get(),
+                        list(&nodes)
+                    ),
                 )
                 .evidence(format!("open: {}", d.name))
-                .fix(format!("run it on the device's node: numakit run --near {a} -- CMD")),
+                .fix(format!(
+                    "run it on the device's node: numakit run --near {a} -- CMD"
+                )),
             );
         }
     }

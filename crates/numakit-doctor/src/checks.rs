@@ -29,11 +29,17 @@ pub struct Inputs<'a> {
 
 /// Nodes with memory.
 fn memory_nodes(m: &Machine) -> usize {
-    m.nodes.iter().filter(|n| n.memory_total_bytes.is_some_and(|b| b > 0)).count()
+    m.nodes
+        .iter()
+        .filter(|n| n.memory_total_bytes.is_some_and(|b| b > 0))
+        .count()
 }
 
 fn endpoint(d: &PciDevice) -> bool {
-    matches!(d.kind, DeviceKind::Gpu | DeviceKind::Nic | DeviceKind::Nvme | DeviceKind::Accelerator)
+    matches!(
+        d.kind,
+        DeviceKind::Gpu | DeviceKind::Nic | DeviceKind::Nvme | DeviceKind::Accelerator
+    )
 }
 
 /// Devices whose firmware gives no NUMA node on a multi-node machine.
@@ -62,7 +68,9 @@ pub fn device_without_node(m: &Machine) -> Vec<Finding> {
 
 /// GPUs and NICs whose local CPUs are all outside the allowed cpuset.
 pub fn device_cpus_outside_cpuset(m: &Machine) -> Vec<Finding> {
-    let Some(allowed) = &m.allowed.cpus else { return Vec::new() };
+    let Some(allowed) = &m.allowed.cpus else {
+        return Vec::new();
+    };
     m.pci_devices
         .iter()
         .filter(|d| matches!(d.kind, DeviceKind::Gpu | DeviceKind::Nic))
@@ -113,11 +121,17 @@ pub fn resizable_bar_off(m: &Machine) -> Vec<Finding> {
         .iter()
         .filter(|d| d.kind == DeviceKind::Gpu && d.resizable_bar == Some(false))
         .map(|d| {
-            let bar = d.largest_bar().map(|b| crate::human(b.size_bytes)).unwrap_or_else(|| "unknown".into());
+            let bar = d
+                .largest_bar()
+                .map(|b| crate::human(b.size_bytes))
+                .unwrap_or_else(|| "unknown".into());
             let mut f = Finding::new(
                 "resizable-bar-off",
                 Severity::Warning,
-                format!("GPU {} exposes a {bar} BAR, smaller than it could (Resizable BAR is off)", d.address),
+                format!(
+                    "GPU {} exposes a {bar} BAR, smaller than it could (Resizable BAR is off)",
+                    d.address
+                ),
             );
             if let Some(v) = d.vram_bytes {
                 f = f.evidence(format!("device memory {}", crate::human(v)));
@@ -129,7 +143,12 @@ pub fn resizable_bar_off(m: &Machine) -> Vec<Finding> {
 
 /// The IOMMU mode and what it means for VFIO and DMA cost.
 pub fn iommu_mode(m: &Machine) -> Vec<Finding> {
-    let types: Vec<&str> = m.iommu.groups.iter().filter_map(|g| g.domain_type.as_deref()).collect();
+    let types: Vec<&str> = m
+        .iommu
+        .groups
+        .iter()
+        .filter_map(|g| g.domain_type.as_deref())
+        .collect();
     let (sev, msg, fix) = match m.iommu.active {
         Some(false) => (
             Severity::Warning,
@@ -169,15 +188,25 @@ pub fn iommu_mode(m: &Machine) -> Vec<Finding> {
 /// Memory policy modes the kernel lacks (a loud finding: numakit refuses
 /// them rather than fall back silently).
 pub fn kernel_mempolicy(m: &Machine) -> Vec<Finding> {
-    let Some(release) = &m.kernel.release else { return Vec::new() };
+    let Some(release) = &m.kernel.release else {
+        return Vec::new();
+    };
     if numakit_placement::parse_version(release).is_none() {
         return Vec::new();
     }
     let k = numakit_placement::KernelSupport::from_release(release);
     let mut v = Vec::new();
     for (ok, what, needs) in [
-        (k.preferred_many, "MPOL_PREFERRED_MANY (--preferred-many)", "5.15"),
-        (k.weighted_interleave, "weighted interleave (--weighted-interleave)", "6.9"),
+        (
+            k.preferred_many,
+            "MPOL_PREFERRED_MANY (--preferred-many)",
+            "5.15",
+        ),
+        (
+            k.weighted_interleave,
+            "weighted interleave (--weighted-interleave)",
+            "6.9",
+        ),
     ] {
         if !ok {
             v.push(
@@ -198,7 +227,11 @@ pub fn tiers_and_thp(m: &Machine) -> Vec<Finding> {
     let mut v = Vec::new();
     let mem_nodes = memory_nodes(m);
     if !m.memory_tiers.is_empty() && mem_nodes > 1 {
-        let used: Vec<_> = m.memory_tiers.iter().filter(|t| !t.nodes.is_empty()).collect();
+        let used: Vec<_> = m
+            .memory_tiers
+            .iter()
+            .filter(|t| !t.nodes.is_empty())
+            .collect();
         if used.len() == 1 {
             v.push(
                 Finding::new(
@@ -221,8 +254,12 @@ pub fn tiers_and_thp(m: &Machine) -> Vec<Finding> {
     }
     if m.knobs.thp_enabled.as_deref() == Some("never") {
         v.push(
-            Finding::new("thp-never", Severity::Info, "transparent huge pages are off: large working sets pay a TLB miss per 4 KiB")
-                .fix("echo madvise > /sys/kernel/mm/transparent_hugepage/enabled"),
+            Finding::new(
+                "thp-never",
+                Severity::Info,
+                "transparent huge pages are off: large working sets pay a TLB miss per 4 KiB",
+            )
+            .fix("echo madvise > /sys/kernel/mm/transparent_hugepage/enabled"),
         );
     }
     v
@@ -260,11 +297,17 @@ pub fn gpu_nodes_without_hugepages(m: &Machine, sys: Option<&SystemStat>) -> Vec
 
 /// AutoNUMA on while processes pin themselves.
 pub fn autonuma_with_pinned(m: &Machine, pinned: &[Pinned]) -> Vec<Finding> {
-    let Some(mode) = m.knobs.numa_balancing.filter(|v| v & 1 == 1) else { return Vec::new() };
+    let Some(mode) = m.knobs.numa_balancing.filter(|v| v & 1 == 1) else {
+        return Vec::new();
+    };
     if pinned.is_empty() || m.nodes.len() < 2 {
         return Vec::new();
     }
-    let names: Vec<String> = pinned.iter().take(5).map(|p| format!("{} ({}, CPUs {})", p.pid, p.name, p.cpus)).collect();
+    let names: Vec<String> = pinned
+        .iter()
+        .take(5)
+        .map(|p| format!("{} ({}, CPUs {})", p.pid, p.name, p.cpus))
+        .collect();
     vec![
         Finding::new(
             "autonuma-with-pinned",

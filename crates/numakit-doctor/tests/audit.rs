@@ -13,7 +13,8 @@ use numakit_topo::Machine;
 use numakit_types::CpuSet;
 
 fn machine() -> Machine {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qemu-2node/sysfs.tar.gz");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qemu-2node/sysfs.tar.gz");
     Machine::discover(&Root::open(p).unwrap())
 }
 
@@ -56,7 +57,10 @@ fn memory_away_from_threads() {
     let f = audit(&process(1, 0, "0-3"), &m, &ctx(&[], None));
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].check, "memory-away-from-threads");
-    assert_eq!(f[0].message, "83% of this process's 49.0 GiB is on node 1 but its 16 threads run on node 0");
+    assert_eq!(
+        f[0].message,
+        "83% of this process's 49.0 GiB is on node 1 but its 16 threads run on node 0"
+    );
     assert!(audit(&process(0, 0, "0-3"), &m, &ctx(&[], None)).is_empty());
 }
 
@@ -70,7 +74,10 @@ fn device_on_other_node() {
     }];
     let f = audit(&process(0, 0, "0-1"), &m, &ctx(&nvme, None));
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].message, "it uses nvme 0000:41:00.0 (node 1) but is bound to node 0");
+    assert_eq!(
+        f[0].message,
+        "it uses nvme 0000:41:00.0 (node 1) but is bound to node 0"
+    );
     assert!(audit(&process(1, 1, "2-3"), &m, &ctx(&nvme, None)).is_empty());
 }
 
@@ -80,7 +87,10 @@ fn autonuma_moves_pinned() {
     m.knobs.numa_balancing = Some(1);
     let f = audit(&process(0, 0, "0-1"), &m, &ctx(&[], Some(300_000)));
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].message, "AutoNUMA migrated 1.1 GiB of this process, which is pinned to node 0");
+    assert_eq!(
+        f[0].message,
+        "AutoNUMA migrated 1.1 GiB of this process, which is pinned to node 0"
+    );
     assert!(audit(&process(0, 0, "0-1"), &m, &ctx(&[], Some(0))).is_empty());
     assert!(audit(&process(0, 0, "0-3"), &m, &ctx(&[], Some(300_000))).is_empty());
     m.knobs.numa_balancing = Some(0);

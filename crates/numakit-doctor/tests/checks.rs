@@ -6,15 +6,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use numakit_doctor::checks::{self, Inputs, Pinned};
 use numakit_doctor::Finding;
+use numakit_doctor::checks::{self, Inputs, Pinned};
 use numakit_root::Root;
 use numakit_stat::system::SystemStat;
 use numakit_topo::Machine;
 use numakit_types::CpuSet;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name).join("sysfs.tar.gz")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+        .join("sysfs.tar.gz")
 }
 
 /// A fixture unpacked into a fresh folder.
@@ -26,10 +29,20 @@ impl Drop for Tree {
 }
 impl Tree {
     fn new(name: &str, tag: &str) -> Tree {
-        let dir = std::env::temp_dir().join(format!("numakit-doctor-{}-{name}-{tag}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "numakit-doctor-{}-{name}-{tag}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let ok = Command::new("tar").arg("--no-same-owner").arg("-xzf").arg(fixture(name)).arg("-C").arg(&dir).status().unwrap();
+        let ok = Command::new("tar")
+            .arg("--no-same-owner")
+            .arg("-xzf")
+            .arg(fixture(name))
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(ok.success());
         Tree(dir)
     }
@@ -37,7 +50,9 @@ impl Tree {
     fn write(&self, path: &str, text: &str) {
         let root = Root::open(&self.0).unwrap();
         let (parent, name) = path.rsplit_once('/').unwrap();
-        let parent = root.canonicalize(parent).unwrap_or_else(|_| parent.to_string());
+        let parent = root
+            .canonicalize(parent)
+            .unwrap_or_else(|_| parent.to_string());
         let at = self.0.join(parent.trim_start_matches('/'));
         std::fs::create_dir_all(&at).unwrap();
         std::fs::write(at.join(name), text).unwrap();
@@ -46,7 +61,13 @@ impl Tree {
         let root = Root::open(&self.0).unwrap();
         let m = Machine::discover(&root);
         let sys = SystemStat::read(&root).ok();
-        checks::doctor(&m, &Inputs { system: sys.as_ref(), pinned })
+        checks::doctor(
+            &m,
+            &Inputs {
+                system: sys.as_ref(),
+                pinned,
+            },
+        )
     }
 }
 
@@ -58,17 +79,31 @@ fn on_tarball(name: &str) -> Vec<Finding> {
     let root = Root::open(fixture(name)).unwrap();
     let m = Machine::discover(&root);
     let sys = SystemStat::read(&root).ok();
-    checks::doctor(&m, &Inputs { system: sys.as_ref(), pinned: &[] })
+    checks::doctor(
+        &m,
+        &Inputs {
+            system: sys.as_ref(),
+            pinned: &[],
+        },
+    )
 }
 
 const GPU: &str = "/sys/bus/pci/devices/0000:23:00.0";
 
 #[test]
 fn device_without_node() {
-    let root = Root::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hwloc-linux/40intel64-2g2n4c+pcilocality.tar.bz2")).unwrap();
+    let root = Root::open(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/hwloc-linux/40intel64-2g2n4c+pcilocality.tar.bz2"),
+    )
+    .unwrap();
     let f = checks::device_without_node(&Machine::discover(&root));
     assert!(!f.is_empty());
-    assert!(f[0].message.contains("has no NUMA node from the firmware"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("has no NUMA node from the firmware"),
+        "{}",
+        f[0].message
+    );
     assert!(!fired(&on_tarball("qemu-gpuserver"), "device-without-node"));
 }
 
@@ -76,10 +111,20 @@ fn device_without_node() {
 fn device_cpus_outside_cpuset() {
     let t = Tree::new("qemu-gpuserver", "cpuset");
     assert!(!fired(&t.findings(&[]), "device-cpus-outside-cpuset"));
-    t.write("/proc/self/status", "Name:\tx\nCpus_allowed_list:\t3\nMems_allowed_list:\t0-1\n");
+    t.write(
+        "/proc/self/status",
+        "Name:\tx\nCpus_allowed_list:\t3\nMems_allowed_list:\t0-1\n",
+    );
     let f = t.findings(&[]);
-    let x = f.iter().find(|x| x.check == "device-cpus-outside-cpuset").expect("fires");
-    assert!(x.message.contains("0000:23:00.0") && x.message.contains("(3)"), "{}", x.message);
+    let x = f
+        .iter()
+        .find(|x| x.check == "device-cpus-outside-cpuset")
+        .expect("fires");
+    assert!(
+        x.message.contains("0000:23:00.0") && x.message.contains("(3)"),
+        "{}",
+        x.message
+    );
 }
 
 #[test]
@@ -89,17 +134,30 @@ fn pcie_link_degraded() {
     t.write(&format!("{GPU}/current_link_width"), "4\n");
     t.write(&format!("{GPU}/max_link_width"), "16\n");
     let f = t.findings(&[]);
-    let x = f.iter().find(|x| x.check == "pcie-link-degraded").expect("fires");
-    assert!(x.message.contains("runs at x4") && x.message.contains("capability of x16"), "{}", x.message);
+    let x = f
+        .iter()
+        .find(|x| x.check == "pcie-link-degraded")
+        .expect("fires");
+    assert!(
+        x.message.contains("runs at x4") && x.message.contains("capability of x16"),
+        "{}",
+        x.message
+    );
 }
 
 #[test]
 fn resizable_bar_off() {
     let t = Tree::new("qemu-gpuserver", "rebar");
     assert!(!fired(&t.findings(&[]), "resizable-bar-off"));
-    t.write(&format!("{GPU}/mem_info_vram_total"), &format!("{}\n", 16u64 << 30));
+    t.write(
+        &format!("{GPU}/mem_info_vram_total"),
+        &format!("{}\n", 16u64 << 30),
+    );
     let f = t.findings(&[]);
-    let x = f.iter().find(|x| x.check == "resizable-bar-off").expect("fires");
+    let x = f
+        .iter()
+        .find(|x| x.check == "resizable-bar-off")
+        .expect("fires");
     assert!(x.message.contains("128.0 MiB BAR"), "{}", x.message);
     assert_eq!(x.evidence, vec!["device memory 16.0 GiB".to_string()]);
 }
@@ -107,10 +165,17 @@ fn resizable_bar_off() {
 #[test]
 fn iommu_mode() {
     let f = on_tarball("qemu-2node");
-    let x = f.iter().find(|x| x.check == "iommu-mode").expect("fires on a machine with VT-d");
+    let x = f
+        .iter()
+        .find(|x| x.check == "iommu-mode")
+        .expect("fires on a machine with VT-d");
     assert!(x.message.contains("translates"), "{}", x.message);
     // a machine whose IOMMU state sysfs does not tell
-    let root = Root::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hwloc-linux/16amd64-8n2c.tar.bz2")).unwrap();
+    let root = Root::open(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/hwloc-linux/16amd64-8n2c.tar.bz2"),
+    )
+    .unwrap();
     assert!(checks::iommu_mode(&Machine::discover(&root)).is_empty());
 }
 
@@ -119,11 +184,22 @@ fn kernel_lacks_mempolicy() {
     let t = Tree::new("qemu-2node", "kernel");
     assert!(!fired(&t.findings(&[]), "kernel-lacks-mempolicy"));
     t.write("/proc/sys/kernel/osrelease", "5.10.0-28-amd64\n");
-    let f: Vec<Finding> = t.findings(&[]).into_iter().filter(|x| x.check == "kernel-lacks-mempolicy").collect();
+    let f: Vec<Finding> = t
+        .findings(&[])
+        .into_iter()
+        .filter(|x| x.check == "kernel-lacks-mempolicy")
+        .collect();
     assert_eq!(f.len(), 2, "{f:?}");
-    assert!(f[0].message.contains("MPOL_PREFERRED_MANY") && f[1].message.contains("weighted interleave"));
+    assert!(
+        f[0].message.contains("MPOL_PREFERRED_MANY")
+            && f[1].message.contains("weighted interleave")
+    );
     t.write("/proc/sys/kernel/osrelease", "6.6.1\n");
-    let f: Vec<Finding> = t.findings(&[]).into_iter().filter(|x| x.check == "kernel-lacks-mempolicy").collect();
+    let f: Vec<Finding> = t
+        .findings(&[])
+        .into_iter()
+        .filter(|x| x.check == "kernel-lacks-mempolicy")
+        .collect();
     assert_eq!(f.len(), 1);
 }
 
@@ -140,22 +216,43 @@ fn tiers_and_demotion() {
 #[test]
 fn thp_never() {
     let t = Tree::new("qemu-2node", "thp");
-    t.write("/sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+    t.write(
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "always [madvise] never\n",
+    );
     assert!(!fired(&t.findings(&[]), "thp-never"));
-    t.write("/sys/kernel/mm/transparent_hugepage/enabled", "always madvise [never]\n");
+    t.write(
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "always madvise [never]\n",
+    );
     assert!(fired(&t.findings(&[]), "thp-never"));
 }
 
 #[test]
 fn no_hugepages_on_gpu_node() {
     let f = on_tarball("qemu-gpuserver");
-    assert_eq!(f.iter().filter(|x| x.check == "no-hugepages-on-gpu-node").count(), 2);
+    assert_eq!(
+        f.iter()
+            .filter(|x| x.check == "no-hugepages-on-gpu-node")
+            .count(),
+        2
+    );
     let t = Tree::new("qemu-gpuserver", "huge");
-    t.write("/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "64\n");
+    t.write(
+        "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages",
+        "64\n",
+    );
     let f = t.findings(&[]);
-    let left: Vec<&Finding> = f.iter().filter(|x| x.check == "no-hugepages-on-gpu-node").collect();
+    let left: Vec<&Finding> = f
+        .iter()
+        .filter(|x| x.check == "no-hugepages-on-gpu-node")
+        .collect();
     assert_eq!(left.len(), 1);
-    assert!(left[0].message.starts_with("node 1 "), "{}", left[0].message);
+    assert!(
+        left[0].message.starts_with("node 1 "),
+        "{}",
+        left[0].message
+    );
 }
 
 #[test]
@@ -171,6 +268,9 @@ fn autonuma_with_pinned() {
     t.write("/proc/sys/kernel/numa_balancing", "1\n");
     assert!(!fired(&t.findings(&[]), "autonuma-with-pinned"));
     let f = t.findings(&pinned);
-    let x = f.iter().find(|x| x.check == "autonuma-with-pinned").expect("fires");
+    let x = f
+        .iter()
+        .find(|x| x.check == "autonuma-with-pinned")
+        .expect("fires");
     assert!(x.evidence[0].contains("42 (worker, CPUs 2-3)"));
 }

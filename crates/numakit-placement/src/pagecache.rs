@@ -1,5 +1,6 @@
 //! Where a file's page cache is: which node holds each cached page of a
-//! file, without loading anything that was not cached.
+//! file (or of a block device), without loading anything that was not
+//! cached.
 //!
 //! The file is mapped read-only in windows; `mincore` says which pages the
 //! page cache holds; only those are touched, which maps the cached page
@@ -9,6 +10,7 @@
 //! page, in a window of microseconds).
 
 use std::collections::BTreeMap;
+use std::io::{Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -54,7 +56,8 @@ pub(crate) fn file_cache_with(path: &Path, backend: &dyn Backend) -> Result<File
         source,
     };
     let f = std::fs::File::open(path).map_err(io)?;
-    let size = f.metadata().map_err(io)?.len();
+    // the end, not the metadata: a block device's metadata says 0 bytes
+    let size = (&f).seek(SeekFrom::End(0)).map_err(io)?;
     let ps = numakit_sys::mm::page_size() as u64;
     let mut c = FileCache {
         path: path.display().to_string(),

@@ -35,7 +35,10 @@ pub struct CgroupStat {
 impl CgroupStat {
     /// Bytes per node of item `key`.
     pub fn item(&self, key: &str) -> Option<&BTreeMap<u32, u64>> {
-        self.numa_stat.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.numa_stat
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -49,7 +52,10 @@ pub fn parse_numa_stat(text: &str, scale: u64) -> Vec<(String, BTreeMap<u32, u64
             let by: BTreeMap<u32, u64> = words
                 .filter_map(|w| {
                     let (n, v) = w.strip_prefix('N')?.split_once('=')?;
-                    Some((n.parse().ok()?, v.parse::<u64>().ok()?.saturating_mul(scale)))
+                    Some((
+                        n.parse().ok()?,
+                        v.parse::<u64>().ok()?.saturating_mul(scale),
+                    ))
                 })
                 .collect();
             Some((key, by))
@@ -83,18 +89,29 @@ pub fn read(root: &Root, path: &str, base_page_size: u64) -> Result<CgroupStat> 
     } else if root.is_dir(&v1_mem) || root.is_dir(&v1_cpuset) {
         (1, v1_mem, v1_cpuset)
     } else {
-        return Err(Error::NoSuchCgroup { path: path.to_string() });
+        return Err(Error::NoSuchCgroup {
+            path: path.to_string(),
+        });
     };
     let (numa_file, scale, cpus, mems) = if version == 2 {
-        ("memory.numa_stat", 1, "cpuset.cpus.effective", "cpuset.mems.effective")
+        (
+            "memory.numa_stat",
+            1,
+            "cpuset.cpus.effective",
+            "cpuset.mems.effective",
+        )
     } else {
-        ("memory.numa_stat", base_page_size, "cpuset.effective_cpus", "cpuset.effective_mems")
+        (
+            "memory.numa_stat",
+            base_page_size,
+            "cpuset.effective_cpus",
+            "cpuset.effective_mems",
+        )
     };
     let numa_stat = root
         .read_to_string(&format!("{mem_dir}/{numa_file}"))
         .map(|t| parse_numa_stat(&t, scale))
         .unwrap_or_default();
-    let mems_name = if version == 2 { "cpuset.mems" } else { "cpuset.mems" };
     Ok(CgroupStat {
         path: path.to_string(),
         dir,
@@ -106,7 +123,7 @@ pub fn read(root: &Root, path: &str, base_page_size: u64) -> Result<CgroupStat> 
         mems_effective: root
             .read_trim(&format!("{cpuset_dir}/{mems}"))
             .and_then(|s| NodeSet::parse_list(&s).ok()),
-        mems_configured: root.read_trim(&format!("{cpuset_dir}/{mems_name}")),
+        mems_configured: root.read_trim(&format!("{cpuset_dir}/cpuset.mems")),
     })
 }
 

@@ -42,7 +42,11 @@ impl Counters {
     /// The sum of the values whose key starts with `prefix`, `None` when
     /// there is none.
     pub fn sum_prefix(&self, prefix: &str) -> Option<u64> {
-        let mut it = self.values.iter().filter(|(k, _)| k.starts_with(prefix)).peekable();
+        let mut it = self
+            .values
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .peekable();
         it.peek()?;
         Some(it.fold(0u64, |a, (_, v)| a.saturating_add(*v)))
     }
@@ -74,9 +78,16 @@ pub fn parse(text: &str) -> Counters {
 /// `pgdemote_*`, `pgmigrate_*`, and the node counters `numa_hit` and
 /// friends that some kernels also print there.
 pub fn is_locality_counter(key: &str) -> bool {
-    ["numa_", "pgpromote_", "pgdemote_", "pgmigrate_", "promo_", "thp_migration_"]
-        .iter()
-        .any(|p| key.starts_with(p))
+    [
+        "numa_",
+        "pgpromote_",
+        "pgdemote_",
+        "pgmigrate_",
+        "promo_",
+        "thp_migration_",
+    ]
+    .iter()
+    .any(|p| key.starts_with(p))
 }
 
 #[cfg(test)]

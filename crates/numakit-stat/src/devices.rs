@@ -74,18 +74,39 @@ fn classify(root: &Root, target: &str) -> Option<UsedDevice> {
     }
     if let Some(r) = target.strip_prefix("/dev/dri/") {
         if r.starts_with("renderD") {
-            return dev(UseKind::RenderNode, pci_of(root, &format!("/sys/class/drm/{r}/device")).into_iter().collect());
+            return dev(
+                UseKind::RenderNode,
+                pci_of(root, &format!("/sys/class/drm/{r}/device"))
+                    .into_iter()
+                    .collect(),
+            );
         }
         return None;
     }
     if let Some(r) = target.strip_prefix("/dev/infiniband/") {
-        let class = if r.starts_with("uverbs") { "infiniband_verbs" } else { "infiniband_mad" };
-        return dev(UseKind::Rdma, pci_of(root, &format!("/sys/class/{class}/{r}/device")).into_iter().collect());
+        let class = if r.starts_with("uverbs") {
+            "infiniband_verbs"
+        } else {
+            "infiniband_mad"
+        };
+        return dev(
+            UseKind::Rdma,
+            pci_of(root, &format!("/sys/class/{class}/{r}/device"))
+                .into_iter()
+                .collect(),
+        );
     }
     if let Some(g) = target.strip_prefix("/dev/vfio/") {
         let d = format!("/sys/kernel/iommu_groups/{g}/devices");
-        let pci = root.read_dir(&d).unwrap_or_default().iter().filter_map(|a| a.parse().ok()).collect();
-        return (g != "vfio").then(|| dev(UseKind::VfioGroup, pci)).flatten();
+        let pci = root
+            .read_dir(&d)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        return (g != "vfio")
+            .then(|| dev(UseKind::VfioGroup, pci))
+            .flatten();
     }
     None
 }
@@ -109,7 +130,9 @@ pub fn used_devices(root: &Root, pid: i32) -> Vec<UsedDevice> {
             {
                 return None;
             }
-            let block = numakit_topo::locate::block_device_of_file(root, std::path::Path::new(&target)).ok()?;
+            let block =
+                numakit_topo::locate::block_device_of_file(root, std::path::Path::new(&target))
+                    .ok()?;
             let pci = pci_of(root, &format!("/sys/class/block/{block}/device"))
                 .or_else(|| pci_of(root, &format!("/sys/class/block/{block}/device/device")))
                 .into_iter()

@@ -122,7 +122,9 @@ mod tests {
 
     #[test]
     fn both_forms_and_garbage() {
-        let m = parse("MemTotal: 4 kB\nNode 3 Unaccepted:   0 kB\nNode x Y: 1 kB\nZ: 1 MB\nW: 99999999999999999999 kB\nV: 18014398509481984 kB\nno colon\n");
+        let m = parse(
+            "MemTotal: 4 kB\nNode 3 Unaccepted:   0 kB\nNode x Y: 1 kB\nZ: 1 MB\nW: 99999999999999999999 kB\nV: 18014398509481984 kB\nno colon\n",
+        );
         assert_eq!(m.fields.len(), 2);
         assert_eq!(m.fields[1].key, "Unaccepted");
         assert_eq!(m.bytes("MemTotal"), Some(4096));

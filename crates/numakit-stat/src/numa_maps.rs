@@ -105,7 +105,8 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>> {
     if addr.is_empty() || addr.len() > 16 {
         return Err(bad("expected a hexadecimal address"));
     }
-    let address = u64::from_str_radix(addr, 16).map_err(|_| bad("expected a hexadecimal address"))?;
+    let address =
+        u64::from_str_radix(addr, 16).map_err(|_| bad("expected a hexadecimal address"))?;
     let rest = rest.trim_start();
     let (policy, rest) = match SPACED_POLICIES.iter().find(|p| rest.starts_with(*p)) {
         Some(p) => {
@@ -146,9 +147,15 @@ fn token(e: &mut Entry, tok: &str) -> std::result::Result<(), &'static str> {
         e.file = Some(value.to_string());
         return Ok(());
     }
-    let num = || value.parse::<u64>().map_err(|_| "expected a number after '='");
+    let num = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| "expected a number after '='")
+    };
     if let Some(node) = key.strip_prefix('N') {
-        let node = node.parse::<u32>().map_err(|_| "expected N<node>=<pages>")?;
+        let node = node
+            .parse::<u32>()
+            .map_err(|_| "expected N<node>=<pages>")?;
         e.nodes.push((node, num()?));
         return Ok(());
     }

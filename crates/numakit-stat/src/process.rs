@@ -74,9 +74,16 @@ impl Category {
 
 /// Whether a `file=` of numa_maps is shared memory rather than a file.
 fn is_shared_memory(f: &str) -> bool {
-    ["/dev/shm/", "/memfd:", "/SYSV", "/dev/zero", "/i915", "/drm mm object"]
-        .iter()
-        .any(|p| f.starts_with(p))
+    [
+        "/dev/shm/",
+        "/memfd:",
+        "/SYSV",
+        "/dev/zero",
+        "/i915",
+        "/drm mm object",
+    ]
+    .iter()
+    .any(|p| f.starts_with(p))
 }
 
 /// Bytes per node.
@@ -185,7 +192,10 @@ impl Default for ReadOptions {
 
 /// The `Name:` of `/proc/PID/status` (as numastat reads it).
 pub fn name(root: &Root, pid: i32) -> Option<String> {
-    status_field(&root.read_to_string(&format!("/proc/{pid}/status")).ok()?, "Name")
+    status_field(
+        &root.read_to_string(&format!("/proc/{pid}/status")).ok()?,
+        "Name",
+    )
 }
 
 fn status_field(status: &str, key: &str) -> Option<String> {
@@ -197,15 +207,14 @@ fn status_field(status: &str, key: &str) -> Option<String> {
 
 /// Adds a numa_maps line to per-category, per-size sums.
 fn account(stat: &mut ProcessStat, e: &Entry, opts: &ReadOptions) {
+    if e.nodes.is_empty() && !opts.mappings {
+        return;
+    }
     let cat = Category::of(e);
     let ps = e.page_size(opts.base_page_size, opts.huge_page_size);
-    let mut bytes = ByNode::new();
-    for &(n, p) in &e.nodes {
-        *bytes.entry(n).or_default() += p.saturating_mul(ps);
-    }
     let by = stat.categories.entry(cat).or_default();
-    for (n, b) in &bytes {
-        *by.entry(*n).or_default() += b;
+    for &(n, p) in &e.nodes {
+        *by.entry(n).or_default() += p.saturating_mul(ps);
     }
     if cat == Category::Huge {
         let i = match stat.huge_pages.iter().position(|h| h.page_size == ps) {
@@ -218,11 +227,15 @@ fn account(stat: &mut ProcessStat, e: &Entry, opts: &ReadOptions) {
                 stat.huge_pages.len() - 1
             }
         };
-        for (n, b) in &bytes {
-            *stat.huge_pages[i].bytes.entry(*n).or_default() += b;
+        for &(n, p) in &e.nodes {
+            *stat.huge_pages[i].bytes.entry(n).or_default() += p.saturating_mul(ps);
         }
     }
     if opts.mappings {
+        let mut bytes = ByNode::new();
+        for &(n, p) in &e.nodes {
+            *bytes.entry(n).or_default() += p.saturating_mul(ps);
+        }
         stat.mappings.push(MappingStat {
             address: format!("{:x}", e.address),
             policy: e.policy.clone(),
@@ -236,12 +249,19 @@ fn account(stat: &mut ProcessStat, e: &Entry, opts: &ReadOptions) {
 
 /// Reads where the memory of `pid` is. `cpu_nodes` maps CPUs to nodes for
 /// the threads (see [`cpu_nodes`]).
-pub fn read(root: &Root, pid: i32, opts: &ReadOptions, cpu_nodes: &BTreeMap<u32, u32>) -> Result<ProcessStat> {
+pub fn read(
+    root: &Root,
+    pid: i32,
+    opts: &ReadOptions,
+    cpu_nodes: &BTreeMap<u32, u32>,
+) -> Result<ProcessStat> {
     let text = root
         .read_to_string(&format!("/proc/{pid}/numa_maps"))
         .map_err(|e| Error::process_file(pid, "numa_maps", e))?;
     let (entries, malformed) = numa_maps::parse_lenient(&text);
-    let status = root.read_to_string(&format!("/proc/{pid}/status")).unwrap_or_default();
+    let status = root
+        .read_to_string(&format!("/proc/{pid}/status"))
+        .unwrap_or_default();
     let mut stat = ProcessStat {
         pid,
         name: status_field(&status, "Name"),
@@ -249,8 +269,10 @@ pub fn read(root: &Root, pid: i32, opts: &ReadOptions, cpu_nodes: &BTreeMap<u32,
         huge_pages: Vec::new(),
         mappings: Vec::new(),
         threads: Vec::new(),
-        cpus_allowed: status_field(&status, "Cpus_allowed_list").and_then(|s| CpuSet::parse_list(&s).ok()),
-        mems_allowed: status_field(&status, "Mems_allowed_list").and_then(|s| NodeSet::parse_list(&s).ok()),
+        cpus_allowed: status_field(&status, "Cpus_allowed_list")
+            .and_then(|s| CpuSet::parse_list(&s).ok()),
+        mems_allowed: status_field(&status, "Mems_allowed_list")
+            .and_then(|s| NodeSet::parse_list(&s).ok()),
         malformed_lines: malformed,
     };
     for e in &entries {
@@ -275,7 +297,9 @@ pub fn threads(root: &Root, pid: i32, cpu_nodes: &BTreeMap<u32, u32>) -> Vec<Thr
     tids.sort_unstable();
     tids.into_iter()
         .filter_map(|tid| {
-            let s = root.read_to_string(&format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+            let s = root
+                .read_to_string(&format!("/proc/{pid}/task/{tid}/stat"))
+                .ok()?;
             let cpu = last_cpu(&s);
             Some(ThreadStat {
                 tid,
@@ -299,7 +323,8 @@ pub fn last_cpu(stat: &str) -> Option<u32> {
 pub fn cpu_nodes(root: &Root) -> BTreeMap<u32, u32> {
     let mut m = BTreeMap::new();
     for n in crate::system::node_ids(root).unwrap_or_default() {
-        let Some(list) = root.read_trim(&format!("{}/node{n}/cpulist", crate::system::NODE_DIR)) else {
+        let Some(list) = root.read_trim(&format!("{}/node{n}/cpulist", crate::system::NODE_DIR))
+        else {
             continue;
         };
         if let Ok(cpus) = CpuSet::parse_list(&list) {
@@ -362,39 +387,6 @@ pub fn find(root: &Root, pattern: &str, exclude: Option<i32>) -> Vec<i32> {
     pids
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_processor_field() {
-        let line = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 99 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0";
-        assert_eq!(last_cpu(line), Some(3));
-        assert_eq!(last_cpu("garbage"), None);
-        assert_eq!(last_cpu("1 (x) S 1"), None);
-    }
-
-    #[test]
-    fn categories() {
-        let e = |s: &str| numa_maps::parse_line(s).unwrap().unwrap();
-        assert_eq!(Category::of(&e("1 default huge N0=1")), Category::Huge);
-        assert_eq!(Category::of(&e("1 default heap N0=1")), Category::Heap);
-        assert_eq!(Category::of(&e("1 default stack N0=1")), Category::Stack);
-        assert_eq!(Category::of(&e("1 default anon=1 N0=1")), Category::PrivateAnon);
-        assert_eq!(Category::of(&e("1 default file=/lib/x.so N0=1")), Category::File);
-        assert_eq!(Category::of(&e("1 default file=/dev/shm/w N0=1")), Category::Shared);
-        assert_eq!(Category::of(&e("1 default file=/memfd:x\\040(deleted) N0=1")), Category::Shared);
-    }
-
-    #[test]
-    fn specs() {
-        assert_eq!(ProcSpec::parse("123"), ProcSpec::Pid(123));
-        assert_eq!(ProcSpec::parse("+1"), ProcSpec::Pattern("+1".into()));
-        assert_eq!(ProcSpec::parse("java"), ProcSpec::Pattern("java".into()));
-        assert_eq!(ProcSpec::parse("99999999999"), ProcSpec::Pattern("99999999999".into()));
-    }
-}
-
 /// Reads several processes, spread over the CPUs this process may use
 /// (the kernel writes each `numa_maps` on the reading thread, so reading
 /// them side by side divides the wait). Results come in the order of
@@ -410,7 +402,10 @@ pub fn read_all(
         .min(pids.len())
         .max(1);
     if workers == 1 {
-        return pids.iter().map(|p| read(root, *p, opts, cpu_nodes)).collect();
+        return pids
+            .iter()
+            .map(|p| read(root, *p, opts, cpu_nodes))
+            .collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut out: Vec<Option<Result<ProcessStat>>> = (0..pids.len()).map(|_| None).collect();
@@ -441,6 +436,56 @@ pub fn sched_numa_migrated(root: &Root, pid: i32) -> Option<u64> {
     let t = root.read_to_string(&format!("/proc/{pid}/sched")).ok()?;
     t.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        (k.trim() == "numa_pages_migrated").then(|| v.trim().parse().ok()).flatten()
+        (k.trim() == "numa_pages_migrated")
+            .then(|| v.trim().parse().ok())
+            .flatten()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_processor_field() {
+        let line = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 99 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0";
+        assert_eq!(last_cpu(line), Some(3));
+        assert_eq!(last_cpu("garbage"), None);
+        assert_eq!(last_cpu("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn categories() {
+        let e = |s: &str| numa_maps::parse_line(s).unwrap().unwrap();
+        assert_eq!(Category::of(&e("1 default huge N0=1")), Category::Huge);
+        assert_eq!(Category::of(&e("1 default heap N0=1")), Category::Heap);
+        assert_eq!(Category::of(&e("1 default stack N0=1")), Category::Stack);
+        assert_eq!(
+            Category::of(&e("1 default anon=1 N0=1")),
+            Category::PrivateAnon
+        );
+        assert_eq!(
+            Category::of(&e("1 default file=/lib/x.so N0=1")),
+            Category::File
+        );
+        assert_eq!(
+            Category::of(&e("1 default file=/dev/shm/w N0=1")),
+            Category::Shared
+        );
+        assert_eq!(
+            Category::of(&e("1 default file=/memfd:x\\040(deleted) N0=1")),
+            Category::Shared
+        );
+    }
+
+    #[test]
+    fn specs() {
+        assert_eq!(ProcSpec::parse("123"), ProcSpec::Pid(123));
+        assert_eq!(ProcSpec::parse("+1"), ProcSpec::Pattern("+1".into()));
+        assert_eq!(ProcSpec::parse("java"), ProcSpec::Pattern("java".into()));
+        assert_eq!(
+            ProcSpec::parse("99999999999"),
+            ProcSpec::Pattern("99999999999".into())
+        );
+    }
 }

@@ -47,7 +47,13 @@ impl Rates {
         let vm = |s: &SystemStat, k: &str| s.vmstat.as_ref()?.get(k);
         let vm_prefix = |s: &SystemStat, k: &str| s.vmstat.as_ref()?.sum_prefix(k);
         let migrations = per_sec(vm(a, "pgmigrate_success"), vm(b, "pgmigrate_success"), secs)
-            .or_else(|| per_sec(vm(a, "numa_pages_migrated"), vm(b, "numa_pages_migrated"), secs));
+            .or_else(|| {
+                per_sec(
+                    vm(a, "numa_pages_migrated"),
+                    vm(b, "numa_pages_migrated"),
+                    secs,
+                )
+            });
         Rates {
             seconds,
             numa_miss,
@@ -76,7 +82,9 @@ mod tests {
                 hugepages: vec![],
                 memory_tier: None,
             }],
-            vmstat: Some(parse(&format!("pgmigrate_success {migrated}\npgdemote_kswapd 4\n"))),
+            vmstat: Some(parse(&format!(
+                "pgmigrate_success {migrated}\npgdemote_kswapd 4\n"
+            ))),
             default_huge_page_size: None,
         }
     }
@@ -89,6 +97,9 @@ mod tests {
         assert_eq!(r.demotions, Some(0.0));
         assert_eq!(r.promotions, None);
         // a reset counts from zero
-        assert_eq!(Rates::between(&sys(50, 0), &sys(8, 0), 1.0).misses, Some(8.0));
+        assert_eq!(
+            Rates::between(&sys(50, 0), &sys(8, 0), 1.0).misses,
+            Some(8.0)
+        );
     }
 }

@@ -76,7 +76,11 @@ pub fn read_hugepages(root: &Root, dir: &str) -> Vec<HugePool> {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|name| {
-            let kb: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let kb: u64 = name
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             let p = format!("{dir}/{name}");
             Some(HugePool {
                 page_size: kb.checked_mul(1024)?,

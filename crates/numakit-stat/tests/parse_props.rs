@@ -20,7 +20,11 @@ fn numa_maps_text() -> impl Strategy<Value = String> {
         "(anon|dirty|mapped|kernelpagesize_kB|file)=[0-9a-z/]{0,8}",
         "[ -~]{0,6}",
     ];
-    prop::collection::vec(prop::collection::vec(token, 0..8).prop_map(|t| t.join(" ")), 0..6).prop_map(|l| l.join("\n"))
+    prop::collection::vec(
+        prop::collection::vec(token, 0..8).prop_map(|t| t.join(" ")),
+        0..6,
+    )
+    .prop_map(|l| l.join("\n"))
 }
 
 proptest! {
@@ -51,7 +55,8 @@ fn fuzz_corpus_replays() {
     let mut n = 0;
     for dir in ["parse_numa_maps", "parse_vmstat"] {
         for e in std::fs::read_dir(base.join(dir)).unwrap() {
-            let text = String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned();
+            let text =
+                String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned();
             let _ = numa_maps::parse_lenient(&text);
             let _ = counters::parse(&text);
             let _ = meminfo::parse(&text);

@@ -30,7 +30,7 @@ impl FileMapping {
     /// file is not open for reading; `ENODEV` for a file that cannot be
     /// mapped.
     pub fn new(fd: BorrowedFd<'_>, offset: u64, len: usize) -> Result<FileMapping> {
-        if len == 0 || offset % page_size() as u64 != 0 {
+        if len == 0 || !offset.is_multiple_of(page_size() as u64) {
             return Err(Errno::EINVAL);
         }
         let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
@@ -128,8 +128,14 @@ mod tests {
         assert_eq!(m.resident().unwrap(), vec![true; 3]);
         assert_eq!(m.touch(2), Some(7));
         assert_eq!(m.touch(3), None);
-        assert_eq!(FileMapping::new(f.as_fd(), 1, ps).unwrap_err(), Errno::EINVAL);
-        assert_eq!(FileMapping::new(f.as_fd(), 0, 0).unwrap_err(), Errno::EINVAL);
+        assert_eq!(
+            FileMapping::new(f.as_fd(), 1, ps).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            FileMapping::new(f.as_fd(), 0, 0).unwrap_err(),
+            Errno::EINVAL
+        );
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -30,8 +30,8 @@
 compile_error!("numakit-sys supports 64-bit Linux only");
 
 mod errno;
-pub mod mempolicy;
 pub mod filemap;
+pub mod mempolicy;
 pub mod mm;
 pub mod nr;
 pub mod sched;

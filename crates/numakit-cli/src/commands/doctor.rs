@@ -17,7 +17,9 @@ use crate::output;
 
 /// Arguments of `numakit doctor`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Checks: device-without-node, device-cpus-outside-cpuset, pcie-link-degraded, resizable-bar-off, iommu-mode, kernel-lacks-mempolicy, single-memory-tier, demotion-disabled, thp-never, no-hugepages-on-gpu-node, autonuma-with-pinned.\n\nExit status: 0 no warnings (information only); 1 at least one warning; 2 usage or input error.")]
+#[command(
+    after_help = "Checks: device-without-node, device-cpus-outside-cpuset, pcie-link-degraded, resizable-bar-off, iommu-mode, kernel-lacks-mempolicy, single-memory-tier, demotion-disabled, thp-never, no-hugepages-on-gpu-node, autonuma-with-pinned.\n\nExit status: 0 no warnings (information only); 1 at least one warning; 2 usage or input error."
+)]
 pub struct DoctorArgs {
     /// Print JSON (schema numakit.doctor/1, see docs/stat-json.md).
     #[arg(long)]
@@ -41,13 +43,27 @@ pub fn pinned_processes(root: &Root, m: &Machine) -> Vec<Pinned> {
     let all: CpuSet = m.nodes.iter().fold(CpuSet::new(), |a, n| a.union(&n.cpus));
     let mut v = Vec::new();
     for name in root.read_dir("/proc").unwrap_or_default() {
-        let Ok(pid) = name.parse::<i32>() else { continue };
-        if root.read(&format!("/proc/{pid}/cmdline")).map_or(true, |c| c.is_empty()) {
+        let Ok(pid) = name.parse::<i32>() else {
+            continue;
+        };
+        if root
+            .read(&format!("/proc/{pid}/cmdline"))
+            .map_or(true, |c| c.is_empty())
+        {
             continue;
         }
-        let Ok(status) = root.read_to_string(&format!("/proc/{pid}/status")) else { continue };
-        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
-        let Some(cpus) = field("Cpus_allowed_list:").and_then(|s| CpuSet::parse_list(&s).ok()) else { continue };
+        let Ok(status) = root.read_to_string(&format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+        };
+        let Some(cpus) = field("Cpus_allowed_list:").and_then(|s| CpuSet::parse_list(&s).ok())
+        else {
+            continue;
+        };
         if !all.is_empty() && cpus.is_subset(&all) && cpus.len() < all.len() {
             v.push(Pinned {
                 pid,
@@ -90,7 +106,12 @@ pub fn run(root: Option<PathBuf>, args: DoctorArgs) -> CliResult<u8> {
 fn render(r: &DoctorReport) -> String {
     let mut out = String::new();
     for f in &r.findings {
-        out.push_str(&format!("{}: {} [{}]\n", f.severity.name(), output::sanitize(&f.message), f.check));
+        out.push_str(&format!(
+            "{}: {} [{}]\n",
+            f.severity.name(),
+            output::sanitize(&f.message),
+            f.check
+        ));
         for e in &f.evidence {
             out.push_str(&format!("  evidence: {}\n", output::sanitize(e)));
         }
@@ -98,7 +119,11 @@ fn render(r: &DoctorReport) -> String {
             out.push_str(&format!("  fix: {}\n", output::sanitize(x)));
         }
     }
-    let warnings = r.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+    let warnings = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
     out.push_str(&format!(
         "{} findings ({warnings} warnings, {} information)\n",
         r.findings.len(),

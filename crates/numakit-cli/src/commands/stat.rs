@@ -31,7 +31,9 @@ pub const WATCH_SCHEMA: &str = "numakit.stat-watch/1";
 
 /// Arguments of `numakit stat`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 everything asked for was read; 1 --audit found problems; 2 an item (a process, a cgroup, a file) could not be read or matched nothing (the rest is still shown), or bad usage.")]
+#[command(
+    after_help = "Exit status: 0 everything asked for was read; 1 --audit found problems; 2 an item (a process, a cgroup, a file) could not be read or matched nothing (the rest is still shown), or bad usage."
+)]
 pub struct StatArgs {
     /// A process: a PID, or a pattern matched against its name and command line as numastat matches. May be repeated.
     #[arg(short = 'p', long = "pid", value_name = "PID|PATTERN")]
@@ -104,23 +106,36 @@ pub fn run(root: Option<PathBuf>, args: StatArgs) -> CliResult<u8> {
     let root = open_root(root)?;
     if let Some(secs) = args.watch {
         if !(0.05..=86400.0).contains(&secs) {
-            return Err(CliError::new(format!("--watch {secs}: the interval must be between 0.05 and 86400 seconds")));
+            return Err(CliError::new(format!(
+                "--watch {secs}: the interval must be between 0.05 and 86400 seconds"
+            )));
         }
         return watch(&root, &args, secs);
     }
     if args.audit && args.pids.is_empty() {
-        return Err(CliError::new("--audit needs a process: give -p PID or -p PATTERN")
-            .hint("numakit stat -p PID --audit; 'numakit doctor' checks the whole system"));
+        return Err(
+            CliError::new("--audit needs a process: give -p PID or -p PATTERN")
+                .hint("numakit stat -p PID --audit; 'numakit doctor' checks the whole system"),
+        );
     }
     let report = report(&root, &args)?;
-    let findings = report.processes.iter().filter_map(|p| p.findings.as_ref()).flatten().any(|f| f.severity.counts());
+    let findings = report
+        .processes
+        .iter()
+        .filter_map(|p| p.findings.as_ref())
+        .flatten()
+        .any(|f| f.severity.counts());
     if args.json {
         output::print_json(&report)?;
     } else {
         output::print(&render::report(&report, args.verbose))?;
     }
     for e in &report.errors {
-        eprintln!("numakit: {}: {}", output::sanitize(&e.item), output::sanitize(&e.message));
+        eprintln!(
+            "numakit: {}: {}",
+            output::sanitize(&e.item),
+            output::sanitize(&e.message)
+        );
     }
     Ok(if !report.errors.is_empty() {
         EXIT_ERROR
@@ -179,9 +194,22 @@ fn report(root: &Root, args: &StatArgs) -> CliResult<StatReport> {
     let pids = select(root, &args.pids, &mut errors);
     let cpu_nodes = process::cpu_nodes(root);
     let opts = read_options(root, args.verbose || args.json);
-    let machine = args.audit.then(|| Machine::discover_parts(root, Parts { pci: true, knobs: true, cpus: true, ..Parts::NODES }));
+    let machine = args.audit.then(|| {
+        Machine::discover_parts(
+            root,
+            Parts {
+                pci: true,
+                knobs: true,
+                cpus: true,
+                ..Parts::NODES
+            },
+        )
+    });
     let mut processes = Vec::new();
-    for (pid, r) in pids.iter().zip(process::read_all(root, &pids, &opts, &cpu_nodes)) {
+    for (pid, r) in pids
+        .iter()
+        .zip(process::read_all(root, &pids, &opts, &cpu_nodes))
+    {
         match r {
             Ok(stat) => processes.push(audited(root, stat, machine.as_ref())),
             Err(e) => errors.push(ItemError {
@@ -205,7 +233,10 @@ fn report(root: &Root, args: &StatArgs) -> CliResult<StatReport> {
         if !root.is_live() {
             errors.push(ItemError {
                 item: format!("file {}", f.display()),
-                message: format!("the page cache of a file needs the running system, not {}", root.label()),
+                message: format!(
+                    "the page cache of a file needs the running system, not {}",
+                    root.label()
+                ),
             });
             continue;
         }
@@ -267,7 +298,10 @@ pub struct WatchRecord {
 fn watch(root: &Root, args: &StatArgs, secs: f64) -> CliResult<u8> {
     let tty = output::is_stdout_terminal() && !args.json;
     let start = Instant::now();
-    let read = || SystemStat::read(root).map_err(|e| CliError::new(format!("cannot read the nodes of {}: {e}", root.label())));
+    let read = || {
+        SystemStat::read(root)
+            .map_err(|e| CliError::new(format!("cannot read the nodes of {}: {e}", root.label())))
+    };
     let mut errors = Vec::new();
     let pids = select(root, &args.pids, &mut errors);
     for e in &errors {
@@ -281,7 +315,10 @@ fn watch(root: &Root, args: &StatArgs, secs: f64) -> CliResult<u8> {
         std::thread::sleep(Duration::from_secs_f64(secs));
         let now = (read()?, Instant::now());
         let rates = Rates::between(&prev.0, &now.0, now.1.duration_since(prev.1).as_secs_f64());
-        let processes = process::read_all(root, &pids, &opts, &cpu_nodes).into_iter().filter_map(Result::ok).collect();
+        let processes = process::read_all(root, &pids, &opts, &cpu_nodes)
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
         let rec = WatchRecord {
             schema: WATCH_SCHEMA,
             elapsed_s: start.elapsed().as_secs_f64(),
@@ -290,7 +327,9 @@ fn watch(root: &Root, args: &StatArgs, secs: f64) -> CliResult<u8> {
             processes,
         };
         let text = if args.json {
-            serde_json::to_string(&rec).map_err(|e| CliError::new(format!("cannot render JSON: {e}")))? + "\n"
+            serde_json::to_string(&rec)
+                .map_err(|e| CliError::new(format!("cannot render JSON: {e}")))?
+                + "\n"
         } else if tty {
             format!("\x1b[H\x1b[2J{}", render::watch(&rec, true))
         } else {

@@ -4,5 +4,5 @@
 //! words its answers and errors as the original does.
 
 pub mod migratepages;
-pub mod numastat;
 pub mod numactl;
+pub mod numastat;

@@ -21,9 +21,21 @@ fn mib(b: u64) -> String {
 
 /// A table: a label column, then one right-justified column per header.
 fn table(out: &mut String, title: &str, heads: &[String], rows: &[(String, Vec<String>)]) {
-    let lw = rows.iter().map(|(l, _)| l.len()).chain([title.len()]).max().unwrap_or(0) + 2;
+    let lw = rows
+        .iter()
+        .map(|(l, _)| l.len())
+        .chain([title.len()])
+        .max()
+        .unwrap_or(0)
+        + 2;
     let widths: Vec<usize> = (0..heads.len())
-        .map(|i| rows.iter().filter_map(|(_, v)| v.get(i).map(String::len)).chain([heads[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .filter_map(|(_, v)| v.get(i).map(String::len))
+                .chain([heads[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let _ = write!(out, "{title:<lw$}");
     for (h, w) in heads.iter().zip(&widths) {
@@ -52,7 +64,20 @@ fn system(out: &mut String, s: &SystemStat) {
     }
     let rows: Vec<(String, Vec<String>)> = keys
         .iter()
-        .map(|k| (k.clone(), s.nodes.iter().map(|n| n.numastat.as_ref().and_then(|c| c.get(k)).map_or(unknown.clone(), |v| v.to_string())).collect()))
+        .map(|k| {
+            (
+                k.clone(),
+                s.nodes
+                    .iter()
+                    .map(|n| {
+                        n.numastat
+                            .as_ref()
+                            .and_then(|c| c.get(k))
+                            .map_or(unknown.clone(), |v| v.to_string())
+                    })
+                    .collect(),
+            )
+        })
         .collect();
     table(out, "numastat (pages)", &heads, &rows);
     out.push('\n');
@@ -67,18 +92,34 @@ fn system(out: &mut String, s: &SystemStat) {
     let rows: Vec<(String, Vec<String>)> = keys
         .iter()
         .map(|k| {
-            let cells = s.nodes.iter().map(|n| match n.meminfo.as_ref().and_then(|m| m.get(k)) {
-                Some(Value::Bytes(b)) => mib(b),
-                Some(Value::Count(c)) => c.to_string(),
-                None => unknown.clone(),
-            });
-            let unit = if s.nodes.iter().any(|n| matches!(n.meminfo.as_ref().and_then(|m| m.get(k)), Some(Value::Count(_)))) { "" } else { " (MiB)" };
+            let cells = s
+                .nodes
+                .iter()
+                .map(|n| match n.meminfo.as_ref().and_then(|m| m.get(k)) {
+                    Some(Value::Bytes(b)) => mib(b),
+                    Some(Value::Count(c)) => c.to_string(),
+                    None => unknown.clone(),
+                });
+            let unit = if s.nodes.iter().any(|n| {
+                matches!(
+                    n.meminfo.as_ref().and_then(|m| m.get(k)),
+                    Some(Value::Count(_))
+                )
+            }) {
+                ""
+            } else {
+                " (MiB)"
+            };
             (format!("{k}{unit}"), cells.collect())
         })
         .collect();
     table(out, "meminfo", &heads, &rows);
     out.push('\n');
-    let mut sizes: Vec<u64> = s.nodes.iter().flat_map(|n| n.hugepages.iter().map(|p| p.page_size)).collect();
+    let mut sizes: Vec<u64> = s
+        .nodes
+        .iter()
+        .flat_map(|n| n.hugepages.iter().map(|p| p.page_size))
+        .collect();
     sizes.sort_unstable();
     sizes.dedup();
     let mut rows = Vec::new();
@@ -96,13 +137,28 @@ fn system(out: &mut String, s: &SystemStat) {
             rows.push((format!("{} pages {what}", numakit_doctor::human(sz)), cells));
         }
     }
-    rows.push(("memory tier".into(), s.nodes.iter().map(|n| n.memory_tier.map_or(unknown.clone(), |t| t.to_string())).collect()));
+    rows.push((
+        "memory tier".into(),
+        s.nodes
+            .iter()
+            .map(|n| n.memory_tier.map_or(unknown.clone(), |t| t.to_string()))
+            .collect(),
+    ));
     table(out, "hugepages and tiers", &heads, &rows);
     out.push('\n');
     match &s.vmstat {
         Some(v) if !v.values.is_empty() => {
-            let rows: Vec<(String, Vec<String>)> = v.values.iter().map(|(k, x)| (k.clone(), vec![x.to_string()])).collect();
-            table(out, "vmstat (balancing, tiering, migration)", &["value".into()], &rows);
+            let rows: Vec<(String, Vec<String>)> = v
+                .values
+                .iter()
+                .map(|(k, x)| (k.clone(), vec![x.to_string()]))
+                .collect();
+            table(
+                out,
+                "vmstat (balancing, tiering, migration)",
+                &["value".into()],
+                &rows,
+            );
         }
         _ => out.push_str("vmstat: unknown (no /proc/vmstat)\n"),
     }
@@ -117,7 +173,10 @@ fn process(out: &mut String, p: &ProcessStat, verbose: bool) {
     let mut heads: Vec<String> = nodes.iter().map(|n| format!("node {n}")).collect();
     heads.push("total".into());
     let row = |label: String, by: &BTreeMap<u32, u64>| {
-        let mut v: Vec<String> = nodes.iter().map(|n| mib(by.get(n).copied().unwrap_or(0))).collect();
+        let mut v: Vec<String> = nodes
+            .iter()
+            .map(|n| mib(by.get(n).copied().unwrap_or(0)))
+            .collect();
         v.push(mib(by.values().sum()));
         (label, v)
     };
@@ -125,17 +184,24 @@ fn process(out: &mut String, p: &ProcessStat, verbose: bool) {
     for c in Category::ALL {
         if c == Category::Huge {
             for h in &p.huge_pages {
-                rows.push(row(format!("huge ({})", numakit_doctor::human(h.page_size)), &h.bytes));
+                rows.push(row(
+                    format!("huge ({})", numakit_doctor::human(h.page_size)),
+                    &h.bytes,
+                ));
             }
             continue;
         }
-        rows.push(row(c.name().replace('_', " "), p.categories.get(&c).unwrap_or(&BTreeMap::new())));
+        rows.push(row(
+            c.name().replace('_', " "),
+            p.categories.get(&c).unwrap_or(&BTreeMap::new()),
+        ));
     }
     rows.push(row("total".into(), &total));
     table(out, "MiB", &heads, &rows);
     let mut per: BTreeMap<String, usize> = BTreeMap::new();
     for t in &p.threads {
-        *per.entry(t.node.map_or("node ?".into(), |n| format!("node {n}"))).or_default() += 1;
+        *per.entry(t.node.map_or("node ?".into(), |n| format!("node {n}")))
+            .or_default() += 1;
     }
     let runs: Vec<String> = per.iter().map(|(n, c)| format!("{n}: {c}")).collect();
     let _ = writeln!(out, "threads: {} ({})", p.threads.len(), runs.join(", "));
@@ -147,14 +213,28 @@ fn process(out: &mut String, p: &ProcessStat, verbose: bool) {
         show(p.mems_allowed.as_ref().map(ToString::to_string))
     );
     if p.malformed_lines > 0 {
-        let _ = writeln!(out, "({} numa_maps lines could not be read: the process changed its mappings meanwhile)", p.malformed_lines);
+        let _ = writeln!(
+            out,
+            "({} numa_maps lines could not be read: the process changed its mappings meanwhile)",
+            p.malformed_lines
+        );
     }
     if verbose {
         for t in &p.threads {
-            let _ = writeln!(out, "  thread {} last ran on CPU {} (node {})", t.tid, show(t.cpu.map(|c| c.to_string())), show(t.node.map(|n| n.to_string())));
+            let _ = writeln!(
+                out,
+                "  thread {} last ran on CPU {} (node {})",
+                t.tid,
+                show(t.cpu.map(|c| c.to_string())),
+                show(t.node.map(|n| n.to_string()))
+            );
         }
         for m in &p.mappings {
-            let by: Vec<String> = m.bytes.iter().map(|(n, b)| format!("N{n}={}", mib(*b))).collect();
+            let by: Vec<String> = m
+                .bytes
+                .iter()
+                .map(|(n, b)| format!("N{n}={}", mib(*b)))
+                .collect();
             let _ = writeln!(
                 out,
                 "  {} {:<12} {:<24} {} {}",
@@ -173,7 +253,13 @@ fn findings(out: &mut String, f: &[Finding]) {
         out.push_str("audit: no findings\n");
     }
     for x in f {
-        let _ = writeln!(out, "{}: {} [{}]", x.severity.name(), sanitize(&x.message), x.check);
+        let _ = writeln!(
+            out,
+            "{}: {} [{}]",
+            x.severity.name(),
+            sanitize(&x.message),
+            x.check
+        );
         for e in &x.evidence {
             let _ = writeln!(out, "  evidence: {}", sanitize(e));
         }
@@ -197,7 +283,16 @@ pub fn report(r: &StatReport, verbose: bool) -> String {
         if let Some(d) = &p.devices {
             for d in d {
                 let pci: Vec<String> = d.pci.iter().map(ToString::to_string).collect();
-                let _ = writeln!(out, "uses {} ({})", sanitize(&d.name), if pci.is_empty() { "PCI function unknown".into() } else { pci.join(", ") });
+                let _ = writeln!(
+                    out,
+                    "uses {} ({})",
+                    sanitize(&d.name),
+                    if pci.is_empty() {
+                        "PCI function unknown".into()
+                    } else {
+                        pci.join(", ")
+                    }
+                );
             }
         }
         if let Some(f) = &p.findings {
@@ -209,7 +304,13 @@ pub fn report(r: &StatReport, verbose: bool) -> String {
             out.push('\n');
         }
         let show = |x: Option<String>| x.unwrap_or_else(|| "unknown".into());
-        let _ = writeln!(out, "cgroup {} (v{}, {})", sanitize(&c.path), c.version, sanitize(&c.dir));
+        let _ = writeln!(
+            out,
+            "cgroup {} (v{}, {})",
+            sanitize(&c.path),
+            c.version,
+            sanitize(&c.dir)
+        );
         let _ = writeln!(
             out,
             "cpuset: CPUs {}, nodes {}{}",
@@ -221,7 +322,11 @@ pub fn report(r: &StatReport, verbose: bool) -> String {
             }
         );
         let nodes: Vec<u32> = {
-            let mut v: Vec<u32> = c.numa_stat.iter().flat_map(|(_, b)| b.keys().copied()).collect();
+            let mut v: Vec<u32> = c
+                .numa_stat
+                .iter()
+                .flat_map(|(_, b)| b.keys().copied())
+                .collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -230,7 +335,15 @@ pub fn report(r: &StatReport, verbose: bool) -> String {
         let rows: Vec<(String, Vec<String>)> = c
             .numa_stat
             .iter()
-            .map(|(k, b)| (k.clone(), nodes.iter().map(|n| mib(b.get(n).copied().unwrap_or(0))).collect()))
+            .map(|(k, b)| {
+                (
+                    k.clone(),
+                    nodes
+                        .iter()
+                        .map(|n| mib(b.get(n).copied().unwrap_or(0)))
+                        .collect(),
+                )
+            })
             .collect();
         if rows.is_empty() {
             out.push_str("memory.numa_stat: unknown (no memory controller)\n");
@@ -242,16 +355,28 @@ pub fn report(r: &StatReport, verbose: bool) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        let by: Vec<String> = f.by_node.iter().map(|(n, p)| format!("node {n}: {} MiB", mib(p * f.page_size))).collect();
+        let by: Vec<String> = f
+            .by_node
+            .iter()
+            .map(|(n, p)| format!("node {n}: {} MiB", mib(p * f.page_size)))
+            .collect();
         let _ = writeln!(
             out,
             "file {}: {} MiB, {} MiB in the page cache ({}%){}{}",
             sanitize(&f.path),
             mib(f.size),
             mib(f.cached * f.page_size),
-            if f.pages == 0 { 0 } else { f.cached * 100 / f.pages },
-            if by.is_empty() { String::new() } else { format!(": {}", by.join(", ")) },
-            if f.unknown > 0 { format!(", {} pages on no known node", f.unknown) } else { String::new() }
+            (f.cached * 100).checked_div(f.pages).unwrap_or(0),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", by.join(", "))
+            },
+            if f.unknown > 0 {
+                format!(", {} pages on no known node", f.unknown)
+            } else {
+                String::new()
+            }
         );
     }
     out
@@ -266,17 +391,35 @@ fn rate(x: Option<f64>) -> String {
 pub fn watch(r: &WatchRecord, screen: bool) -> String {
     let rt = &r.rates;
     let mut out = String::new();
-    let per: Vec<String> = rt.numa_miss.iter().map(|(n, v)| format!("node {n} {v:.1}")).collect();
+    let per: Vec<String> = rt
+        .numa_miss
+        .iter()
+        .map(|(n, v)| format!("node {n} {v:.1}"))
+        .collect();
     if screen {
-        let _ = writeln!(out, "numakit stat --watch: {:.1} s (Ctrl-C stops)\n", r.elapsed_s);
-        let _ = writeln!(out, "misses/s      {} ({})", rate(rt.misses), per.join(", "));
+        let _ = writeln!(
+            out,
+            "numakit stat --watch: {:.1} s (Ctrl-C stops)\n",
+            r.elapsed_s
+        );
+        let _ = writeln!(
+            out,
+            "misses/s      {} ({})",
+            rate(rt.misses),
+            per.join(", ")
+        );
         let _ = writeln!(out, "migrations/s  {}", rate(rt.migrations));
         let _ = writeln!(out, "promotions/s  {}", rate(rt.promotions));
         let _ = writeln!(out, "demotions/s   {}", rate(rt.demotions));
         let _ = writeln!(out, "hint faults/s {}", rate(rt.hint_faults));
         for n in &r.system.nodes {
             let free = n.meminfo.as_ref().and_then(|m| m.bytes("MemFree"));
-            let _ = writeln!(out, "node {}: {} MiB free", n.node, free.map_or("?".into(), mib));
+            let _ = writeln!(
+                out,
+                "node {}: {} MiB free",
+                n.node,
+                free.map_or("?".into(), mib)
+            );
         }
     } else {
         let _ = writeln!(
@@ -292,8 +435,18 @@ pub fn watch(r: &WatchRecord, screen: bool) -> String {
         );
     }
     for p in &r.processes {
-        let by: Vec<String> = p.total().iter().map(|(n, b)| format!("node {n} {} MiB", mib(*b))).collect();
-        let _ = writeln!(out, "  process {} ({}): {}", p.pid, sanitize(p.name.as_deref().unwrap_or("?")), by.join(", "));
+        let by: Vec<String> = p
+            .total()
+            .iter()
+            .map(|(n, b)| format!("node {n} {} MiB", mib(*b)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  process {} ({}): {}",
+            p.pid,
+            sanitize(p.name.as_deref().unwrap_or("?")),
+            by.join(", ")
+        );
     }
     out
 }

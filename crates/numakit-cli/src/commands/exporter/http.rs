@@ -55,10 +55,14 @@ pub enum Route {
 
 /// Reads the request line of a request head.
 pub fn route(head: &[u8]) -> Route {
-    let Ok(text) = std::str::from_utf8(head) else { return Route::Bad };
+    let Ok(text) = std::str::from_utf8(head) else {
+        return Route::Bad;
+    };
     let line = text.split("\r\n").next().unwrap_or("");
     let mut w = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (w.next(), w.next(), w.next(), w.next()) else {
+    let (Some(method), Some(target), Some(version), None) =
+        (w.next(), w.next(), w.next(), w.next())
+    else {
         return Route::Bad;
     };
     if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
@@ -66,7 +70,9 @@ pub fn route(head: &[u8]) -> Route {
     }
     let path = target.split('?').next().unwrap_or("");
     match (method, path) {
-        ("GET" | "HEAD", "/metrics") => Route::Metrics { head: method == "HEAD" },
+        ("GET" | "HEAD", "/metrics") => Route::Metrics {
+            head: method == "HEAD",
+        },
         ("GET" | "HEAD", _) => Route::NotFound,
         _ => Route::NotAllowed,
     }
@@ -107,18 +113,46 @@ fn handle(mut s: TcpStream, limits: &Limits, scrape: &(dyn Fn() -> String + Sync
     let _ = s.set_read_timeout(Some(limits.timeout));
     let _ = s.set_write_timeout(Some(limits.timeout));
     let Some(head) = read_head(&mut s, limits.max_head) else {
-        respond(&mut s, "400 Bad Request", "text/plain", "bad request\n", false);
+        respond(
+            &mut s,
+            "400 Bad Request",
+            "text/plain",
+            "bad request\n",
+            false,
+        );
         return;
     };
     match route(&head) {
         Route::Metrics { head } => respond(&mut s, "200 OK", METRICS_TYPE, &scrape(), head),
-        Route::NotFound => respond(&mut s, "404 Not Found", "text/plain", "not found: numakit serves /metrics\n", false),
-        Route::NotAllowed => respond(&mut s, "405 Method Not Allowed", "text/plain", "only GET and HEAD\n", false),
-        Route::Bad => respond(&mut s, "400 Bad Request", "text/plain", "bad request\n", false),
+        Route::NotFound => respond(
+            &mut s,
+            "404 Not Found",
+            "text/plain",
+            "not found: numakit serves /metrics\n",
+            false,
+        ),
+        Route::NotAllowed => respond(
+            &mut s,
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET and HEAD\n",
+            false,
+        ),
+        Route::Bad => respond(
+            &mut s,
+            "400 Bad Request",
+            "text/plain",
+            "bad request\n",
+            false,
+        ),
     }
 }
 
-fn worker(rx: Arc<Mutex<Receiver<TcpStream>>>, limits: Limits, scrape: &(dyn Fn() -> String + Sync)) {
+fn worker(
+    rx: Arc<Mutex<Receiver<TcpStream>>>,
+    limits: Limits,
+    scrape: &(dyn Fn() -> String + Sync),
+) {
     loop {
         let next = match rx.lock() {
             Ok(r) => r.recv(),
@@ -133,7 +167,12 @@ fn worker(rx: Arc<Mutex<Receiver<TcpStream>>>, limits: Limits, scrape: &(dyn Fn(
 
 /// Serves `listener` until `stop` is set (and a connection wakes the
 /// accepting thread); then finishes the requests in hand and returns.
-pub fn serve(listener: TcpListener, limits: Limits, stop: &AtomicBool, scrape: &(dyn Fn() -> String + Sync)) {
+pub fn serve(
+    listener: TcpListener,
+    limits: Limits,
+    stop: &AtomicBool,
+    scrape: &(dyn Fn() -> String + Sync),
+) {
     let (tx, rx): (SyncSender<TcpStream>, _) = sync_channel(limits.queue);
     let rx = Arc::new(Mutex::new(rx));
     std::thread::scope(|sc| {
@@ -148,7 +187,13 @@ pub fn serve(listener: TcpListener, limits: Limits, stop: &AtomicBool, scrape: &
             let Ok(s) = conn else { continue };
             if let Err(TrySendError::Full(mut s)) = tx.try_send(s) {
                 let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-                respond(&mut s, "503 Service Unavailable", "text/plain", "busy\n", false);
+                respond(
+                    &mut s,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "busy\n",
+                    false,
+                );
             }
         }
         drop(tx);
@@ -161,8 +206,14 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), Route::Metrics { head: false });
-        assert_eq!(route(b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics { head: true });
+        assert_eq!(
+            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Route::Metrics { head: false }
+        );
+        assert_eq!(
+            route(b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n"),
+            Route::Metrics { head: true }
+        );
         assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert_eq!(route(b"GET /metrics/x HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), Route::NotAllowed);

@@ -20,7 +20,9 @@ use crate::error::{CliError, CliResult};
 
 /// Arguments of `numakit exporter`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Metrics: numakit_node_meminfo_bytes, numakit_node_meminfo_count, numakit_node_numastat_pages_total, numakit_node_vmstat_total, numakit_node_hugepages, numakit_node_memory_tier, numakit_vmstat_total, numakit_knob, numakit_thp_enabled, numakit_process_memory_bytes, numakit_cgroup_memory_bytes, numakit_scrape_duration_seconds (docs/exporter.md).\n\nExit status: 0 stopped by SIGTERM or SIGINT; 2 the address cannot be listened on.")]
+#[command(
+    after_help = "Metrics: numakit_node_meminfo_bytes, numakit_node_meminfo_count, numakit_node_numastat_pages_total, numakit_node_vmstat_total, numakit_node_hugepages, numakit_node_memory_tier, numakit_vmstat_total, numakit_knob, numakit_thp_enabled, numakit_process_memory_bytes, numakit_cgroup_memory_bytes, numakit_scrape_duration_seconds (docs/exporter.md).\n\nExit status: 0 stopped by SIGTERM or SIGINT; 2 the address cannot be listened on."
+)]
 pub struct ExporterArgs {
     /// Address to listen on (loopback by default; give 0.0.0.0:9464 to serve other machines).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR:PORT")]
@@ -43,11 +45,15 @@ pub struct ExporterArgs {
 pub fn run(root: Option<PathBuf>, args: ExporterArgs) -> CliResult<u8> {
     let root = open_root(root)?;
     let listener = TcpListener::bind(args.listen).map_err(|e| {
-        CliError::new(format!("cannot listen on {}: {e}", args.listen)).hint("another exporter may hold the port; pick one with --listen")
+        CliError::new(format!("cannot listen on {}: {e}", args.listen))
+            .hint("another exporter may hold the port; pick one with --listen")
     })?;
-    let local = listener.local_addr().map_err(|e| CliError::new(format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", args.listen)))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(|e| CliError::new(format!("cannot handle SIGTERM: {e}")))?;
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| CliError::new(format!("cannot handle SIGTERM: {e}")))?;
     let handle = signals.handle();
     let waker = {
         let stop = stop.clone();

@@ -34,13 +34,15 @@ pub fn scan(args: &[String], prog: &str) -> (Vec<Event>, Vec<String>) {
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            ev.push(match (!name.is_empty() && "help".starts_with(name), value) {
-                (true, None) => Event::Usage(None),
-                (true, Some(_)) => Event::Usage(Some(format!(
-                    "{prog}: option '--help' doesn't allow an argument"
-                ))),
-                (false, _) => Event::Usage(Some(format!("{prog}: unrecognized option '{a}'"))),
-            });
+            ev.push(
+                match (!name.is_empty() && "help".starts_with(name), value) {
+                    (true, None) => Event::Usage(None),
+                    (true, Some(_)) => Event::Usage(Some(format!(
+                        "{prog}: option '--help' doesn't allow an argument"
+                    ))),
+                    (false, _) => Event::Usage(Some(format!("{prog}: unrecognized option '{a}'"))),
+                },
+            );
             continue;
         }
         let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty()) else {
@@ -74,7 +76,9 @@ pub fn scan(args: &[String], prog: &str) -> (Vec<Event>, Vec<String>) {
                     i += 1;
                     break;
                 }
-                _ => ev.push(Event::Usage(Some(format!("{prog}: invalid option -- '{c}'")))),
+                _ => ev.push(Event::Usage(Some(format!(
+                    "{prog}: invalid option -- '{c}'"
+                )))),
             }
         }
     }
@@ -91,7 +95,10 @@ mod tests {
 
     #[test]
     fn forms() {
-        let (ev, rest) = scan(&s(&["12", "-cm", "-p", "java", "-s1", "-s", "x", "--", "-n"]), "numastat");
+        let (ev, rest) = scan(
+            &s(&["12", "-cm", "-p", "java", "-s1", "-s", "x", "--", "-n"]),
+            "numastat",
+        );
         assert_eq!(
             ev,
             vec![
@@ -106,10 +113,22 @@ mod tests {
         let (ev, _) = scan(&s(&["-p7", "--he", "-x", "--help=1", "--nope", "-p"]), "ns");
         assert_eq!(ev[0], Event::Opt('p', Some("7".into())));
         assert_eq!(ev[1], Event::Usage(None));
-        assert_eq!(ev[2], Event::Usage(Some("ns: invalid option -- 'x'".into())));
-        assert_eq!(ev[3], Event::Usage(Some("ns: option '--help' doesn't allow an argument".into())));
-        assert_eq!(ev[4], Event::Usage(Some("ns: unrecognized option '--nope'".into())));
-        assert_eq!(ev[5], Event::Usage(Some("ns: option requires an argument -- 'p'".into())));
+        assert_eq!(
+            ev[2],
+            Event::Usage(Some("ns: invalid option -- 'x'".into()))
+        );
+        assert_eq!(
+            ev[3],
+            Event::Usage(Some("ns: option '--help' doesn't allow an argument".into()))
+        );
+        assert_eq!(
+            ev[4],
+            Event::Usage(Some("ns: unrecognized option '--nope'".into()))
+        );
+        assert_eq!(
+            ev[5],
+            Event::Usage(Some("ns: option requires an argument -- 'p'".into()))
+        );
         let (_, rest) = scan(&s(&["-"]), "ns");
         assert_eq!(rest, s(&["-"]));
     }

@@ -117,7 +117,9 @@ fn atoi(s: &str) -> i32 {
     let v = s
         .bytes()
         .take_while(u8::is_ascii_digit)
-        .fold(0i128, |a, d| (a * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX)));
+        .fold(0i128, |a, d| {
+            (a * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX))
+        });
     v as i64 as i32
 }
 
@@ -138,7 +140,11 @@ fn screen_width() -> usize {
                 _ => (false, t),
             };
             let n = i64::from(atoi(digits)) * if neg { -1 } else { 1 };
-            if (1..=10_000_000).contains(&n) { n as usize } else { 80 }
+            if (1..=10_000_000).contains(&n) {
+                n as usize
+            } else {
+                80
+            }
         }
         Err(_) if io::IsTerminal::is_terminal(&io::stdout()) => 80,
         Err(_) => 10_000_000,
@@ -149,7 +155,10 @@ fn screen_width() -> usize {
 /// Runs the interface. `prog` is argv[0] as invoked (numastat names
 /// itself by it); `args` the rest.
 pub fn run(prog: String, args: Vec<OsString>) -> CliResult<u8> {
-    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let root = match std::env::var_os("NUMAKIT_ROOT") {
         Some(p) => match Root::open(&p) {
             Ok(r) => r,
@@ -226,7 +235,11 @@ impl Session {
         self.nodes = match system::node_ids(&self.root) {
             Ok(n) if !n.is_empty() => n,
             r => {
-                let why = if r.is_err() { "No such file or directory" } else { "Success" };
+                let why = if r.is_err() {
+                    "No such file or directory"
+                } else {
+                    "Success"
+                };
                 let what = if compat {
                     "sysfs not mounted or system not NUMA aware"
                 } else {
@@ -246,7 +259,8 @@ impl Session {
             self.process_tables(huge);
         }
         if self.opts.system {
-            self.out.push_str("\nPer-node system memory usage (in MBs):\n");
+            self.out
+                .push_str("\nPer-node system memory usage (in MBs):\n");
             self.meminfo_table(huge)?;
         }
         if self.opts.numastat || (self.opts.pids.is_empty() && !self.opts.system) {
@@ -265,7 +279,8 @@ impl Session {
         let me = self.root.is_live().then(|| std::process::id() as i32);
         let found = numakit_stat::process::find(&self.root, a, me);
         if found.is_empty() {
-            self.out.push_str(&format!("Found no processes containing pattern: \"{a}\"\n"));
+            self.out
+                .push_str(&format!("Found no processes containing pattern: \"{a}\"\n"));
         }
         self.opts.pids.extend(found);
     }
@@ -335,9 +350,19 @@ impl Session {
         let n = self.nodes.len();
         let mut t = Table::new(hr, hr + NUMASTAT_ROWS.len(), n + 2);
         for (i, (tok, label)) in NUMASTAT_ROWS.iter().enumerate() {
-            t.set(hr + i, 0, Cell::Text(if compat { tok } else { label }.to_string()));
+            t.set(
+                hr + i,
+                0,
+                Cell::Text(if compat { tok } else { label }.to_string()),
+            );
         }
-        let label = |id: u32| if compat { format!("node{id}") } else { format!("Node {id}") };
+        let label = |id: u32| {
+            if compat {
+                format!("node{id}")
+            } else {
+                format!("Node {id}")
+            }
+        };
         self.node_header(&mut t, &label, !compat, !compat);
         let page = numakit_placement::page_size() as f64;
         for (i, node) in self.nodes.clone().into_iter().enumerate() {
@@ -350,7 +375,11 @@ impl Session {
                 let Some(row) = NUMASTAT_ROWS.iter().position(|(tok, _)| *tok == k) else {
                     continue;
                 };
-                let v = if compat { v as f64 } else { v as f64 * page / MB };
+                let v = if compat {
+                    v as f64
+                } else {
+                    v as f64 * page / MB
+                };
                 t.set(hr + row, i + 1, Cell::Num(v));
                 t.add(hr + row, n + 1, v);
             }
@@ -371,7 +400,8 @@ impl Session {
                 .root
                 .read_to_string(&path)
                 .map_err(|e| Stop(format!("cannot open {path}: {}", strerror(&e))))?;
-            let pools = system::read_hugepages(&self.root, &format!("{NODE_DIR}/node{node}/hugepages"));
+            let pools =
+                system::read_hugepages(&self.root, &format!("{NODE_DIR}/node{node}/hugepages"));
             files.push((meminfo::parse(&text), pools));
         }
         let mut keys: Vec<String> = Vec::new();
@@ -417,11 +447,14 @@ fn meminfo_mb(key: &str, v: Value, pools: &[system::HugePool], huge: f64, page: 
             if pools.is_empty() || key == "HugePages_Rsvd" {
                 c as f64 * huge / MB
             } else {
-                pools.iter().map(|p| pick(p).unwrap_or(0) as f64 * p.page_size as f64).sum::<f64>() / MB
+                pools
+                    .iter()
+                    .map(|p| pick(p).unwrap_or(0) as f64 * p.page_size as f64)
+                    .sum::<f64>()
+                    / MB
             }
         }
         // numastat counts a bare number (fewer than four words) in pages
         Value::Count(c) => c as f64 * page / MB,
     }
 }
-

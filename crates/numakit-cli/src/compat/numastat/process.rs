@@ -32,7 +32,12 @@ impl Session {
         };
         let page = numakit_placement::page_size() as u64;
         let n = self.nodes.len();
-        let total_row = 2 + if row.is_some() { self.opts.pids.len() } else { ROWS.len() } + 1;
+        let total_row =
+            2 + if row.is_some() {
+                self.opts.pids.len()
+            } else {
+                ROWS.len()
+            } + 1;
         for e in numa_maps::parse_lenient(&text).0 {
             let cat = if e.huge {
                 0
@@ -75,7 +80,8 @@ impl Session {
         } else {
             t.set(0, 0, Cell::Text("PID".into()));
             t.set(1, 0, Cell::Rep('-'));
-            self.out.push_str("\nPer-node process memory usage (in MBs)\n");
+            self.out
+                .push_str("\nPer-node process memory usage (in MBs)\n");
         }
         self.node_header(&mut t, &|id| format!("Node {id}"), true, true);
         t.zero_data();

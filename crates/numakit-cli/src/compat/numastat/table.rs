@@ -300,7 +300,10 @@ mod tests {
         let mut t = sample();
         t.set(2, 0, Cell::Text("a-very-long-label-here".into()));
         t.auto_width(0, 4, 16);
-        assert!(t.render(1000, true).contains("a-very-long-labe        0.00"));
+        assert!(
+            t.render(1000, true)
+                .contains("a-very-long-labe            0.00")
+        );
         let mut e = Table::new(1, 2, 2);
         assert_eq!(e.render(80, true), "Table has no data.\n");
         e.set(1, 1, Cell::Num(0.0));
