@@ -134,6 +134,13 @@ fn chroot_of(fixture: &Path, tag: &str) -> Option<PathBuf> {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(lib, &to).ok()?;
     }
+    add_processes(&root)?;
+    Some(root)
+}
+
+/// Two made-up processes in the unpacked fixture at `root` (100: one
+/// mapping of every kind, spread over the first two nodes; 200: a second).
+fn add_processes(root: &Path) -> Option<()> {
     let nodes: Vec<u32> = std::fs::read_dir(root.join("sys/devices/system/node"))
         .ok()?
         .filter_map(|e| {
@@ -207,7 +214,7 @@ fn chroot_of(fixture: &Path, tag: &str) -> Option<PathBuf> {
         .unwrap();
         std::fs::write(p.join("cmdline"), format!("/usr/bin/{name}\0--serve\0")).unwrap();
     }
-    Some(root)
+    Some(())
 }
 
 fn real_in(root: &Path, args: &[&str], width: Option<&str>) -> Output {

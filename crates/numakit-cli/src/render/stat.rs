@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use numakit_doctor::Finding;
+use numakit_placement::pagecache::FileCache;
+use numakit_stat::cgroup::CgroupStat;
 use numakit_stat::meminfo::Value;
 use numakit_stat::process::{Category, ProcessStat};
 use numakit_stat::system::SystemStat;
@@ -53,6 +55,16 @@ fn table(out: &mut String, title: &str, heads: &[String], rows: &[(String, Vec<S
 
 fn system(out: &mut String, s: &SystemStat) {
     let heads: Vec<String> = s.nodes.iter().map(|n| format!("node {}", n.node)).collect();
+    numastat_table(out, s, &heads);
+    out.push('\n');
+    meminfo_table(out, s, &heads);
+    out.push('\n');
+    hugepages_table(out, s, &heads);
+    out.push('\n');
+    vmstat_table(out, s);
+}
+
+fn numastat_table(out: &mut String, s: &SystemStat, heads: &[String]) {
     let unknown = "?".to_string();
     let mut keys: Vec<String> = Vec::new();
     for n in &s.nodes {
@@ -79,8 +91,11 @@ fn system(out: &mut String, s: &SystemStat) {
             )
         })
         .collect();
-    table(out, "numastat (pages)", &heads, &rows);
-    out.push('\n');
+    table(out, "numastat (pages)", heads, &rows);
+}
+
+fn meminfo_table(out: &mut String, s: &SystemStat, heads: &[String]) {
+    let unknown = "?".to_string();
     let mut keys: Vec<String> = Vec::new();
     for n in &s.nodes {
         for f in n.meminfo.iter().flat_map(|m| &m.fields) {
@@ -113,8 +128,11 @@ fn system(out: &mut String, s: &SystemStat) {
             (format!("{k}{unit}"), cells.collect())
         })
         .collect();
-    table(out, "meminfo", &heads, &rows);
-    out.push('\n');
+    table(out, "meminfo", heads, &rows);
+}
+
+fn hugepages_table(out: &mut String, s: &SystemStat, heads: &[String]) {
+    let unknown = "?".to_string();
     let mut sizes: Vec<u64> = s
         .nodes
         .iter()
@@ -144,8 +162,10 @@ fn system(out: &mut String, s: &SystemStat) {
             .map(|n| n.memory_tier.map_or(unknown.clone(), |t| t.to_string()))
             .collect(),
     ));
-    table(out, "hugepages and tiers", &heads, &rows);
-    out.push('\n');
+    table(out, "hugepages and tiers", heads, &rows);
+}
+
+fn vmstat_table(out: &mut String, s: &SystemStat) {
     match &s.vmstat {
         Some(v) if !v.values.is_empty() => {
             let rows: Vec<(String, Vec<String>)> = v
@@ -220,31 +240,37 @@ fn process(out: &mut String, p: &ProcessStat, verbose: bool) {
         );
     }
     if verbose {
-        for t in &p.threads {
-            let _ = writeln!(
-                out,
-                "  thread {} last ran on CPU {} (node {})",
-                t.tid,
-                show(t.cpu.map(|c| c.to_string())),
-                show(t.node.map(|n| n.to_string()))
-            );
-        }
-        for m in &p.mappings {
-            let by: Vec<String> = m
-                .bytes
-                .iter()
-                .map(|(n, b)| format!("N{n}={}", mib(*b)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "  {} {:<12} {:<24} {} {}",
-                m.address,
-                m.category.name(),
-                sanitize(&m.policy),
-                by.join(" "),
-                sanitize(m.file.as_deref().unwrap_or(""))
-            );
-        }
+        details(out, p);
+    }
+}
+
+/// Each thread and each mapping (`-v`).
+fn details(out: &mut String, p: &ProcessStat) {
+    let show = |x: Option<String>| x.unwrap_or_else(|| "unknown".into());
+    for t in &p.threads {
+        let _ = writeln!(
+            out,
+            "  thread {} last ran on CPU {} (node {})",
+            t.tid,
+            show(t.cpu.map(|c| c.to_string())),
+            show(t.node.map(|n| n.to_string()))
+        );
+    }
+    for m in &p.mappings {
+        let by: Vec<String> = m
+            .bytes
+            .iter()
+            .map(|(n, b)| format!("N{n}={}", mib(*b)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {} {:<12} {:<24} {} {}",
+            m.address,
+            m.category.name(),
+            sanitize(&m.policy),
+            by.join(" "),
+            sanitize(m.file.as_deref().unwrap_or(""))
+        );
     }
 }
 
@@ -303,83 +329,91 @@ pub fn report(r: &StatReport, verbose: bool) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        let show = |x: Option<String>| x.unwrap_or_else(|| "unknown".into());
-        let _ = writeln!(
-            out,
-            "cgroup {} (v{}, {})",
-            sanitize(&c.path),
-            c.version,
-            sanitize(&c.dir)
-        );
-        let _ = writeln!(
-            out,
-            "cpuset: CPUs {}, nodes {}{}",
-            show(c.cpus_effective.as_ref().map(ToString::to_string)),
-            show(c.mems_effective.as_ref().map(ToString::to_string)),
-            match c.mems_configured.as_deref() {
-                Some("") => " (cpuset.mems not set: every node of the parent)".to_string(),
-                _ => String::new(),
-            }
-        );
-        let nodes: Vec<u32> = {
-            let mut v: Vec<u32> = c
-                .numa_stat
-                .iter()
-                .flat_map(|(_, b)| b.keys().copied())
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        let heads: Vec<String> = nodes.iter().map(|n| format!("node {n}")).collect();
-        let rows: Vec<(String, Vec<String>)> = c
-            .numa_stat
-            .iter()
-            .map(|(k, b)| {
-                (
-                    k.clone(),
-                    nodes
-                        .iter()
-                        .map(|n| mib(b.get(n).copied().unwrap_or(0)))
-                        .collect(),
-                )
-            })
-            .collect();
-        if rows.is_empty() {
-            out.push_str("memory.numa_stat: unknown (no memory controller)\n");
-        } else {
-            table(&mut out, "memory.numa_stat (MiB)", &heads, &rows);
-        }
+        cgroup(&mut out, c);
     }
     for f in &r.files {
         if !out.is_empty() {
             out.push('\n');
         }
-        let by: Vec<String> = f
-            .by_node
-            .iter()
-            .map(|(n, p)| format!("node {n}: {} MiB", mib(p * f.page_size)))
-            .collect();
-        let _ = writeln!(
-            out,
-            "file {}: {} MiB, {} MiB in the page cache ({}%){}{}",
-            sanitize(&f.path),
-            mib(f.size),
-            mib(f.cached * f.page_size),
-            (f.cached * 100).checked_div(f.pages).unwrap_or(0),
-            if by.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", by.join(", "))
-            },
-            if f.unknown > 0 {
-                format!(", {} pages on no known node", f.unknown)
-            } else {
-                String::new()
-            }
-        );
+        file(&mut out, f);
     }
     out
+}
+
+fn cgroup(out: &mut String, c: &CgroupStat) {
+    let show = |x: Option<String>| x.unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(
+        out,
+        "cgroup {} (v{}, {})",
+        sanitize(&c.path),
+        c.version,
+        sanitize(&c.dir)
+    );
+    let _ = writeln!(
+        out,
+        "cpuset: CPUs {}, nodes {}{}",
+        show(c.cpus_effective.as_ref().map(ToString::to_string)),
+        show(c.mems_effective.as_ref().map(ToString::to_string)),
+        match c.mems_configured.as_deref() {
+            Some("") => " (cpuset.mems not set: every node of the parent)".to_string(),
+            _ => String::new(),
+        }
+    );
+    let nodes: Vec<u32> = {
+        let mut v: Vec<u32> = c
+            .numa_stat
+            .iter()
+            .flat_map(|(_, b)| b.keys().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let heads: Vec<String> = nodes.iter().map(|n| format!("node {n}")).collect();
+    let rows: Vec<(String, Vec<String>)> = c
+        .numa_stat
+        .iter()
+        .map(|(k, b)| {
+            (
+                k.clone(),
+                nodes
+                    .iter()
+                    .map(|n| mib(b.get(n).copied().unwrap_or(0)))
+                    .collect(),
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("memory.numa_stat: unknown (no memory controller)\n");
+    } else {
+        table(out, "memory.numa_stat (MiB)", &heads, &rows);
+    }
+}
+
+fn file(out: &mut String, f: &FileCache) {
+    let by: Vec<String> = f
+        .by_node
+        .iter()
+        .map(|(n, p)| format!("node {n}: {} MiB", mib(p * f.page_size)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "file {}: {} MiB, {} MiB in the page cache ({}%){}{}",
+        sanitize(&f.path),
+        mib(f.size),
+        mib(f.cached * f.page_size),
+        (f.cached * 100).checked_div(f.pages).unwrap_or(0),
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", by.join(", "))
+        },
+        if f.unknown > 0 {
+            format!(", {} pages on no known node", f.unknown)
+        } else {
+            String::new()
+        }
+    );
 }
 
 fn rate(x: Option<f64>) -> String {
