@@ -66,3 +66,22 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_file_errors_say_what_happened() {
+        let e = |k: io::ErrorKind| Error::process_file(42, "numa_maps", io::Error::from(k));
+        assert_eq!(e(io::ErrorKind::NotFound).to_string(), "no process 42");
+        assert_eq!(
+            e(io::ErrorKind::PermissionDenied).to_string(),
+            "cannot read numa_maps of process 42: permission denied"
+        );
+        // ESRCH: the process exited between open and read
+        let gone = Error::process_file(42, "numa_maps", io::Error::from_raw_os_error(3));
+        assert!(matches!(gone, Error::NoSuchProcess { pid: 42 }));
+        assert!(matches!(e(io::ErrorKind::InvalidData), Error::Read { .. }));
+    }
+}
