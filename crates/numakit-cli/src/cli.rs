@@ -37,6 +37,12 @@ pub enum Command {
     Pages(commands::pages::PagesArgs),
     /// Move a process's pages from some nodes to others.
     Migrate(commands::migrate::MigrateArgs),
+    /// Where memory is: per node, per process, per cgroup, per file's page cache; --audit, --watch.
+    Stat(commands::stat::StatArgs),
+    /// Check the system for locality problems: each finding with evidence and fix.
+    Doctor(commands::doctor::DoctorArgs),
+    /// Serve /metrics for Prometheus: per-node memory, numastat, tiering counters, selected processes and cgroups.
+    Exporter(commands::exporter::ExporterArgs),
     /// numactl 2.0.19 compatible interface (also when invoked as `numactl`).
     #[command(disable_help_flag = true)]
     Numactl {
@@ -54,6 +60,13 @@ pub enum Command {
     /// Measure: latency and bandwidth between nodes, loaded latency, first touch, policies, interleave weights, GPU copies.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// numastat 2.0.19 compatible interface (also when invoked as `numastat`).
+    #[command(disable_help_flag = true)]
+    Numastat {
+        /// numastat's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
@@ -69,6 +82,10 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
     match argv0.as_str() {
         "numactl" => return compat::numactl::run(argv.into_iter().skip(1).collect()),
         "migratepages" => return compat::migratepages::run(argv.into_iter().skip(1).collect()),
+        "numastat" => {
+            let prog = argv[0].to_string_lossy().into_owned();
+            return compat::numastat::run(prog, argv.into_iter().skip(1).collect());
+        }
         _ => {}
     }
     let cli = match Cli::try_parse_from(&argv) {
@@ -91,8 +108,12 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Show(a) => commands::show::run(root, a),
         Command::Pages(a) => commands::pages::run(root, a),
         Command::Migrate(a) => commands::migrate::run(root, a),
+        Command::Stat(a) => commands::stat::run(root, a),
+        Command::Doctor(a) => commands::doctor::run(root, a),
+        Command::Exporter(a) => commands::exporter::run(root, a),
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
+        Command::Numastat { args } => compat::numastat::run("numastat".into(), args),
         Command::Dma(a) => commands::dma::run(a),
         Command::Bench(a) => commands::bench::run(root, a),
     }

@@ -66,3 +66,18 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), OutputError> {
     s.push('\n');
     print(&s)
 }
+
+/// Whether stdout is a terminal.
+pub fn is_stdout_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
+/// Writes `text` to stdout; `Ok(false)` when the reader has gone (a closed
+/// pipe), so that a loop can stop.
+pub fn print_open(text: &str) -> Result<bool, OutputError> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        r => r.map(|_| true).map_err(OutputError::Write),
+    }
+}

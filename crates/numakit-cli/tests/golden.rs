@@ -1,7 +1,8 @@
 //! Golden outputs: what `numakit` prints (stdout, stderr and exit code) for
 //! every shipped DMA scenario in text and JSON, for bad scenario files, for
 //! `topo` in each format on a set of fixture machines, and for the numactl
-//! and migratepages modes and the errors of actions on a snapshot. Each case
+//! migratepages and numastat modes, `stat` and `doctor` on the same
+//! machines, and the errors of actions and of `stat` items on a snapshot. Each case
 //! is pinned byte for byte in `tests/golden/`, so that a change of the code's
 //! layout cannot change what users see without the diff showing it.
 //!
@@ -132,6 +133,22 @@ fn cases() -> Vec<Case> {
             Some(root),
             &["numactl", "--hardware"],
         ));
+        for (fmt, extra) in [("txt", &[][..]), ("json", &["--json"][..])] {
+            let mut args = vec!["--root", root, "stat"];
+            args.extend_from_slice(extra);
+            v.push(case(format!("stat/{name}.{fmt}"), None, &args));
+            let mut args = vec!["--root", root, "doctor"];
+            args.extend_from_slice(extra);
+            v.push(case(format!("doctor/{name}.{fmt}"), None, &args));
+        }
+        for (fmt, args) in [
+            ("default", &["numastat"][..]),
+            ("n", &["numastat", "-n"]),
+            ("m", &["numastat", "-m"]),
+            ("cm", &["numastat", "-c", "-m"]),
+        ] {
+            v.push(case(format!("numastat/{name}.{fmt}"), Some(root), args));
+        }
     }
     let two = "tests/fixtures/qemu-2node/sysfs.tar.gz";
     for (name, args) in [
@@ -184,6 +201,23 @@ fn cases() -> Vec<Case> {
             &["--root", two, "run", "--near", "0000:41:00.0", "--", "true"],
         ),
         ("migratepages-no-arguments", &["migratepages"]),
+        (
+            "stat-process-on-snapshot",
+            &["--root", two, "stat", "-p", "1", "-p", "nosuch"],
+        ),
+        (
+            "stat-file-on-snapshot",
+            &["--root", two, "stat", "--file", "/etc/hostname"],
+        ),
+        (
+            "stat-cgroup-missing",
+            &["--root", two, "stat", "--cgroup", "/nope"],
+        ),
+        (
+            "stat-audit-without-process",
+            &["--root", two, "stat", "--audit"],
+        ),
+        ("stat-watch-zero", &["--root", two, "stat", "--watch", "0"]),
     ] {
         v.push(case(format!("errors/{name}.txt"), None, args));
     }

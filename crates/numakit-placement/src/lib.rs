@@ -37,6 +37,7 @@ mod backend;
 mod error;
 mod mapping;
 pub mod maps;
+pub mod pagecache;
 mod pages;
 mod placer;
 mod plan;

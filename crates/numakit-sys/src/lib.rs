@@ -5,10 +5,11 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]),
-//! non-temporal stores for bandwidth kernels ([`stream`]), the effective
-//! user ([`process::geteuid`]) and, with the
-//! `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
+//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), read-only
+//! file mappings with `mincore` ([`filemap`]), non-temporal stores for
+//! bandwidth kernels ([`stream`]), the effective user
+//! ([`process::geteuid`]) and, with the `cuda` feature, the CUDA driver
+//! loaded at run time (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -34,6 +35,7 @@ compile_error!("numakit-sys supports 64-bit Linux only");
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod errno;
+pub mod filemap;
 pub mod mempolicy;
 pub mod mm;
 pub mod nr;

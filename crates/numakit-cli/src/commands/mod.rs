@@ -5,9 +5,12 @@
 pub mod bench;
 pub mod common;
 pub mod dma;
+pub mod doctor;
+pub mod exporter;
 pub mod migrate;
 pub mod pages;
 pub mod run;
 pub mod show;
 pub mod snapshot;
+pub mod stat;
 pub mod topo;

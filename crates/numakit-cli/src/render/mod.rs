@@ -5,4 +5,5 @@ pub mod bench;
 pub mod hardware;
 pub mod matrix;
 pub mod svg;
+pub mod stat;
 pub mod tree;
