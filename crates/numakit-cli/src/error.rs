@@ -54,12 +54,14 @@ impl CliError {
         self.program = program;
         self
     }
-    /// Prints the error on stderr and returns its exit code.
+    /// Prints the error on stderr and returns its exit code, which is the
+    /// same whether or not stderr could be written.
     pub fn report(&self) -> u8 {
-        eprintln!("{}: {}", self.program, output::sanitize(&self.message));
+        let mut text = format!("{}: {}\n", self.program, output::sanitize(&self.message));
         if let Some(h) = &self.hint {
-            eprintln!("hint: {}", output::sanitize(h));
+            text.push_str(&format!("hint: {}\n", output::sanitize(h)));
         }
+        output::eprint(&text);
         self.code
     }
 }

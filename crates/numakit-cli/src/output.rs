@@ -60,6 +60,15 @@ pub fn print(text: &str) -> Result<(), OutputError> {
     }
 }
 
+/// Writes `text` to stderr. A message that cannot be written (stderr
+/// closed, full or a broken pipe) is dropped: there is nowhere left to say
+/// so, and the exit status still tells what happened. Never panics, unlike
+/// `eprintln!`.
+pub fn eprint(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
+}
+
 /// Serialises `value` as pretty JSON followed by a newline and prints it.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), OutputError> {
     let mut s = serde_json::to_string_pretty(value).map_err(OutputError::Json)?;

@@ -5,7 +5,8 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]) and anonymous mappings ([`mm`]). Modes are
+//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]) and a
+//! child's resource limits ([`rlimit`]). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -32,6 +33,7 @@ mod errno;
 pub mod mempolicy;
 pub mod mm;
 pub mod nr;
+pub mod rlimit;
 pub mod sched;
 
 pub use errno::Errno;

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 
-/// Opens the root named by `--root`/`NUMAKIT_ROOT`, or `/`.
+/// Opens the root named by `--root`/`NUMAKIT_ROOT` (the caller has already
+/// taken an empty `NUMAKIT_ROOT` as unset), or `/`.
 pub fn open_root(root: Option<PathBuf>) -> CliResult<Root> {
     Ok(Root::open_or_live(root.as_deref())?)
 }

@@ -67,12 +67,12 @@ pub fn run(root: Option<PathBuf>, args: SnapshotArgs) -> CliResult<u8> {
             args.file.display()
         )));
     }
-    eprintln!(
-        "numakit: wrote {} ({} entries, {} bytes); replay with: numakit topo --root {}",
+    crate::output::eprint(&format!(
+        "numakit: wrote {} ({} entries, {} bytes); replay with: numakit topo --root {}\n",
         args.file.display(),
         n,
         std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0),
         args.file.display()
-    );
+    ));
     Ok(0)
 }

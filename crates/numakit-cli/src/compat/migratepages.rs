@@ -29,11 +29,11 @@ pub fn run(args: Vec<OsString>) -> CliResult<u8> {
         .collect();
     let help = args.iter().any(|a| a == "-h" || a == "--help");
     let [pid, from, to] = args.as_slice() else {
-        eprint!("{USAGE}");
+        crate::output::eprint(USAGE);
         return Ok(1);
     };
     if help {
-        eprint!("{USAGE}");
+        crate::output::eprint(USAGE);
         return Ok(1);
     }
     let pid: i32 = pid

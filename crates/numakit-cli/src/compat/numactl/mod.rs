@@ -35,6 +35,7 @@ mod spec;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::path::PathBuf;
 
 use numakit_placement::{KernelSupport, Plan, RunRequest};
 use numakit_root::Root;
@@ -98,14 +99,20 @@ const PARTS: Parts = Parts {
 /// What a device name in a node specification reads too.
 const PARTS_WITH_PCI: Parts = Parts { pci: true, ..PARTS };
 
-/// Runs the numactl-compatible interface with numactl's arguments (argv[0] removed).
-pub fn run(args: Vec<OsString>) -> CliResult<u8> {
-    // A NUMAKIT_ROOT that does not open is an error, never a silent fallback
-    // to the live system.
-    let root = match std::env::var_os("NUMAKIT_ROOT") {
+/// Runs the numactl-compatible interface with numactl's arguments (argv[0]
+/// removed), on `root` (`numakit --root R numactl ...`), else on
+/// `NUMAKIT_ROOT` where set and not empty, else on the live system.
+pub fn run(args: Vec<OsString>, root: Option<PathBuf>) -> CliResult<u8> {
+    // A root that does not open is an error, never a silent fallback to the
+    // live system.
+    let (what, path) = match root {
+        Some(p) => ("--root", Some(p)),
+        None => ("NUMAKIT_ROOT", crate::cli::env_root()),
+    };
+    let root = match path {
         Some(p) => match Root::open(&p) {
             Ok(r) => r,
-            Err(e) => return Ok(Fail::Error(format!("NUMAKIT_ROOT: {}", chain(&e))).report()),
+            Err(e) => return Ok(Fail::Error(format!("{what}: {}", chain(&e))).report()),
         },
         None => Root::live(),
     };
