@@ -197,3 +197,37 @@ fn issue15_root_option_reaches_the_numactl_interface() {
         text(&missing.stderr).starts_with("numactl: --root: root '/nonexistent' does not exist")
     );
 }
+
+/// CPU and node numbers from folder names, links and lists are bounded by
+/// the kernel's limits (8192 CPUs, 1024 nodes) and by `possible`: a huge
+/// number costs nothing and is no CPU or node.
+#[test]
+fn issue15_huge_cpu_and_node_numbers_cost_nothing() {
+    let d = tmp("huge-ids");
+    let cpu = d.join("sys/devices/system/cpu");
+    let node = d.join("sys/devices/system/node");
+    std::fs::create_dir_all(cpu.join("cpu4294967295")).unwrap();
+    std::fs::create_dir_all(cpu.join("cpu0")).unwrap();
+    std::fs::create_dir_all(cpu.join("cpu8192")).unwrap();
+    std::fs::create_dir_all(node.join("node4294967295")).unwrap();
+    std::fs::create_dir_all(node.join("node1024")).unwrap();
+    std::fs::create_dir_all(node.join("node0")).unwrap();
+    std::fs::create_dir_all(node.join("node3")).unwrap();
+    std::fs::write(node.join("possible"), "0-1\n").unwrap();
+    std::fs::write(node.join("node0/cpulist"), "0,4194303\n").unwrap();
+    std::os::unix::fs::symlink("../../node/node4294967295", cpu.join("cpu0/node4294967295"))
+        .unwrap();
+    let out = bounded(&["--root", d.to_str().unwrap(), "topo", "--json"], 30);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = |k: &str| -> Vec<u64> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("cpus"), vec![0]);
+    assert_eq!(ids("nodes"), vec![0]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
