@@ -231,3 +231,191 @@ fn issue15_huge_cpu_and_node_numbers_cost_nothing() {
     assert_eq!(ids("nodes"), vec![0]);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Writes a `.tar.gz` at `path` with `entries` (name, size of zeros),
+/// streamed so that a large file costs the test no memory.
+fn tarball(path: &std::path::Path, entries: &[(&str, u64)]) {
+    let gz =
+        flate2::write::GzEncoder::new(File::create(path).unwrap(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (name, size) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(*size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, std::io::repeat(0).take(*size))
+            .unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+use std::io::Read as _;
+
+/// A snapshot whose one path has 100,000 components (a few hundred bytes
+/// compressed) is refused at once: paths are bounded in length and depth,
+/// and handled in linear time.
+#[test]
+fn issue15_a_path_of_100000_components_is_refused_at_once() {
+    let d = tmp("deep");
+    let f = d.join("deep.tar.gz");
+    let deep = format!("sys/{}", vec!["a"; 100_000].join("/"));
+    tarball(
+        &f,
+        &[("sys/devices/system/node/node0/cpulist", 2), (&deep, 1)],
+    );
+    assert!(std::fs::metadata(&f).unwrap().len() < 4096);
+    let out = bounded(&["--root", f.to_str().unwrap(), "topo"], 30);
+    assert_one_error(&out, "a path is longer than 4096 bytes");
+    // deep, but within PATH_MAX: refused by depth
+    let deep = format!("sys/{}", vec!["a"; 1000].join("/"));
+    tarball(&f, &[(&deep, 1)]);
+    let out = bounded(&["--root", f.to_str().unwrap(), "topo"], 30);
+    assert_one_error(&out, "deeper than 256 folders");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A snapshot's contents are bounded per file and in total at what sysfs
+/// and procfs can hold, and files the model never reads are not held: a
+/// 600 MiB file (a few hundred KiB compressed) costs no memory.
+#[test]
+fn issue15_snapshot_contents_are_bounded_per_file_and_in_total() {
+    let d = tmp("big");
+    let f = d.join("big.tar.gz");
+    let node = "sys/devices/system/node/node0";
+    tarball(
+        &f,
+        &[
+            (&format!("{node}/cpulist"), 0),
+            (&format!("{node}/meminfo"), 600 << 20),
+        ],
+    );
+    let out = bounded(&["--root", f.to_str().unwrap(), "topo"], 60);
+    assert_one_error(&out, "no sysfs or procfs file is larger than 16 MiB");
+    // five files of 15 MiB: more than is ever held
+    let names: Vec<String> = (0..5).map(|i| format!("{node}/f{i}")).collect();
+    let entries: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 15 << 20)).collect();
+    tarball(&f, &entries);
+    let out = bounded(&["--root", f.to_str().unwrap(), "topo"], 60);
+    assert_one_error(&out, "holds more than 64 MiB");
+    // a large file outside sys/ and proc/ is skipped, not held
+    tarball(
+        &f,
+        &[(&format!("{node}/cpulist"), 0), ("lstopo.xml", 200 << 20)],
+    );
+    let out = bounded(&["--root", f.to_str().unwrap(), "topo"], 60);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A root directory that holds no machine (empty, or neither `sys/` nor
+/// `proc/`) or that cannot be read is an error, exit 2, one line and a
+/// hint; never an invented one-node machine.
+#[test]
+fn issue15_empty_or_unreadable_roots_are_errors() {
+    let d = tmp("roots");
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for args in [&["topo"][..], &["topo", "--json"], &["topo", "--hardware"]] {
+        let mut a = vec!["--root", empty.to_str().unwrap()];
+        a.extend_from_slice(args);
+        assert_one_error(
+            &numakit().args(&a).output().unwrap(),
+            "holds neither sys/ nor proc/",
+        );
+    }
+    // unreadable: run as an unprivileged user where this test runs as root
+    let locked = d.join("locked");
+    std::fs::create_dir_all(locked.join("sys/devices/system/node")).unwrap();
+    std::fs::create_dir_all(locked.join("proc")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (dir, mode) in [(&locked, 0o000), (&locked.join("sys"), 0o000)] {
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut c = if rustix::process::geteuid().is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_numakit"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_numakit"))
+        };
+        let out = c
+            .env_remove("NUMAKIT_ROOT")
+            .args(["--root", locked.to_str().unwrap(), "topo"])
+            .output()
+            .unwrap();
+        assert_one_error(&out, "Permission denied");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Whether the gzip-compressed file `f` holds `needle` once unpacked.
+fn gz_holds(f: &std::path::Path, needle: &[u8]) -> bool {
+    let mut data = Vec::new();
+    flate2::read::GzDecoder::new(File::open(f).unwrap())
+        .read_to_end(&mut data)
+        .unwrap();
+    data.windows(needle.len()).any(|w| w == needle)
+}
+
+/// 200 snapshots of a directory root while a file and a folder of it are
+/// swapped, again and again, for links to a host file and folder: no byte
+/// of the host's files is in any snapshot.
+#[test]
+fn issue15_snapshots_never_copy_a_file_swapped_for_a_link() {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let d = tmp("snaprace");
+    let secret = d.join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(
+        secret.join("meminfo"),
+        "Node 0 MemTotal: SECRET-HOST-BYTES\n",
+    )
+    .unwrap();
+    std::fs::write(secret.join("cpulist"), "SECRET-HOST-BYTES\n").unwrap();
+    let nodes = d.join("root/sys/devices/system/node");
+    std::fs::create_dir_all(nodes.join("node0")).unwrap();
+    std::fs::create_dir_all(nodes.join("node1")).unwrap();
+    for n in ["node0", "node1"] {
+        std::fs::write(nodes.join(n).join("cpulist"), "0\n").unwrap();
+        std::fs::write(nodes.join(n).join("meminfo"), "Node 0 MemTotal: 1024 kB\n").unwrap();
+    }
+    std::os::unix::fs::symlink(secret.join("meminfo"), nodes.join("node0/alt")).unwrap();
+    std::os::unix::fs::symlink(&secret, nodes.join("node1.alt")).unwrap();
+    let pairs = [
+        (nodes.join("node0/meminfo"), nodes.join("node0/alt")),
+        (nodes.join("node1"), nodes.join("node1.alt")),
+    ];
+    let stop = AtomicBool::new(false);
+    let leaked = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for (a, b) in &pairs {
+                    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).unwrap();
+                }
+            }
+        });
+        let mut leaked = 0;
+        for i in 0..200 {
+            let out = d.join(format!("s{i}.tar.gz"));
+            let o = numakit()
+                .args(["--root", d.join("root").to_str().unwrap(), "snapshot"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            // a snapshot may fail to replay when the tree changed under it;
+            // what it wrote must hold no host byte
+            if out.exists() && gz_holds(&out, b"SECRET") {
+                leaked += 1;
+            }
+            assert!(o.status.code().is_some(), "{}", text(&o.stderr));
+        }
+        stop.store(true, Ordering::Relaxed);
+        leaked
+    });
+    assert_eq!(leaked, 0, "snapshots holding host bytes");
+    std::fs::remove_dir_all(&d).unwrap();
+}
