@@ -120,10 +120,6 @@ impl Raw {
             self.hardlinks.push((comps, t));
             return Ok(());
         } else if et.is_file() {
-            if !in_model(&comps) {
-                // never read by the model: not held
-                return Ok(());
-            }
             let size = ent.header().size().map_err(|e| e.to_string())?;
             if size > MAX_FILE_BYTES {
                 return Err(format!(
@@ -156,7 +152,7 @@ impl Raw {
         self.held = self.held.saturating_add(size + path as u64);
         if self.held > limits.held {
             return Err(format!(
-                "holds more than {} MiB of sys/, proc/, dev/ and run/ files and paths",
+                "holds more than {} MiB of files and paths",
                 limits.held >> 20
             ));
         }
@@ -204,15 +200,6 @@ impl Raw {
         }
         Ok(tree)
     }
-}
-
-/// Whether the model may read a file at `comps`: under `sys/`, `proc/`,
-/// `dev/` or `run/` (where cgroup v1 cpusets are mounted), at the top or
-/// under one top-level folder.
-fn in_model(comps: &[String]) -> bool {
-    let is =
-        |c: Option<&String>| matches!(c.map(String::as_str), Some("sys" | "proc" | "dev" | "run"));
-    is(comps.first()) || is(comps.get(1))
 }
 
 /// The components of a path in a tarball, `.` and `..` applied (`..` stops

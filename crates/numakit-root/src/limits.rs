@@ -14,9 +14,8 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// The most bytes a snapshot tarball may hold in memory once read (64 MiB):
-/// the contents of its `sys/`, `proc/`, `dev/` and `run/` files (the last
-/// two for cgroup v1 cpusets) and the bytes of every path. Files elsewhere
-/// are not held.
+/// the contents of its files and the bytes of every path. Real snapshots
+/// hold well under 1 MiB.
 pub const MAX_HELD_BYTES: u64 = 64 << 20;
 
 /// The longest path or link target, in bytes: the kernel's `PATH_MAX`.
