@@ -142,9 +142,7 @@ pub fn no_user_memory(root: &Root, pid: i32, what: &str) -> Option<CliError> {
             "cannot {what} the pages of process {pid}: it has exited (a zombie), and its memory is gone"
         ))
         .hint("its parent has not reaped it yet"),
-        ProcessKind::Gone => CliError::new(format!(
-            "cannot {what} the pages of process {pid}: there is no such process (it may have exited)"
-        )),
+        ProcessKind::Gone => PlacementError::NoSuchProcess { pid }.into(),
     })
 }
 
