@@ -7,6 +7,10 @@
 //! usage, input or system errors;
 //! `run` returns its child's status.
 
+// Output goes through `output` (stdout: `print`, stderr: `eprint`), which
+// never panics on a closed or full stream, unlike the print macros.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod cli;
 mod commands;
 mod compat;

@@ -8,8 +8,8 @@
 //! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), read-only
 //! file mappings with `mincore` ([`filemap`]), non-temporal stores for
 //! bandwidth kernels ([`stream`]), the effective user
-//! ([`process::geteuid`]) and, with the `cuda` feature, the CUDA driver
-//! loaded at run time (`cuda`). Modes are
+//! ([`process::geteuid`]), a child's resource limits ([`rlimit`]) and, with
+//! the `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -40,6 +40,7 @@ pub mod mempolicy;
 pub mod mm;
 pub mod nr;
 pub mod process;
+pub mod rlimit;
 pub mod sched;
 pub mod stream;
 

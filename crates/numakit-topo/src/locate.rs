@@ -389,7 +389,8 @@ mod tests {
     fn block_device_of_a_file_by_its_device_number() {
         let dir = std::env::temp_dir().join(format!("numakit-locate-{}", std::process::id()));
         let file = dir.join("data");
-        std::fs::create_dir_all(&dir).unwrap();
+        // a root holds sys/ or proc/
+        std::fs::create_dir_all(dir.join("proc")).unwrap();
         std::fs::write(&file, "x").unwrap();
         let root = Root::open(&dir).unwrap();
         let err = |p: &Path| block_device_of_file(&root, p).unwrap_err().to_string();

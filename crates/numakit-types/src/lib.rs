@@ -26,7 +26,7 @@ mod pci;
 mod set;
 mod size;
 
-pub use ids::{CpuId, NodeId};
+pub use ids::{CpuId, MAX_CPUS, MAX_NODES, NodeId};
 pub use num::parse_u64;
 pub use pci::{PciAddress, PciAddressError};
 pub use set::{CpuSet, IdSet, NodeSet, SetKind, SetParseError};

@@ -145,7 +145,7 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
     plan.apply_to_current_process(&root)?;
     if args.verbose {
         for l in plan.describe() {
-            eprintln!("numakit run: {}", crate::output::sanitize(&l));
+            crate::output::eprint(&format!("numakit run: {}\n", crate::output::sanitize(&l)));
         }
     }
     let (program, rest) = args.command.split_first().ok_or_else(|| {

@@ -4,6 +4,6 @@
 pub mod bench;
 pub mod hardware;
 pub mod matrix;
-pub mod svg;
 pub mod stat;
+pub mod svg;
 pub mod tree;
