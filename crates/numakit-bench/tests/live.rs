@@ -177,7 +177,8 @@ fn no_gpu_and_no_driver_measure_nothing() {
 fn a_snapshot_cannot_be_measured() {
     let placer = Placer::live().unwrap();
     let dir = std::env::temp_dir().join(format!("numakit-bench-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // a root holds sys/ or proc/: an empty folder is not a machine at all
+    std::fs::create_dir_all(dir.join("sys")).unwrap();
     let root = Root::open(&dir).unwrap();
     let e = Bench::new(&placer, &root, &NoProgress).unwrap_err();
     assert!(e.to_string().contains("not the running system"), "{e}");

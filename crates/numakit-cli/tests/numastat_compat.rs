@@ -576,8 +576,9 @@ fn bad_roots() {
         text(&o.stderr)
             .starts_with("numastat: NUMAKIT_ROOT: root '/nonexistent-root' does not exist")
     );
+    // a root of a machine without sysfs (proc/ only): numastat's own messages
     let empty = std::env::temp_dir().join(format!("numakit-numastat-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(empty.join("proc")).unwrap();
     let o = Command::new(bin())
         .args(["numastat", "-m"])
         .env("NUMAKIT_ROOT", &empty)

@@ -131,11 +131,11 @@ pub fn run(root: Option<PathBuf>, args: StatArgs) -> CliResult<u8> {
         output::print(&render::report(&report, args.verbose))?;
     }
     for e in &report.errors {
-        eprintln!(
-            "numakit: {}: {}",
+        crate::output::eprint(&format!(
+            "numakit: {}: {}\n",
             output::sanitize(&e.item),
             output::sanitize(&e.message)
-        );
+        ));
     }
     Ok(if !report.errors.is_empty() {
         EXIT_ERROR
@@ -305,7 +305,11 @@ fn watch(root: &Root, args: &StatArgs, secs: f64) -> CliResult<u8> {
     let mut errors = Vec::new();
     let pids = select(root, &args.pids, &mut errors);
     for e in &errors {
-        eprintln!("numakit: {}: {}", e.item, e.message);
+        crate::output::eprint(&format!(
+            "numakit: {}: {}\n",
+            output::sanitize(&e.item),
+            output::sanitize(&e.message)
+        ));
     }
     let cpu_nodes = process::cpu_nodes(root);
     let opts = read_options(root, false);

@@ -65,7 +65,7 @@ pub fn run(root: Option<PathBuf>, args: ExporterArgs) -> CliResult<u8> {
             }
         })
     };
-    eprintln!("numakit: serving http://{local}/metrics");
+    crate::output::eprint(&format!("numakit: serving http://{local}/metrics\n"));
     let sel = metrics::Selection {
         processes: args.pids.clone(),
         cgroups: args.cgroup.clone(),

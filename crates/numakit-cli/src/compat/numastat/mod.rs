@@ -163,7 +163,10 @@ pub fn run(prog: String, args: Vec<OsString>) -> CliResult<u8> {
         Some(p) => match Root::open(&p) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{prog}: NUMAKIT_ROOT: {}", crate::error::chain(&e));
+                crate::output::eprint(&format!(
+                    "{prog}: NUMAKIT_ROOT: {}\n",
+                    crate::error::chain(&e)
+                ));
                 return Ok(1);
             }
         },
@@ -185,7 +188,7 @@ pub fn run(prog: String, args: Vec<OsString>) -> CliResult<u8> {
         Err(Stop(msg)) => {
             output::print(&s.out)?;
             s.out.clear();
-            eprintln!("{}", output::sanitize(&msg));
+            crate::output::eprint(&format!("{}\n", output::sanitize(&msg)));
             1
         }
     };
@@ -220,9 +223,9 @@ impl Session {
                 Event::Opt('z', _) => self.opts.zeros = false,
                 Event::Opt(..) | Event::Usage(_) => {
                     if let Event::Usage(Some(m)) = ev {
-                        eprintln!("{m}");
+                        crate::output::eprint(&format!("{m}\n"));
                     }
-                    eprint!("{}", usage(&self.prog));
+                    crate::output::eprint(&usage(&self.prog));
                     return Ok(1);
                 }
             }

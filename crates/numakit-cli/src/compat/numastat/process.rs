@@ -26,7 +26,7 @@ impl Session {
         let text = match self.root.read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("Can't read {path}: {}", strerror(&e));
+                crate::output::eprint(&format!("Can't read {path}: {}\n", strerror(&e)));
                 return false;
             }
         };
