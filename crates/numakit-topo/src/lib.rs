@@ -37,6 +37,7 @@
 pub mod cpu;
 pub mod iommu;
 pub mod knobs;
+pub mod libnuma;
 pub mod locate;
 pub mod matrix;
 pub mod node;

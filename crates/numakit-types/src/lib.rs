@@ -27,7 +27,7 @@ mod set;
 mod size;
 
 pub use ids::{CpuId, MAX_CPUS, MAX_NODES, NodeId};
-pub use num::parse_u64;
+pub use num::{parse_u64, strtoul};
 pub use pci::{PciAddress, PciAddressError};
 pub use set::{CpuSet, IdSet, NodeSet, SetKind, SetParseError};
 pub use size::{ByteSize, SizeParseError};

@@ -26,7 +26,6 @@
 //! as numactl refuses them. `ip:HOST` node specifications are refused
 //! (numakit does not look up routes).
 
-mod affinity;
 mod fail;
 mod getopt;
 mod options;

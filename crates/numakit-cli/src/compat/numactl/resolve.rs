@@ -1,7 +1,7 @@
 //! Node and CPU specifications read against this machine: the bounds
 //! libnuma checks numbers against (the allowed nodes and CPUs, or every one
 //! with `--all`), `same`, and numactl's device forms (`netdev:`, `block:`,
-//! `file:`, `pci:`), resolved as libnuma resolves them ([`super::affinity`]).
+//! `file:`, `pci:`), resolved as libnuma resolves them (`numakit_topo::libnuma`).
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -11,7 +11,7 @@ use numakit_types::{CpuSet, NodeSet};
 
 use super::fail::Fail;
 use super::options::Seen;
-use super::{PARTS, Session, affinity, spec};
+use super::{PARTS, Session, spec};
 
 /// libnuma's node mask size when `/proc/self/status` does not tell.
 const DEFAULT_MASK_BITS: u32 = 1024;
@@ -43,7 +43,7 @@ impl Session {
             .or_else(|| m.node_ids().last_raw())
             .map_or(1, |n| n as usize + 1);
         let root = &self.root;
-        let mut resolve = |rest: &[u8]| affinity::resolve(root, task_nodes, rest);
+        let mut resolve = |rest: &[u8]| numakit_topo::libnuma::resolve(root, task_nodes, rest);
         spec::parse(&s, spec::Kind::Node, &bounds, &mut resolve)
             .map(NodeSet::from_raw)
             .map_err(|e| Fail::Invalid {

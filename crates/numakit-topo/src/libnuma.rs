@@ -1,6 +1,9 @@
-//! numactl's device forms in a node specification, resolved as libnuma's
-//! `affinity.c` resolves them, quirks included, so that the node found and
-//! the warning printed are libnuma's: `netdev:IF` and `block:DEV` read the
+//! Device forms of a node specification (numactl's `netdev:`, `block:`,
+//! `pci:`, `file:`), resolved as libnuma's `affinity.c` resolves them,
+//! quirks included, so that the node found and the warning printed are
+//! libnuma's. numakit's own device names are [`crate::locate`]'s; this
+//! module exists so that the numactl-compatible interface refuses what
+//! numactl refuses: `netdev:IF` and `block:DEV` read the
 //! `numa_node` of the first PCI function on the path of
 //! `/sys/class/CLASS/NAME` (else of its `device`), `pci:[seg:]bus:dev[.func]`
 //! reads `/sys/devices/pciSEG:BUS/SEG:BUS:DEV.FUNC/numa_node`, `file:PATH`
@@ -16,14 +19,12 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use numakit_root::Root;
 
-/// The nodes of a device form, or libnuma's warnings (each a line) when it
-/// refuses it; `None` when `spec` is not a device form (`ip:` is refused
-/// as numakit does not look up routes).
-pub(super) fn resolve(
-    root: &Root,
-    nodes: usize,
-    spec: &[u8],
-) -> Option<Result<BTreeSet<u32>, Vec<u8>>> {
+/// The nodes of a device form, or libnuma's warnings (each a
+/// `libnuma: Warning: ...` line, as bytes: a user's device name is echoed
+/// as given) when it refuses it; `None` when `spec` is not a device form
+/// (`ip:` is refused as numakit does not look up routes). `nodes` is
+/// `numa_num_task_nodes()`: a node number at or above it is unreadable.
+pub fn resolve(root: &Root, nodes: usize, spec: &[u8]) -> Option<Result<BTreeSet<u32>, Vec<u8>>> {
     let r = Resolver { root, nodes };
     let found = if let Some(dev) = spec.strip_prefix(b"netdev:") {
         r.class(b"net", dev)
@@ -288,7 +289,7 @@ fn scan_hex(s: &[u8], seps: &[u8]) -> ([u32; 4], usize) {
 /// `strtol(s, &end, 0)` on the start of a file: the value and how many
 /// bytes were read (0 when there is no number).
 fn strtol(s: &[u8]) -> (i64, usize) {
-    let (v, used) = super::spec::strtoul(s);
+    let (v, used) = numakit_types::strtoul(s);
     (v as i64, used)
 }
 
