@@ -126,7 +126,7 @@ pub enum Error {
     },
     /// A device string that is not one of the accepted forms.
     #[error(
-        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N"
+        "cannot read device '{spec}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N"
     )]
     BadDeviceSpec {
         /// The string.

@@ -8,7 +8,9 @@
 //! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), read-only
 //! file mappings with `mincore` ([`filemap`]), non-temporal stores for
 //! bandwidth kernels ([`stream`]), the effective user
-//! ([`process::geteuid`]), a child's resource limits ([`rlimit`]) and, with
+//! ([`process::geteuid`]), the CPU and node a thread runs on
+//! ([`sched::getcpu`]), faulting pages in without changing them
+//! ([`touch`]), a child's resource limits ([`rlimit`]) and, with
 //! the `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
@@ -43,6 +45,7 @@ pub mod process;
 pub mod rlimit;
 pub mod sched;
 pub mod stream;
+pub mod touch;
 
 pub use errno::Errno;
 

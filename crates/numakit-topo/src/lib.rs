@@ -8,7 +8,17 @@
 //! CPUs and nodes this process may use; PCI devices with their NUMA node,
 //! link, BARs, bridges and OS names; IOMMU groups; and the kernel knobs that
 //! shape placement. [`locate`] finds a device by the name a user gives it
-//! (`gpu:0`, `net:eth0`, a PCI address, the block device of a file).
+//! (`gpu:0`, `nic:0`, `net:eth0`, a PCI address, the block device of a
+//! file).
+//!
+//! Besides the model's fields, a [`Machine`] answers libnuma's questions
+//! (node and CPU counts, sizes, what this process may use: `max_node`,
+//! `node_size`, `allowed_nodes`, ...), reads libnuma's node and CPU strings
+//! ([`nodestring`]), answers hwloc's everyday questions ([`objects`]:
+//! objects covering a set of CPUs, a device's non-I/O ancestor, memory
+//! attributes per initiator), and reads again what changes
+//! ([`Machine::refresh`]). `docs/libnuma.md` maps every libnuma and hwloc
+//! name to its numakit path; rustdoc finds each by the old name.
 //!
 //! Nothing here panics on bad input: a missing, unreadable or garbage file
 //! makes the fact it carries unknown (`None`), never a guess.
@@ -41,7 +51,11 @@ pub mod libnuma;
 pub mod locate;
 pub mod matrix;
 pub mod node;
+pub mod nodestring;
+pub mod objects;
 pub mod pci;
+mod query;
+mod refresh;
 mod util;
 
 use numakit_root::Root;
@@ -53,6 +67,7 @@ pub use iommu::Iommu;
 pub use knobs::Knobs;
 pub use node::{Node, NodeStates};
 pub use pci::PciDevice;
+pub use query::{NodeSize, cpu_mask_bits};
 
 /// The schema name and version of [`Machine`]'s JSON form.
 pub const SCHEMA: &str = "numakit.topology/1";
@@ -177,6 +192,7 @@ pub struct Machine {
 
 impl Machine {
     /// Reads everything.
+    #[doc(alias = "hwloc_topology_load")]
     pub fn discover(root: &Root) -> Machine {
         Self::discover_parts(root, Parts::ALL)
     }
@@ -276,12 +292,14 @@ impl Machine {
     }
 
     /// The SLIT distance from `a` to `b`, if known.
+    #[doc(alias = "numa_distance")]
     pub fn distance(&self, a: NodeId, b: NodeId) -> Option<u32> {
         let col = self.nodes.iter().position(|n| n.id == b)?;
         self.node(a)?.distances.get(col).copied().flatten()
     }
 
     /// The node whose CPU list holds `cpu`.
+    #[doc(alias = "numa_node_of_cpu")]
     pub fn node_of_cpu(&self, cpu: CpuId) -> Option<NodeId> {
         self.nodes
             .iter()
@@ -290,6 +308,7 @@ impl Machine {
     }
 
     /// The CPUs of the nodes in `nodes`.
+    #[doc(alias = "hwloc_cpuset_from_nodeset")]
     pub fn cpus_of_nodes(&self, nodes: &NodeSet) -> CpuSet {
         self.nodes
             .iter()
@@ -298,6 +317,7 @@ impl Machine {
     }
 
     /// The PCI device at `addr`.
+    #[doc(alias = "hwloc_get_pcidev_by_busid")]
     pub fn pci_device(&self, addr: PciAddress) -> Option<&PciDevice> {
         self.pci_devices.iter().find(|d| d.address == addr)
     }
