@@ -7,7 +7,12 @@
 //! each part ([`Placer::first_touch`]); where each page of a range lives
 //! ([`Placer::page_counts`], one batched `move_pages` query per chunk); and
 //! migration of ranges and whole processes; and the system-wide
-//! weighted-interleave node weights ([`weights`]).
+//! weighted-interleave node weights ([`weights`]). Typed node-local memory
+//! is [`NodeVec<T>`]; address ranges are [`AddrRange`]s everywhere.
+//!
+//! The whole of libnuma's API has a place here or in `numakit-topo` (the
+//! machine's questions): `docs/libnuma.md` maps each libnuma name to its
+//! numakit path, and rustdoc finds each item by its libnuma name.
 //!
 //! Every request is checked against the machine model
 //! ([`numakit_topo::Machine`]: nodes, CPUs, devices, and the CPUs and nodes
@@ -33,26 +38,33 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alloc;
+mod area;
 mod backend;
 mod error;
 mod mapping;
 pub mod maps;
+mod nodevec;
 pub mod pagecache;
 mod pages;
 mod placer;
 mod plan;
 mod policy;
+mod process;
 pub mod weights;
 
+pub use area::{NodeBinding, PageMove, Strictness, police_memory};
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
 pub use error::{Error, Result};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
+pub use nodevec::NodeVec;
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
 pub use plan::{
     CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, require_live, resolve_cpus,
 };
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
+pub use process::{CpuLocation, affinity, available, last_cpu_location, mems_allowed};
 
 /// Devices by name (`gpu:0`, `net:eth0`, ...), resolved to their node by
 /// the machine model: see [`numakit_topo::locate`].
@@ -61,3 +73,4 @@ pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
 pub use numakit_sys::Errno;
 pub use numakit_sys::mempolicy::MbindFlags;
 pub use numakit_sys::mm::page_size;
+pub use numakit_types::{AddrRange, RangeError};

@@ -24,7 +24,7 @@ pub enum PageLocation {
 }
 
 impl PageLocation {
-    fn from_status(s: i32) -> PageLocation {
+    pub(crate) fn from_status(s: i32) -> PageLocation {
         if s >= 0 {
             PageLocation::Node(NodeId(s as u32))
         } else if s == -Errno::ENOENT.raw() {

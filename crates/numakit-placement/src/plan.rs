@@ -439,11 +439,7 @@ fn resolve_cpus_within(
 }
 
 fn device_cpus(d: &ResolvedDevice, machine: &Machine, allowed: Option<&CpuSet>) -> Result<CpuSet> {
-    let node_cpus = machine.cpus_of_nodes(&std::iter::once(d.node).collect());
-    let mut cpus = match &d.local_cpus {
-        Some(l) if !l.is_empty() && l.is_subset(&node_cpus) => l.clone(),
-        _ => node_cpus,
-    };
+    let mut cpus = machine.cpus_near(d);
     if let Some(a) = allowed {
         cpus = cpus.intersection(a);
     }

@@ -491,7 +491,7 @@ fn first_touch_pins_one_thread_per_node() {
     let p = placer(m);
     let mut v = vec![0u32; 3 * 4096];
     let parts = p
-        .first_touch(&mut v, &[NodeId(0), NodeId(1), NodeId(2)], |start, part| {
+        .first_touch(&mut v, &"0-2".parse().unwrap(), |start, part| {
             for (i, x) in part.iter_mut().enumerate() {
                 *x = (start + i) as u32;
             }
@@ -513,10 +513,11 @@ fn first_touch_pins_one_thread_per_node() {
     // a bad node: nothing runs
     let p = placer(fixture("qemu-2node").1);
     assert!(
-        p.first_touch(&mut v, &[NodeId(0), NodeId(7)], |_, _| {})
+        p.first_touch(&mut v, &"0,7".parse().unwrap(), |_, _| {})
             .is_err()
     );
-    assert!(p.first_touch(&mut v, &[], |_, _| {}).is_err());
+    assert!(p.first_touch(&mut v, &NodeSet::new(), |_, _| {}).is_err());
+    assert!(p.first_touch_parts(&mut v, &[], |_, _| {}).is_err());
     assert!(p.backend().calls().is_empty());
 }
 
