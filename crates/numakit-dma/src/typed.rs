@@ -16,8 +16,12 @@
 //! goes away.
 //!
 //! The trait is meant to be implemented by a backend that drives real devices
-//! (VFIO) as well as by [`ModelBackend`]; handles are created only by the
-//! backends of this crate.
+//! (VFIO), by a test double, and by [`ModelBackend`](crate::ModelBackend).
+//! Handles are made only by a backend, through its private
+//! [`HandleMaker`](crate::handles::HandleMaker): the contract a backend
+//! outside this crate keeps is in [`crate::handles`]. Every handle carries
+//! the instance of the backend that made it, and a backend refuses a
+//! handle of another instance.
 
 use std::marker::PhantomData;
 
@@ -25,6 +29,7 @@ use crate::addr::{DmaMask, Iova, PhysAddr};
 use crate::calls::MapFunc;
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
+use crate::handles::{BufKey, Instance};
 use crate::ids::DeviceId;
 use crate::mapping::DmaSegment;
 
@@ -46,10 +51,16 @@ impl sealed::Sealed for Device {}
 impl Owner for Cpu {}
 impl Owner for Device {}
 
-/// CPU memory owned by the CPU (`kmalloc`).
+/// CPU memory owned by the CPU (`kmalloc`), or a piece of it
+/// ([`split_at`](Self::split_at)).
 #[derive(Debug, PartialEq, Eq)]
 pub struct CpuBuf {
-    pub(crate) addr: PhysAddr,
+    pub(crate) instance: Instance,
+    /// The allocation this piece belongs to (the model: its physical
+    /// address).
+    pub(crate) alloc: BufKey,
+    /// Where the piece starts in the allocation.
+    pub(crate) offset: u64,
     pub(crate) len: u64,
 }
 
@@ -62,27 +73,33 @@ impl CpuBuf {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Splits the buffer in two at byte `at`, as a driver does when one
-    /// allocation holds several fields. The halves may share a cache line:
-    /// mapping one and writing the other is what the `shared-cache-line` and
-    /// `cpu-access-device-owned` rules catch.
+    /// Splits the buffer in two at byte `at` (at most its length), as a
+    /// driver does when one allocation holds several fields. Each half is
+    /// its own owner: freeing one frees only its bytes, and the allocation
+    /// goes back when both are freed. The halves may share a cache line:
+    /// mapping one and writing the other is what the `shared-cache-line`
+    /// and `cpu-access-device-owned` rules catch.
     pub fn split_at(self, at: usize) -> (CpuBuf, CpuBuf) {
         let at = (at as u64).min(self.len);
         (
+            CpuBuf { len: at, ..self },
             CpuBuf {
-                addr: self.addr,
-                len: at,
-            },
-            CpuBuf {
-                addr: self.addr.unchecked_add(at),
+                offset: self.offset + at,
                 len: self.len - at,
+                ..self
             },
         )
     }
-    /// The CPU physical address (model backends only; a VFIO backend has
-    /// user virtual addresses instead).
+    /// The CPU physical address, for a buffer of
+    /// [`ModelBackend`](crate::ModelBackend), whose allocation keys are
+    /// physical addresses; for another backend's buffer, its key plus the
+    /// offset, which means what that backend says it means.
     pub fn phys(&self) -> PhysAddr {
-        self.addr
+        PhysAddr::new(self.alloc.0.wrapping_add(self.offset))
+    }
+    /// The backend instance that made it.
+    pub fn instance(&self) -> Instance {
+        self.instance
     }
 }
 
@@ -90,8 +107,9 @@ impl CpuBuf {
 /// access it at any time, without syncs.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CoherentBuf {
+    pub(crate) instance: Instance,
     pub(crate) dev: DeviceId,
-    pub(crate) cpu: PhysAddr,
+    pub(crate) cpu: BufKey,
     pub(crate) dma: Iova,
     pub(crate) len: u64,
 }
@@ -183,6 +201,11 @@ impl SgTable {
     pub fn into_entries(self) -> Vec<CpuBuf> {
         self.entries
     }
+    /// The buffers, to look at (their bytes are reached only through a
+    /// backend).
+    pub fn entries(&self) -> &[CpuBuf] {
+        &self.entries
+    }
 }
 
 /// A mapped scatterlist, owned by `O`.
@@ -226,14 +249,28 @@ impl<O: Owner> SgMap<O> {
 }
 
 /// A failed mapping: the error, and the buffer back.
-#[derive(Debug, thiserror::Error)]
-#[error("DMA mapping failed")]
+///
+/// It prints as `DMA mapping failed: ` and the error's own message; its
+/// [`source`](std::error::Error::source) is the error's source, so a chain
+/// printer says each cause once.
+#[derive(Debug)]
 pub struct MapError<T> {
     /// Why.
-    #[source]
     pub error: Error,
     /// What was to be mapped, still owned by the CPU.
     pub buf: T,
+}
+
+impl<T> std::fmt::Display for MapError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DMA mapping failed: {}", self.error)
+    }
+}
+
+impl<T: std::fmt::Debug> std::error::Error for MapError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 /// What a backend says about a device.
