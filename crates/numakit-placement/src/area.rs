@@ -51,6 +51,7 @@ impl<B: Backend> Placer<B> {
     /// Sets the policy of `range` (`mbind`). Its start must be page-aligned;
     /// with [`MbindFlags::MOVE`], pages already there move.
     #[doc(alias = "hwloc_set_area_membind")]
+    #[doc(alias = "mbind")]
     pub fn bind_area(&self, range: AddrRange, policy: &Policy, flags: MbindFlags) -> Result<()> {
         if !range.is_aligned(page_size() as u64) {
             return Err(Error::BadRange {

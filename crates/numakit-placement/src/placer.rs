@@ -113,6 +113,7 @@ impl<B: Backend> Placer<B> {
     /// Sets the calling thread's memory policy (`set_mempolicy`). Threads it
     /// creates afterwards and programs it `exec`s inherit it.
     #[doc(alias = "hwloc_set_membind")]
+    #[doc(alias = "set_mempolicy")]
     pub fn set_thread_policy(&self, policy: &Policy) -> Result<()> {
         self.check(policy)?;
         self.backend
@@ -364,6 +365,7 @@ impl<B: Backend> Placer<B> {
 
     /// Where each page is, for pages of process `pid` (0: this process).
     /// One `move_pages` query per [`crate::QUERY_CHUNK`] pages.
+    #[doc(alias = "move_pages")]
     pub fn locate_pages(&self, pid: i32, pages: &[usize]) -> Result<Vec<PageLocation>> {
         pages::locate(&self.backend, pid, pages)
     }
@@ -448,6 +450,7 @@ impl<B: Backend> Placer<B> {
     /// Moves every page of process `pid` (0: this process) on `from` to
     /// `to` (`migrate_pages`). Returns the pages the kernel could not move.
     #[doc(alias = "numa_migrate_pages")]
+    #[doc(alias = "migrate_pages")]
     pub fn migrate_process(
         &self,
         pid: i32,
@@ -487,6 +490,7 @@ impl<B: Backend> Placer<B> {
 
 /// The calling thread's policy, CPUs and allowed nodes, from the kernel.
 #[doc(alias = "hwloc_get_membind")]
+#[doc(alias = "get_mempolicy")]
 pub fn current_policy() -> Result<CurrentPolicy> {
     let err = |call: &str, e| Error::from_errno(call.to_string(), e, None);
     let (raw, mask) = mempolicy::get_mempolicy(None, GetMempolicyFlags::empty())

@@ -287,6 +287,7 @@ impl Machine {
     }
 
     /// All node ids.
+    #[doc(alias = "numa_nodes_ptr")]
     pub fn node_ids(&self) -> NodeSet {
         self.nodes.iter().map(|n| n.id).collect()
     }

@@ -67,6 +67,7 @@ impl Machine {
     #[doc(alias = "numa_all_nodes_ptr")]
     #[doc(alias = "numa_num_task_nodes")]
     #[doc(alias = "numa_num_thread_nodes")]
+    #[doc(alias = "numa_all_nodes")]
     pub fn allowed_nodes(&self) -> NodeSet {
         let all = self.node_ids();
         match &self.allowed.mems {

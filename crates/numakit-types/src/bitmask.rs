@@ -3,7 +3,7 @@
 //! [`IdSet::insert`], `numa_bitmask_isbitset` is [`IdSet::contains`], and so
 //! on (see `docs/libnuma.md`).
 
-use crate::{IdSet, SetKind};
+use crate::{CpuId, CpuSet, IdSet, NodeId, NodeSet, SetKind};
 
 impl<K: SetKind> IdSet<K> {
     /// Removes every member.
@@ -38,6 +38,20 @@ impl<K: SetKind> IdSet<K> {
     }
 }
 
+impl From<NodeId> for NodeSet {
+    /// The set of one node.
+    fn from(id: NodeId) -> NodeSet {
+        std::iter::once(id).collect()
+    }
+}
+
+impl From<CpuId> for CpuSet {
+    /// The set of one CPU.
+    fn from(id: CpuId) -> CpuSet {
+        std::iter::once(id).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{CpuSet, NodeSet};
@@ -50,5 +64,7 @@ mod tests {
         assert_eq!(s.nbytes(), 0);
         assert_eq!(NodeSet::all_below(5000).len(), 1024);
         assert_eq!(CpuSet::all_below(65).nbytes(), 16);
+        assert_eq!(NodeSet::from(crate::NodeId(3)).to_string(), "3");
+        assert_eq!(CpuSet::from(crate::CpuId(0)).len(), 1);
     }
 }

@@ -122,6 +122,7 @@ impl<K: SetKind> IdSet<K> {
     #[doc(alias = "numa_allocate_nodemask")]
     #[doc(alias = "numa_allocate_cpumask")]
     #[doc(alias = "numa_no_nodes_ptr")]
+    #[doc(alias = "numa_no_nodes")]
     pub const fn new() -> Self {
         IdSet {
             words: Vec::new(),
