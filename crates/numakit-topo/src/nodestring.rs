@@ -51,6 +51,8 @@ pub enum NodeStringError {
         id: u32,
         /// The set it must be in, as a list.
         allowed: String,
+        /// What that set is.
+        within: Within,
     },
     /// A relative number (`+N`) beyond the size of the set.
     RelativeOutOfRange {
@@ -60,6 +62,8 @@ pub enum NodeStringError {
         index: u32,
         /// How many there are to count in.
         count: usize,
+        /// What they are.
+        within: Within,
     },
 }
 
@@ -81,15 +85,25 @@ impl fmt::Display for NodeStringError {
                     "range {range} ends below its start: write it as low-high"
                 )
             }
-            NodeStringError::NotAllowed { noun, id, allowed } => {
-                write!(
-                    f,
-                    "{noun} {id} is not one this process may use (those are {allowed})"
-                )
-            }
-            NodeStringError::RelativeOutOfRange { noun, index, count } => write!(
+            NodeStringError::NotAllowed {
+                noun,
+                id,
+                allowed,
+                within,
+            } => write!(
                 f,
-                "relative {noun} +{index} is beyond the {count} this process may use (+0 to +{})",
+                "{noun} {id} is not one {} (those are {allowed})",
+                within.says()
+            ),
+            NodeStringError::RelativeOutOfRange {
+                noun,
+                index,
+                count,
+                within,
+            } => write!(
+                f,
+                "relative {noun} +{index} is beyond the {count} {} (+0 to +{})",
+                within.says(),
                 count.saturating_sub(1)
             ),
         }
@@ -97,6 +111,16 @@ impl fmt::Display for NodeStringError {
 }
 
 impl std::error::Error for NodeStringError {}
+
+impl Within {
+    /// What the set is, for messages.
+    fn says(self) -> &'static str {
+        match self {
+            Within::Allowed => "this process may use",
+            Within::All => "of this machine",
+        }
+    }
+}
 
 impl Machine {
     /// Reads a node string: `1`, `0,2-3`, `all`, `!1` (all but node 1),
@@ -126,7 +150,7 @@ impl Machine {
             Within::Allowed => self.allowed_nodes(),
             Within::All => self.node_ids(),
         };
-        parse(s, &scope)
+        parse(s, &scope, within)
     }
 
     /// Reads a CPU string, in the same syntax as
@@ -139,12 +163,16 @@ impl Machine {
             Within::Allowed => self.allowed_cpus(),
             Within::All => self.cpu_ids(),
         };
-        parse(s, &scope)
+        parse(s, &scope, within)
     }
 }
 
 /// libnuma's syntax over `scope`: `[!][+]ITEM[,ITEM...]` or `all`.
-fn parse<K: SetKind>(s: &str, scope: &IdSet<K>) -> Result<IdSet<K>, NodeStringError> {
+fn parse<K: SetKind>(
+    s: &str,
+    scope: &IdSet<K>,
+    within: Within,
+) -> Result<IdSet<K>, NodeStringError> {
     let t = s.trim();
     if t.is_empty() {
         return Err(NodeStringError::Empty);
@@ -181,7 +209,7 @@ fn parse<K: SetKind>(s: &str, scope: &IdSet<K>) -> Result<IdSet<K>, NodeStringEr
                 });
             }
             for i in lo..=hi {
-                set.insert_raw(member(i, relative, scope)?);
+                set.insert_raw(member(i, relative, scope, within)?);
             }
         }
     }
@@ -199,7 +227,12 @@ fn number(t: &str) -> Option<u32> {
 
 /// The kernel number of `i`: itself, checked against `scope`, or the
 /// `i`-th member of `scope` when relative.
-fn member<K: SetKind>(i: u32, relative: bool, scope: &IdSet<K>) -> Result<u32, NodeStringError> {
+fn member<K: SetKind>(
+    i: u32,
+    relative: bool,
+    scope: &IdSet<K>,
+    within: Within,
+) -> Result<u32, NodeStringError> {
     if relative {
         return scope
             .iter_raw()
@@ -208,6 +241,7 @@ fn member<K: SetKind>(i: u32, relative: bool, scope: &IdSet<K>) -> Result<u32, N
                 noun: K::NOUN,
                 index: i,
                 count: scope.len(),
+                within,
             });
     }
     if scope.contains_raw(i) {
@@ -217,6 +251,7 @@ fn member<K: SetKind>(i: u32, relative: bool, scope: &IdSet<K>) -> Result<u32, N
             noun: K::NOUN,
             id: i,
             allowed: scope.to_string(),
+            within,
         })
     }
 }
@@ -228,7 +263,7 @@ mod tests {
     #[test]
     fn libnuma_forms() {
         let scope: NodeSet = "0-1,4-5".parse().unwrap();
-        let p = |s: &str| parse(s, &scope).map(|n| n.to_string());
+        let p = |s: &str| parse(s, &scope, Within::Allowed).map(|n| n.to_string());
         assert_eq!(p("all").unwrap(), "0-1,4-5");
         assert_eq!(p(" 0,4-5 ").unwrap(), "0,4-5");
         assert_eq!(p("!0").unwrap(), "1,4-5");
@@ -264,6 +299,13 @@ mod tests {
             assert!(p(bad).is_err(), "{bad}");
         }
         let cpus: CpuSet = "0-3".parse().unwrap();
-        assert_eq!(parse("!1-2", &cpus).unwrap().to_string(), "0,3");
+        assert_eq!(
+            parse("!1-2", &cpus, Within::All).unwrap().to_string(),
+            "0,3"
+        );
+        assert_eq!(
+            parse("4", &cpus, Within::All).unwrap_err().to_string(),
+            "CPU 4 is not one of this machine (those are 0-3)"
+        );
     }
 }

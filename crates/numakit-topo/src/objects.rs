@@ -195,10 +195,12 @@ impl Machine {
             .min_by_key(|c| c.level)
     }
 
-    /// The object a PCI device hangs under in hwloc's tree: the smallest
-    /// object covering the CPUs local to it (`local_cpulist`, else its
-    /// node's CPUs), or the machine when neither is known. `None` for an
-    /// address the machine has no device at.
+    /// The object a PCI device hangs under in hwloc's tree: of the objects
+    /// with the smallest set of CPUs covering those local to the device
+    /// (`local_cpulist`, else its node's CPUs), the largest, as hwloc
+    /// attaches a host bridge (a package rather than the L3 cache of the
+    /// same CPUs); the machine when neither is known. `None` for an address
+    /// the machine has no device at.
     #[doc(alias = "hwloc_get_non_io_ancestor_obj")]
     pub fn non_io_ancestor(&self, device: PciAddress) -> Option<Object> {
         let d = self.pci_device(device)?;
@@ -208,8 +210,19 @@ impl Machine {
             .filter(|c| !c.is_empty())
             .or_else(|| d.numa_node.and_then(|n| self.cpus_of_node(n).cloned()))
             .unwrap_or_default();
-        self.object_covering(&cpus)
-            .or_else(|| self.objects(ObjectType::Machine).pop())
+        let Some(cover) = self.object_covering(&cpus) else {
+            return self.objects(ObjectType::Machine).pop();
+        };
+        let mut levels: Vec<u32> = self.caches.iter().map(|c| c.level).collect();
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        levels.dedup();
+        let largest_first = [ObjectType::Machine, ObjectType::Package]
+            .into_iter()
+            .chain(levels.into_iter().map(|level| ObjectType::Cache { level }));
+        largest_first
+            .flat_map(|k| self.objects(k))
+            .find(|o| o.cpus == cover.cpus)
+            .or(Some(cover))
     }
 
     /// A memory attribute of node `target` as seen from the CPUs of node

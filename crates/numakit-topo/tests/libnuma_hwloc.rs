@@ -93,6 +93,11 @@ fn devices_by_matrix_name_and_their_ancestors() {
     );
     let gpu2 = "0000:43:00.0".parse().unwrap();
     let up = m.non_io_ancestor(gpu2).unwrap();
+    assert_eq!(
+        up.kind,
+        ObjectType::Package,
+        "as hwloc: the package, not its L3"
+    );
     assert_eq!(up.cpus.to_string(), "2-3");
     assert_eq!(up.nodes.to_string(), "1");
     assert_eq!(m.non_io_ancestor("0000:99:00.0".parse().unwrap()), None);
