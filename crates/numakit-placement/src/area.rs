@@ -6,7 +6,7 @@
 
 use numakit_root::Root;
 use numakit_sys::Errno;
-use numakit_sys::mempolicy::{self, GetMempolicyFlags, MbindFlags, MovePagesFlags};
+use numakit_sys::mempolicy::{self, GetMempolicyFlags, MbindFlags};
 use numakit_sys::mm::page_size;
 use numakit_types::{AddrRange, NodeId, NodeSet};
 
@@ -117,9 +117,9 @@ impl<B: Backend> Placer<B> {
                 .collect();
             let nodes: Vec<i32> = chunk.iter().map(|m| m.to.get() as i32).collect();
             let mut status = vec![0i32; chunk.len()];
-            self.backend()
-                .move_pages(pid, &addrs, Some(&nodes), &mut status, MovePagesFlags::MOVE)
-                .map_err(|e| pages::map_errno(format!("moving pages of process {pid}"), pid, e))?;
+            pages::move_and_locate(self.backend(), pid, &addrs, &nodes, &mut status, || {
+                format!("moving pages of process {pid}")
+            })?;
             out.extend(status.iter().map(|s| PageLocation::from_status(*s)));
         }
         Ok(out)

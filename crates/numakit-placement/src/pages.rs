@@ -138,6 +138,33 @@ pub(crate) fn count_range(
     Ok(c)
 }
 
+/// Moves `pages` of process `pid` to `nodes` (one target per page) with
+/// `move_pages`, and leaves in `status` where each page is afterwards.
+///
+/// When the kernel returns a positive count, `status` cannot be trusted: it
+/// stops at the first batch that did not fully migrate and leaves the
+/// statuses from there on unwritten, and it counts a huge page it had to
+/// split as not moved even when every piece moved (Linux 6.x,
+/// `migrate_pages`). The pages are then asked for again.
+pub(crate) fn move_and_locate(
+    backend: &dyn Backend,
+    pid: i32,
+    pages: &[usize],
+    nodes: &[i32],
+    status: &mut [i32],
+    what: impl Fn() -> String,
+) -> Result<()> {
+    let left = backend
+        .move_pages(pid, pages, Some(nodes), status, MovePagesFlags::MOVE)
+        .map_err(|e| map_errno(what(), pid, e))?;
+    if left > 0 {
+        backend
+            .move_pages(pid, pages, None, status, MovePagesFlags::empty())
+            .map_err(|e| map_errno(what(), pid, e))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn locate(
     backend: &dyn Backend,
     pid: i32,

@@ -3,7 +3,7 @@
 
 use numakit_root::Root;
 use numakit_sys::Errno;
-use numakit_sys::mempolicy::{self, GetMempolicyFlags, MbindFlags, MovePagesFlags};
+use numakit_sys::mempolicy::{self, GetMempolicyFlags, MbindFlags};
 use numakit_sys::mm::{AnonMapping, page_size};
 use numakit_topo::Machine;
 use numakit_types::{AddrRange, CpuId, CpuSet, NodeId, NodeSet};
@@ -422,27 +422,18 @@ impl<B: Backend> Placer<B> {
         let mut status = vec![0i32; target.len()];
         for chunk in present.chunks(pages::QUERY_CHUNK) {
             let st = &mut status[..chunk.len()];
-            let left = self
-                .backend
-                .move_pages(
-                    pid,
-                    chunk,
-                    Some(&target[..chunk.len()]),
-                    st,
-                    MovePagesFlags::MOVE,
-                )
-                .map_err(|e| {
-                    pages::map_errno(
-                        format!("moving pages of process {pid} to node {to}"),
-                        pid,
-                        e,
-                    )
-                })?;
-            let failed = st
+            pages::move_and_locate(
+                &self.backend,
+                pid,
+                chunk,
+                &target[..chunk.len()],
+                st,
+                || format!("moving pages of process {pid} to node {to}"),
+            )?;
+            not_moved += st
                 .iter()
                 .filter(|s| **s < 0 || **s as u32 != to.get())
                 .count() as u64;
-            not_moved += failed.max(left as u64);
         }
         Ok(MigrateOutcome { not_moved })
     }
