@@ -141,11 +141,13 @@ pub(crate) fn count_range(
 /// Moves `pages` of process `pid` to `nodes` (one target per page) with
 /// `move_pages`, and leaves in `status` where each page is afterwards.
 ///
-/// When the kernel returns a positive count, `status` cannot be trusted: it
-/// stops at the first batch that did not fully migrate and leaves the
-/// statuses from there on unwritten, and it counts a huge page it had to
-/// split as not moved even when every piece moved (Linux 6.x,
-/// `migrate_pages`). The pages are then asked for again.
+/// What the kernel answers to a move is not where the pages end up: after
+/// a batch that did not fully migrate it returns a positive count and
+/// leaves the statuses from there on unwritten; it counts a huge page it
+/// had to split as not moved even when every piece moved (Linux 6.x); and
+/// a page of a huge page already queued by another of its pages reads
+/// `-EBUSY` although it moves with it. So whenever a page does not read as
+/// moved, the pages are asked for again.
 pub(crate) fn move_and_locate(
     backend: &dyn Backend,
     pid: i32,
@@ -157,7 +159,7 @@ pub(crate) fn move_and_locate(
     let left = backend
         .move_pages(pid, pages, Some(nodes), status, MovePagesFlags::MOVE)
         .map_err(|e| map_errno(what(), pid, e))?;
-    if left > 0 {
+    if left > 0 || status.iter().zip(nodes).any(|(s, n)| s != n) {
         backend
             .move_pages(pid, pages, None, status, MovePagesFlags::empty())
             .map_err(|e| map_errno(what(), pid, e))?;
