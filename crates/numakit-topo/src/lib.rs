@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod cpu;
+pub mod gpu;
 pub mod iommu;
 pub mod knobs;
 pub mod locate;
