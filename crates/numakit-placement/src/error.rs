@@ -245,13 +245,17 @@ pub enum Error {
         what: &'static str,
     },
     /// `--share auto` with a rank but no local size.
-    #[error("--share auto needs the number of local ranks, and the launcher that set {from} did not say it")]
+    #[error(
+        "--share auto needs the number of local ranks, and the launcher that set {from} did not say it"
+    )]
     NoLocalSize {
         /// The rank variable.
         from: &'static str,
     },
     /// A `--share` that is not `auto` or `K/N` with `K < N`.
-    #[error("cannot read share '{share}': expected auto or K/N with 0 <= K < N (1/4: the second of four slices)")]
+    #[error(
+        "cannot read share '{share}': expected auto or K/N with 0 <= K < N (1/4: the second of four slices)"
+    )]
     BadShare {
         /// As given.
         share: String,
@@ -277,7 +281,9 @@ pub enum Error {
         expected: &'static str,
     },
     /// `--mem gpu` for a device with no GPU memory node.
-    #[error("{device} has no GPU memory node (only coherent GPUs such as Grace Hopper expose their memory as one)")]
+    #[error(
+        "{device} has no GPU memory node (only coherent GPUs such as Grace Hopper expose their memory as one)"
+    )]
     NoGpuMemoryNode {
         /// The device.
         device: String,
@@ -289,7 +295,7 @@ pub enum Error {
         node: NodeId,
     },
     /// A binding still refused after stepping down.
-    #[error("{steps}; then {last}")]
+    #[error("{steps}; that was refused too: {last}")]
     SteppedDown {
         /// The steps taken, `; `-joined.
         steps: String,

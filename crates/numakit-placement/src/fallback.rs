@@ -66,7 +66,11 @@ pub struct Step {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} refused ({}); {}", self.refused, self.why, self.instead)
+        write!(
+            f,
+            "{} refused ({}); {}",
+            self.refused, self.why, self.instead
+        )
     }
 }
 
@@ -83,7 +87,10 @@ impl Error {
             | Error::PermissionDenied { .. } => true,
             Error::SteppedDown { last, .. } => last.is_refusal(),
             Error::Syscall { errno, .. } => {
-                matches!(*errno, Errno::EINVAL | Errno::EPERM | Errno::EACCES | Errno::ENODEV)
+                matches!(
+                    *errno,
+                    Errno::EINVAL | Errno::EPERM | Errno::EACCES | Errno::ENODEV
+                )
             }
             _ => false,
         }
@@ -125,7 +132,11 @@ pub(crate) fn memory_ladder(
             (None, _) if steps.is_empty() => return Err(e),
             (None, _) => {
                 return Err(Error::SteppedDown {
-                    steps: steps.iter().map(Step::to_string).collect::<Vec<_>>().join("; "),
+                    steps: steps
+                        .iter()
+                        .map(Step::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     last: Box::new(e),
                 });
             }

@@ -145,7 +145,8 @@ fn slurm_tasks(env: &EnvVars) -> Result<Option<(u32, &'static str)>> {
         value: list.to_string(),
         why,
     };
-    let counts = expand_slurm_list(list).ok_or_else(|| bad("it is not a Slurm task count list such as 2(x3),1"))?;
+    let counts = expand_slurm_list(list)
+        .ok_or_else(|| bad("it is not a Slurm task count list such as 2(x3),1"))?;
     let n = counts
         .get(node as usize)
         .copied()
@@ -158,7 +159,13 @@ pub fn expand_slurm_list(s: &str) -> Option<Vec<u32>> {
     let mut out = Vec::new();
     for part in s.split(',') {
         let (n, times) = match part.split_once('(') {
-            Some((n, rest)) => (n, rest.strip_prefix('x')?.strip_suffix(')')?.parse::<u32>().ok()?),
+            Some((n, rest)) => (
+                n,
+                rest.strip_prefix('x')?
+                    .strip_suffix(')')?
+                    .parse::<u32>()
+                    .ok()?,
+            ),
             None => (part, 1),
         };
         let n: u32 = n.trim().parse().ok()?;
@@ -217,13 +224,37 @@ mod tests {
     #[test]
     fn first_variable_set_wins() {
         assert_eq!(rank(&[]).unwrap(), None);
-        let r = rank(&[("PMI_LOCAL_RANK", "3"), ("LOCAL_RANK", "1"), ("LOCAL_WORLD_SIZE", "2")]).unwrap().unwrap();
-        assert_eq!((r.rank, r.size, r.from, r.size_from), (1, Some(2), "LOCAL_RANK", Some("LOCAL_WORLD_SIZE")));
-        let r = rank(&[("OMPI_COMM_WORLD_LOCAL_RANK", "2"), ("MPI_LOCALRANKID", "0")]).unwrap().unwrap();
-        assert_eq!((r.rank, r.size, r.from), (2, None, "OMPI_COMM_WORLD_LOCAL_RANK"));
-        let r = rank(&[("MPI_LOCALRANKID", "1"), ("MPI_LOCALNRANKS", "8")]).unwrap().unwrap();
-        assert_eq!(r.to_string(), "local rank 1 (MPI_LOCALRANKID) of 8 (MPI_LOCALNRANKS)");
-        let r = rank(&[("PMI_LOCAL_RANK", "0"), ("PMI_LOCAL_SIZE", "4")]).unwrap().unwrap();
+        let r = rank(&[
+            ("PMI_LOCAL_RANK", "3"),
+            ("LOCAL_RANK", "1"),
+            ("LOCAL_WORLD_SIZE", "2"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (r.rank, r.size, r.from, r.size_from),
+            (1, Some(2), "LOCAL_RANK", Some("LOCAL_WORLD_SIZE"))
+        );
+        let r = rank(&[
+            ("OMPI_COMM_WORLD_LOCAL_RANK", "2"),
+            ("MPI_LOCALRANKID", "0"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (r.rank, r.size, r.from),
+            (2, None, "OMPI_COMM_WORLD_LOCAL_RANK")
+        );
+        let r = rank(&[("MPI_LOCALRANKID", "1"), ("MPI_LOCALNRANKS", "8")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.to_string(),
+            "local rank 1 (MPI_LOCALRANKID) of 8 (MPI_LOCALNRANKS)"
+        );
+        let r = rank(&[("PMI_LOCAL_RANK", "0"), ("PMI_LOCAL_SIZE", "4")])
+            .unwrap()
+            .unwrap();
         assert_eq!((r.rank, r.size), (0, Some(4)));
     }
 
@@ -242,17 +273,33 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!((r.size, r.size_from), (Some(2), Some("SLURM_STEP_TASKS_PER_NODE")));
-        assert!(rank(&[("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "4"), ("SLURM_NODEID", "3")]).is_err());
+        assert_eq!(
+            (r.size, r.size_from),
+            (Some(2), Some("SLURM_STEP_TASKS_PER_NODE"))
+        );
+        assert!(
+            rank(&[
+                ("SLURM_LOCALID", "0"),
+                ("SLURM_TASKS_PER_NODE", "4"),
+                ("SLURM_NODEID", "3")
+            ])
+            .is_err()
+        );
         assert_eq!(rank(&[("SLURM_LOCALID", "0")]).unwrap().unwrap().size, None);
     }
 
     #[test]
     fn garbage_is_an_error() {
         let e = rank(&[("LOCAL_RANK", "one")]).unwrap_err();
-        assert_eq!(e.to_string(), "LOCAL_RANK='one' cannot be used: it is not a whole number");
+        assert_eq!(
+            e.to_string(),
+            "LOCAL_RANK='one' cannot be used: it is not a whole number"
+        );
         let e = rank(&[("LOCAL_RANK", "4"), ("LOCAL_WORLD_SIZE", "4")]).unwrap_err();
-        assert_eq!(e.to_string(), "LOCAL_RANK='4' cannot be used: it is not below the local size");
+        assert_eq!(
+            e.to_string(),
+            "LOCAL_RANK='4' cannot be used: it is not below the local size"
+        );
         assert!(rank(&[("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "-2")]).is_err());
     }
 }

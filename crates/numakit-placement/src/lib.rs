@@ -38,8 +38,8 @@ pub mod fallback;
 pub mod launcher;
 mod mapping;
 pub mod maps;
-mod pages;
 pub mod near;
+mod pages;
 mod placer;
 mod plan;
 mod policy;
@@ -47,24 +47,24 @@ pub mod slice;
 
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
 pub use error::{Error, Result};
+pub use fallback::{Fallback, Step};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
+pub use near::{NearMemory, NearResolution, ShareRequest, resolve_near};
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
-pub use fallback::{Fallback, Step};
-pub use near::{NearMemory, NearResolution, ShareRequest, resolve_near};
 pub use plan::{
     CpuBinding, Plan, RunRequest, SharedCpus, check_nodes, check_policy, exec, require_live,
     resolve_cpus,
 };
-pub use slice::{Share, cpu_slices};
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
+pub use slice::{Share, cpu_slices};
 
-/// Devices by name (`gpu:0`, `net:eth0`, ...), resolved to their node by
-/// the machine model: see [`numakit_topo::locate`].
-pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
 /// What `--near` takes: a device, a GPU by framework number or UUID, or
 /// `auto`: see [`numakit_topo::gpu`].
 pub use numakit_topo::gpu::NearSpec;
+/// Devices by name (`gpu:0`, `net:eth0`, ...), resolved to their node by
+/// the machine model: see [`numakit_topo::locate`].
+pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
 
 pub use numakit_sys::Errno;
 pub use numakit_sys::mempolicy::MbindFlags;

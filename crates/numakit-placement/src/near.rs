@@ -157,25 +157,37 @@ pub fn resolve_near(
     let dspec = match (&gpu, spec) {
         (None, NearSpec::Device(d)) => d.clone(),
         (Some(g), _) => DeviceSpec::Pci(g.address),
-        (None, _) => return Err(Error::NoLauncherRank { what: "--near auto" }),
+        (None, _) => {
+            return Err(Error::NoLauncherRank {
+                what: "--near auto",
+            });
+        }
     };
     let device = dspec.resolve(m, root)?;
     let node_source = m
         .pci_device(device.address)
         .map_or(NodeSource::Unknown, |d| d.numa_node_source);
-    let how = gpu.as_ref().map_or_else(
-        || format!("{spec} = {}", device.address),
-        |g| g.how.clone(),
-    );
+    let how = gpu
+        .as_ref()
+        .map_or_else(|| format!("{spec} = {}", device.address), |g| g.how.clone());
     let share = match share {
         None => None,
         Some(ShareRequest::Slice(s)) => Some(ShareChoice {
             share: s,
             how: format!("slice {} of {} (--share {s})", s.index, s.count),
         }),
-        Some(ShareRequest::Auto) => Some(auto_share(m, env, spec, &device, &need_rank(&rank, "--share auto")?)?),
+        Some(ShareRequest::Auto) => Some(auto_share(
+            m,
+            env,
+            spec,
+            &device,
+            &need_rank(&rank, "--share auto")?,
+        )?),
     };
-    let warnings = gpu.as_ref().map(|g| g.warnings().to_vec()).unwrap_or_default();
+    let warnings = gpu
+        .as_ref()
+        .map(|g| g.warnings().to_vec())
+        .unwrap_or_default();
     Ok(NearResolution {
         device,
         node_source,
@@ -234,10 +246,18 @@ fn auto_share(
                     count: on_mine.len() as u32,
                 };
                 let ranks: Vec<String> = on_mine.iter().map(u32::to_string).collect();
+                let who = match ranks.as_slice() {
+                    [one] => format!(
+                        "local rank {one} of {size} is the only one with a GPU on node {mine}"
+                    ),
+                    _ => format!(
+                        "local ranks {} of {size} use GPUs on node {mine}",
+                        ranks.join(",")
+                    ),
+                };
                 let how = format!(
-                    "slice {index} of {} of node {mine}'s CPUs: local ranks {} of {size} use GPUs on node {mine}",
-                    share.count,
-                    ranks.join(",")
+                    "slice {index} of {} of node {mine}'s CPUs: {who}",
+                    share.count
                 );
                 return Ok(ShareChoice { share, how });
             }

@@ -282,7 +282,8 @@ impl RunRequest {
             });
         }
         match memory {
-            Some(p) if matches!(p.mode, Mode::Bind | Mode::PreferredMany) && p.nodes.contains(h) => {}
+            Some(p)
+                if matches!(p.mode, Mode::Bind | Mode::PreferredMany) && p.nodes.contains(h) => {}
             _ => return Err(Error::BadHomeNode { node: h }),
         }
         Err(Error::HomeNodeNeedsRange)

@@ -185,7 +185,10 @@ mod tests {
 
     #[test]
     fn shares() {
-        assert_eq!("1/4".parse::<Share>().unwrap(), Share { index: 1, count: 4 });
+        assert_eq!(
+            "1/4".parse::<Share>().unwrap(),
+            Share { index: 1, count: 4 }
+        );
         for bad in ["4/4", "0/0", "1", "a/2", "-1/2", "1/ 2", "/2", "1/2/3"] {
             let e = bad.parse::<Share>().unwrap_err();
             assert!(matches!(e, Error::BadShare { .. }), "{bad}");

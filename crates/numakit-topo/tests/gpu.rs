@@ -49,7 +49,13 @@ const A100: &str = "GPU-0c2a3d4e-0001-7a1b-9c0d-a100a100a100";
 #[test]
 fn nvidia_facts_from_the_drivers_procfs() {
     let m = machine("gpu-nvidia");
-    let g = |a: &str| m.pci_device(a.parse().unwrap()).unwrap().gpu.clone().unwrap();
+    let g = |a: &str| {
+        m.pci_device(a.parse().unwrap())
+            .unwrap()
+            .gpu
+            .clone()
+            .unwrap()
+    };
     let h = g("0000:23:00.0");
     assert_eq!(h.vendor, GpuVendor::Nvidia);
     assert_eq!(h.uuid.as_deref(), Some(H0));
@@ -60,7 +66,12 @@ fn nvidia_facts_from_the_drivers_procfs() {
     assert_eq!(h.links, None);
     assert_eq!(g("0000:01:00.0").uuid.as_deref(), Some(A100));
     // only GPUs carry GPU facts
-    assert!(m.pci_device("0000:25:00.0".parse().unwrap()).unwrap().gpu.is_none());
+    assert!(
+        m.pci_device("0000:25:00.0".parse().unwrap())
+            .unwrap()
+            .gpu
+            .is_none()
+    );
 }
 
 #[test]
@@ -78,7 +89,10 @@ fn cuda_order_without_and_with_cuda_visible_devices() {
         listed(
             &m,
             Framework::Cuda,
-            &env(&[("CUDA_DEVICE_ORDER", "PCI_BUS_ID"), ("CUDA_VISIBLE_DEVICES", cvd)]),
+            &env(&[
+                ("CUDA_DEVICE_ORDER", "PCI_BUS_ID"),
+                ("CUDA_VISIBLE_DEVICES", cvd),
+            ]),
         )
     };
     assert_eq!(with("2,1"), ["24:00.0", "23:00.0"]);
@@ -94,14 +108,21 @@ fn cuda_order_without_and_with_cuda_visible_devices() {
     assert_eq!(with("GPU-ffff,0"), Vec::<String>::new());
     // MIG: the old form names its GPU; the new form needs NVML
     assert_eq!(with(&format!("MIG-{H0}/1/0,3")), ["23:00.0", "43:00.0"]);
-    assert_eq!(with("MIG-5e0d7c11-3a43-4f2e-8b1d-0d1c2b3a4f50,3"), ["?", "43:00.0"]);
+    assert_eq!(
+        with("MIG-5e0d7c11-3a43-4f2e-8b1d-0d1c2b3a4f50,3"),
+        ["?", "43:00.0"]
+    );
     assert_eq!(with("nvidia0,1"), Vec::<String>::new());
 }
 
 #[test]
 fn cuda_warns_when_its_order_is_not_pci_bus_order() {
     let m = machine("gpu-nvidia");
-    for e in [vec![], vec![("CUDA_DEVICE_ORDER", "FASTEST_FIRST")], vec![("CUDA_VISIBLE_DEVICES", "1,0")]] {
+    for e in [
+        vec![],
+        vec![("CUDA_DEVICE_ORDER", "FASTEST_FIRST")],
+        vec![("CUDA_VISIBLE_DEVICES", "1,0")],
+    ] {
         let v = order::visible(&m, Framework::Cuda, &env(&e));
         assert_eq!(v.base, BaseOrder::PciForFastestFirst);
         assert_eq!(v.warnings.len(), 1, "{e:?}: {:?}", v.warnings);
@@ -110,32 +131,65 @@ fn cuda_warns_when_its_order_is_not_pci_bus_order() {
     // UUIDs do not depend on the order: no warning
     let v = order::visible(&m, Framework::Cuda, &env(&[("CUDA_VISIBLE_DEVICES", H0)]));
     assert!(v.warnings.is_empty());
-    let odd = order::visible(&m, Framework::Cuda, &env(&[("CUDA_DEVICE_ORDER", "SLOWEST")]));
-    assert!(odd.notes.iter().any(|n| n.contains("CUDA_DEVICE_ORDER=SLOWEST")));
+    let odd = order::visible(
+        &m,
+        Framework::Cuda,
+        &env(&[("CUDA_DEVICE_ORDER", "SLOWEST")]),
+    );
+    assert!(
+        odd.notes
+            .iter()
+            .any(|n| n.contains("CUDA_DEVICE_ORDER=SLOWEST"))
+    );
 }
 
 #[test]
 fn cuda_n_resolves_through_the_list() {
     let m = machine("gpu-nvidia");
-    let e = env(&[("CUDA_DEVICE_ORDER", "PCI_BUS_ID"), ("CUDA_VISIBLE_DEVICES", "3,4")]);
+    let e = env(&[
+        ("CUDA_DEVICE_ORDER", "PCI_BUS_ID"),
+        ("CUDA_VISIBLE_DEVICES", "3,4"),
+    ]);
     let c = GpuSpec::Cuda(1).resolve(&m, &e).unwrap();
     assert_eq!(c.address.to_string(), "0000:44:00.0");
-    assert!(c.how.starts_with("cuda:1 = 0000:44:00.0: GPU 1 of the 2 cuda would list under CUDA_VISIBLE_DEVICES=3,4"), "{}", c.how);
+    assert!(
+        c.how.starts_with(
+            "cuda:1 = 0000:44:00.0: GPU 1 of the 2 cuda would list under CUDA_VISIBLE_DEVICES=3,4"
+        ),
+        "{}",
+        c.how
+    );
     let e2 = GpuSpec::Cuda(2).resolve(&m, &e).unwrap_err();
     assert_eq!(
         e2.to_string(),
-        "no device cuda:2: the framework would list 2 GPUs (CUDA_VISIBLE_DEVICES=3,4)"
+        "no device cuda:2: CUDA would list 2 GPUs (CUDA_VISIBLE_DEVICES=3,4)"
     );
-    let mig = env(&[("CUDA_VISIBLE_DEVICES", "MIG-5e0d7c11-3a43-4f2e-8b1d-0d1c2b3a4f50")]);
-    assert!(matches!(GpuSpec::Cuda(0).resolve(&m, &mig), Err(GpuError::Unresolved { .. })));
+    let mig = env(&[(
+        "CUDA_VISIBLE_DEVICES",
+        "MIG-5e0d7c11-3a43-4f2e-8b1d-0d1c2b3a4f50",
+    )]);
+    assert!(matches!(
+        GpuSpec::Cuda(0).resolve(&m, &mig),
+        Err(GpuError::Unresolved { .. })
+    ));
     // by UUID, any case, with or without GPU-
-    for u in [H0, "GPU-9221D5D1-B60B-A624-BF14-0A1819CFDA31", "0c2a3d4e-0001"] {
+    for u in [
+        H0,
+        "GPU-9221D5D1-B60B-A624-BF14-0A1819CFDA31",
+        "0c2a3d4e-0001",
+    ] {
         let s: NearSpec = format!("gpu:{u}").parse().unwrap();
         let NearSpec::Gpu(g) = s else { panic!() };
         assert!(g.resolve(&m, &GpuEnv::default()).is_ok(), "{u}");
     }
     let ambiguous = GpuSpec::Uuid("GPU-9221".into()).resolve(&m, &GpuEnv::default());
-    assert_eq!(ambiguous.unwrap_err(), GpuError::AmbiguousUuid { uuid: "GPU-9221".into(), count: 4 });
+    assert_eq!(
+        ambiguous.unwrap_err(),
+        GpuError::AmbiguousUuid {
+            uuid: "GPU-9221".into(),
+            count: 4
+        }
+    );
     let mig_parent = GpuSpec::Uuid(format!("MIG-{H0}/2/0")).resolve(&m, &GpuEnv::default());
     assert_eq!(mig_parent.unwrap().address.to_string(), "0000:23:00.0");
 }
@@ -145,7 +199,11 @@ fn machines_without_the_frameworks_gpus() {
     // the VM's GPU-like devices are neither NVIDIA nor AMD: every GPU counts,
     // with a warning; no UUID is known
     let m = machine("qemu-gpuserver");
-    let v = order::visible(&m, Framework::Cuda, &env(&[("CUDA_DEVICE_ORDER", "PCI_BUS_ID")]));
+    let v = order::visible(
+        &m,
+        Framework::Cuda,
+        &env(&[("CUDA_DEVICE_ORDER", "PCI_BUS_ID")]),
+    );
     assert_eq!(v.devices.len(), 4);
     assert!(v.warnings[0].starts_with("this machine has no NVIDIA GPU"));
     let e = env(&[("CUDA_VISIBLE_DEVICES", "GPU-1234")]);
@@ -155,16 +213,30 @@ fn machines_without_the_frameworks_gpus() {
         Err(GpuError::UuidUnknown { .. })
     ));
     let none = machine("qemu-2node");
-    assert_eq!(GpuSpec::Cuda(0).resolve(&none, &GpuEnv::default()).unwrap_err(), GpuError::NoGpus);
+    assert_eq!(
+        GpuSpec::Cuda(0)
+            .resolve(&none, &GpuEnv::default())
+            .unwrap_err(),
+        GpuError::NoGpus
+    );
     assert_eq!(spec::framework_of(&none).unwrap_err(), GpuError::NoGpus);
     assert_eq!(spec::framework_of(&m).unwrap(), Framework::Cuda);
-    assert_eq!(spec::framework_of(&machine("gpu-amd")).unwrap(), Framework::Rocm);
+    assert_eq!(
+        spec::framework_of(&machine("gpu-amd")).unwrap(),
+        Framework::Rocm
+    );
 }
 
 #[test]
 fn amd_facts_from_the_kfd_topology() {
     let m = machine("gpu-amd");
-    let g = |a: &str| m.pci_device(a.parse().unwrap()).unwrap().gpu.clone().unwrap();
+    let g = |a: &str| {
+        m.pci_device(a.parse().unwrap())
+            .unwrap()
+            .gpu
+            .clone()
+            .unwrap()
+    };
     let a = g("0000:43:00.0");
     assert_eq!(a.vendor, GpuVendor::Amd);
     assert_eq!(a.kfd_node, Some(2));
@@ -176,7 +248,10 @@ fn amd_facts_from_the_kfd_topology() {
     assert_eq!(links[0].kind, LinkKind::Xgmi);
     assert_eq!(links[0].weight, Some(15));
     assert_eq!(links[0].max_bandwidth_mbps, Some(50000));
-    assert_eq!(g("0000:23:00.0").links.unwrap()[0].peer.to_string(), "0000:24:00.0");
+    assert_eq!(
+        g("0000:23:00.0").links.unwrap()[0].peer.to_string(),
+        "0000:24:00.0"
+    );
     assert_eq!(a.links_from, Some("kfd"));
 }
 
@@ -191,26 +266,57 @@ fn rocm_order_follows_kfd_then_rocr_then_hip() {
     let with = |pairs: &[(&str, &str)]| listed(&m, Framework::Rocm, &env(pairs));
     // ROCr: indices as strtol reads them, UUID prefixes in any case,
     // terminators, at most as many tokens as GPUs
-    assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "3,0x1")]), ["24:00.0", "44:00.0"]);
-    assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", " 02 , +1")]), ["23:00.0", "44:00.0"]);
-    assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "gpu-42c6c66a7e2a1003,0")]), ["24:00.0", "43:00.0"]);
-    assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "GPU-42c6,1")]), Vec::<String>::new());
+    assert_eq!(
+        with(&[("ROCR_VISIBLE_DEVICES", "3,0x1")]),
+        ["24:00.0", "44:00.0"]
+    );
+    assert_eq!(
+        with(&[("ROCR_VISIBLE_DEVICES", " 02 , +1")]),
+        ["23:00.0", "44:00.0"]
+    );
+    assert_eq!(
+        with(&[("ROCR_VISIBLE_DEVICES", "gpu-42c6c66a7e2a1003,0")]),
+        ["24:00.0", "43:00.0"]
+    );
+    assert_eq!(
+        with(&[("ROCR_VISIBLE_DEVICES", "GPU-42c6,1")]),
+        Vec::<String>::new()
+    );
     assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "1,1,2")]), ["44:00.0"]);
     assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "1,9,2")]), ["44:00.0"]);
     assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "")]), Vec::<String>::new());
     assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "0,1,2,3,")]), kfd);
     // HIP on ROCr's list: HIP_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES;
     // repeats skipped, a bad entry ends the list, UUIDs by substring
-    assert_eq!(with(&[("ROCR_VISIBLE_DEVICES", "3,2,1"), ("HIP_VISIBLE_DEVICES", "1")]), ["23:00.0"]);
-    assert_eq!(with(&[("HIP_VISIBLE_DEVICES", "2,2,0,x,1")]), ["23:00.0", "43:00.0"]);
-    assert_eq!(with(&[("HIP_VISIBLE_DEVICES", ""), ("CUDA_VISIBLE_DEVICES", "3")]), ["24:00.0"]);
+    assert_eq!(
+        with(&[
+            ("ROCR_VISIBLE_DEVICES", "3,2,1"),
+            ("HIP_VISIBLE_DEVICES", "1")
+        ]),
+        ["23:00.0"]
+    );
+    assert_eq!(
+        with(&[("HIP_VISIBLE_DEVICES", "2,2,0,x,1")]),
+        ["23:00.0", "43:00.0"]
+    );
+    assert_eq!(
+        with(&[("HIP_VISIBLE_DEVICES", ""), ("CUDA_VISIBLE_DEVICES", "3")]),
+        ["24:00.0"]
+    );
     assert_eq!(with(&[("HIP_VISIBLE_DEVICES", "01")]), Vec::<String>::new());
-    assert_eq!(with(&[("HIP_VISIBLE_DEVICES", "GPU-42c6c66a7e2a1001")]), ["44:00.0"]);
+    assert_eq!(
+        with(&[("HIP_VISIBLE_DEVICES", "GPU-42c6c66a7e2a1001")]),
+        ["44:00.0"]
+    );
     let c = GpuSpec::Rocm(0)
         .resolve(&m, &env(&[("ROCR_VISIBLE_DEVICES", "2")]))
         .unwrap();
     assert_eq!(c.address.to_string(), "0000:23:00.0");
-    assert!(c.how.contains("base order: KFD topology order"), "{}", c.how);
+    assert!(
+        c.how.contains("base order: KFD topology order"),
+        "{}",
+        c.how
+    );
 }
 
 #[test]
@@ -247,12 +353,52 @@ fn strtol_as_c_reads_it() {
 fn near_forms() {
     let p = |s: &str| s.parse::<NearSpec>();
     assert_eq!(p("rocm:3").unwrap(), NearSpec::Gpu(GpuSpec::Rocm(3)));
-    assert_eq!(p("gpu:MIG-abc").unwrap(), NearSpec::Gpu(GpuSpec::Uuid("MIG-abc".into())));
-    assert_eq!(p("gpu:8932f937-d72c").unwrap(), NearSpec::Gpu(GpuSpec::Uuid("GPU-8932f937-d72c".into())));
+    assert_eq!(
+        p("gpu:MIG-abc").unwrap(),
+        NearSpec::Gpu(GpuSpec::Uuid("MIG-abc".into()))
+    );
+    assert_eq!(
+        p("gpu:8932f937-d72c").unwrap(),
+        NearSpec::Gpu(GpuSpec::Uuid("GPU-8932f937-d72c".into()))
+    );
     assert_eq!(p("0000:41:00.0").unwrap().to_string(), "0000:41:00.0");
     assert_eq!(p("cuda:7").unwrap().to_string(), "cuda:7");
-    for bad in ["cuda:", "cuda:-1", "rocm:x", "gpu:zz", "gpu:", "autos", "usb:0", "cuda:99999999999"] {
+    for bad in [
+        "cuda:",
+        "cuda:-1",
+        "rocm:x",
+        "gpu:zz",
+        "gpu:",
+        "autos",
+        "usb:0",
+        "cuda:99999999999",
+    ] {
         let e = p(bad).unwrap_err();
-        assert!(e.to_string().starts_with(&format!("cannot read device '{bad}': expected auto, cuda:N")), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "cannot read device '{bad}': expected auto, cuda:N"
+            )),
+            "{e}"
+        );
     }
+}
+
+#[test]
+fn matrix_shows_xgmi_and_says_which_links_are_unknown() {
+    use numakit_topo::matrix::Matrix;
+    let amd = Matrix::build(&machine("gpu-amd"));
+    let link = |mx: &Matrix, a: &str, b: &str| {
+        let i = mx.devices.iter().position(|e| e.label == a).unwrap();
+        let j = mx.devices.iter().position(|e| e.label == b).unwrap();
+        mx.links[i][j].map(|l| l.code())
+    };
+    // GPU0/GPU1 are 23:00.0/24:00.0, one xGMI pair; 43/44 the other
+    assert_eq!(link(&amd, "GPU0", "GPU1").as_deref(), Some("XGMI"));
+    assert_eq!(link(&amd, "GPU2", "GPU3").as_deref(), Some("XGMI"));
+    assert_eq!(link(&amd, "GPU0", "GPU2"), None);
+    assert_eq!(link(&amd, "GPU0", "NIC0"), None);
+    assert!(amd.links_unknown.is_empty());
+    let nv = Matrix::build(&machine("gpu-nvidia"));
+    assert_eq!(nv.links_unknown, ["GPU0", "GPU1", "GPU2", "GPU3", "GPU4"]);
+    assert!(nv.links.iter().flatten().all(Option::is_none));
 }

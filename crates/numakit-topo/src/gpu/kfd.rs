@@ -128,10 +128,9 @@ impl Kfd {
         f.minor = n.render_minor;
         let mut links: Vec<GpuLink> = Vec::new();
         for l in n.links.iter().filter(|l| l.kind == Some(IOLINK_TYPE_XGMI)) {
-            let Some(peer) = l
-                .to
-                .and_then(|to| self.gpus.iter().find(|g| g.id == to))
-                .map(|g| g.address)
+            let Some(peer) =
+                l.to.and_then(|to| self.gpus.iter().find(|g| g.id == to))
+                    .map(|g| g.address)
             else {
                 continue;
             };
@@ -158,7 +157,9 @@ mod tests {
 
     #[test]
     fn properties_as_the_kernel_writes_them() {
-        let p = properties("cpu_cores_count 0\nsimd_count 304\nlocation_id 49920\ndomain 2\nunique_id 18446744073709551615\nname x y\nbad\n");
+        let p = properties(
+            "cpu_cores_count 0\nsimd_count 304\nlocation_id 49920\ndomain 2\nunique_id 18446744073709551615\nname x y\nbad\n",
+        );
         assert_eq!(p.get("simd_count"), Some(&304));
         assert_eq!(p.get("unique_id"), Some(&u64::MAX));
         assert_eq!(p.get("name"), None);

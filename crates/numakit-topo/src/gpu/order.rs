@@ -287,7 +287,9 @@ fn cuda_filter(list: &[Candidate], s: &str, v: &mut Visible) -> bool {
         by_index |= !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit());
         let got = cuda_entry(list, e);
         if let CudaEntry::Gpu(a) = &got
-            && v.devices.iter().any(|d| matches!(d, VisibleGpu::Gpu { address, .. } if address == a))
+            && v.devices
+                .iter()
+                .any(|d| matches!(d, VisibleGpu::Gpu { address, .. } if address == a))
         {
             v.notes.push(format!(
                 "CUDA_VISIBLE_DEVICES names {a} twice; numakit ends the list there (CUDA does not document repeats)"
@@ -319,7 +321,10 @@ fn cuda_entry(list: &[Candidate], e: &str) -> CudaEntry {
         };
     }
     if let Some(rest) = e.strip_prefix("MIG-") {
-        let Some(parent) = rest.strip_prefix("GPU-").map(|p| p.split('/').next().unwrap_or(p)) else {
+        let Some(parent) = rest
+            .strip_prefix("GPU-")
+            .map(|p| p.split('/').next().unwrap_or(p))
+        else {
             return CudaEntry::Unresolved(
                 "which GPU holds a MIG device named by its own UUID is known only to NVML (build numakit with the nvml feature, or name the GPU)".into(),
             );
@@ -478,7 +483,11 @@ fn hip_filter(list: &[Candidate], name: &str, s: &str, v: &mut Visible) -> Vec<C
         {
             id = i.to_string();
         }
-        match id.parse::<usize>().ok().filter(|i| *i < list.len() && i.to_string() == id) {
+        match id
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < list.len() && i.to_string() == id)
+        {
             Some(i) if seen.contains(&i) => {}
             Some(i) => {
                 seen.push(i);

@@ -145,6 +145,8 @@ pub enum GpuError {
     Ordinal {
         /// As written (`cuda:3`).
         spec: String,
+        /// Whose list.
+        framework: Framework,
         /// How many GPUs the framework would list.
         count: usize,
         /// The variables that filtered the list, `; `-joined, or empty.
@@ -189,10 +191,15 @@ impl fmt::Display for GpuError {
             GpuError::NoGpus => f.write_str("this machine has no GPU"),
             GpuError::Ordinal {
                 spec,
+                framework,
                 count,
                 filters,
             } => {
-                write!(f, "no device {spec}: the framework would list {count} GPU")?;
+                let who = match framework {
+                    Framework::Cuda => "CUDA",
+                    Framework::Rocm => "ROCm",
+                };
+                write!(f, "no device {spec}: {who} would list {count} GPU")?;
                 if *count != 1 {
                     f.write_str("s")?;
                 }
@@ -275,6 +282,7 @@ pub fn pick(v: Visible, ordinal: usize, spec: String) -> Result<GpuChoice, GpuEr
         }),
         None => Err(GpuError::Ordinal {
             spec,
+            framework: v.framework,
             count: v.devices.len(),
             filters: v.filters.join("; "),
         }),
@@ -304,8 +312,16 @@ impl GpuSpec {
             return Err(GpuError::NoGpus);
         }
         match self {
-            GpuSpec::Cuda(n) => pick(visible(m, Framework::Cuda, env), *n as usize, self.to_string()),
-            GpuSpec::Rocm(n) => pick(visible(m, Framework::Rocm, env), *n as usize, self.to_string()),
+            GpuSpec::Cuda(n) => pick(
+                visible(m, Framework::Cuda, env),
+                *n as usize,
+                self.to_string(),
+            ),
+            GpuSpec::Rocm(n) => pick(
+                visible(m, Framework::Rocm, env),
+                *n as usize,
+                self.to_string(),
+            ),
             GpuSpec::Uuid(u) => by_uuid(m, u).map(|address| GpuChoice {
                 address,
                 spec: self.to_string(),
@@ -346,7 +362,9 @@ fn by_uuid(m: &Machine, u: &str) -> Result<PciAddress, GpuError> {
         .collect();
     match hits.as_slice() {
         [one] => Ok(*one),
-        [] => Err(GpuError::NoSuchUuid { uuid: u.to_string() }),
+        [] => Err(GpuError::NoSuchUuid {
+            uuid: u.to_string(),
+        }),
         _ => Err(GpuError::AmbiguousUuid {
             uuid: u.to_string(),
             count: hits.len(),
