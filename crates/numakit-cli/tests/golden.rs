@@ -252,6 +252,11 @@ fn run_check_cases() -> Vec<Case> {
             vec![PCI, ("CUDA_VISIBLE_DEVICES", "0,2,-1,1")],
             vec![NV, "--near", "cuda:2"],
         ),
+        (
+            "cuda-list-ends-at-an-invalid-entry",
+            vec![PCI, ("CUDA_VISIBLE_DEVICES", "4, 2,-1,1")],
+            vec![NV, "--near", "cuda:1"],
+        ),
         ("gpu-node-unknown", vec![PCI], vec![NV, "--near", "cuda:0"]),
         (
             "gpu-node-inferred",

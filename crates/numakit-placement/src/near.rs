@@ -35,7 +35,7 @@ use std::str::FromStr;
 
 use numakit_root::Root;
 use numakit_topo::Machine;
-use numakit_topo::gpu::{GpuChoice, NearSpec, order, spec};
+use numakit_topo::gpu::{Framework, GpuChoice, GpuSpec, NearSpec, Visible, order, spec};
 use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
 use numakit_topo::pci::NodeSource;
 use numakit_types::NodeId;
@@ -120,6 +120,17 @@ pub struct NearResolution {
     pub warnings: Vec<String>,
 }
 
+impl NearResolution {
+    /// How the framework's list was derived where that is not obvious
+    /// (entries the framework ignores, orders assumed).
+    pub fn notes(&self) -> &[String] {
+        self.gpu
+            .as_ref()
+            .and_then(|g| g.visible.as_ref())
+            .map_or(&[], |v| &v.notes)
+    }
+}
+
 /// The node whose CPUs serve `node`: itself when it has CPUs, else the
 /// nearest node with CPUs (lower id on a tie); `None` when no node has
 /// CPUs or the distances are unknown.
@@ -151,8 +162,12 @@ pub fn resolve_near(
     let rank = if uses_rank { local_rank(env)? } else { None };
     let gpu = match spec {
         NearSpec::Device(_) => None,
+        NearSpec::Gpu(GpuSpec::Cuda(n)) => {
+            let v = visible_for(m, Framework::Cuda, env, root);
+            Some(spec::pick(v, *n as usize, format!("cuda:{n}"))?)
+        }
         NearSpec::Gpu(g) => Some(g.resolve(m, &env.gpu())?),
-        NearSpec::Auto => Some(auto_gpu(m, env, &need_rank(&rank, "--near auto")?)?),
+        NearSpec::Auto => Some(auto_gpu(m, env, root, &need_rank(&rank, "--near auto")?)?),
     };
     let dspec = match (&gpu, spec) {
         (None, NearSpec::Device(d)) => d.clone(),
@@ -176,13 +191,16 @@ pub fn resolve_near(
             share: s,
             how: format!("slice {} of {} (--share {s})", s.index, s.count),
         }),
-        Some(ShareRequest::Auto) => Some(auto_share(
-            m,
-            env,
-            spec,
-            &device,
-            &need_rank(&rank, "--share auto")?,
-        )?),
+        Some(ShareRequest::Auto) => {
+            let r = need_rank(&rank, "--share auto")?;
+            let v = match spec {
+                NearSpec::Auto => spec::framework_of(m)
+                    .ok()
+                    .map(|fw| visible_for(m, fw, env, root)),
+                _ => None,
+            };
+            Some(auto_share(m, v, &device, &r)?)
+        }
     };
     let warnings = gpu
         .as_ref()
@@ -201,9 +219,29 @@ pub fn resolve_near(
 
 /// The GPU of local rank `r`: GPU `r` of the framework's list, or its only
 /// GPU.
-fn auto_gpu(m: &Machine, env: &EnvVars, r: &LocalRank) -> Result<GpuChoice> {
+/// The GPUs `fw` would list: from the CUDA driver itself when built with
+/// the `cuda` feature and reading the running system (falling back, with a
+/// note, when there is no driver), else worked out from the machine.
+fn visible_for(m: &Machine, fw: Framework, env: &EnvVars, root: Option<&Root>) -> Visible {
+    #[cfg(feature = "cuda")]
+    if fw == Framework::Cuda && root.is_some_and(Root::is_live) {
+        match numakit_sys::cuda::visible_pci_bus_ids() {
+            Ok(ids) => return order::from_driver(fw, &env.gpu(), &ids),
+            Err(e) => {
+                let mut v = order::visible(m, fw, &env.gpu());
+                v.notes
+                    .push(format!("{e}: numakit worked CUDA's list out itself"));
+                return v;
+            }
+        }
+    }
+    let _ = root;
+    order::visible(m, fw, &env.gpu())
+}
+
+fn auto_gpu(m: &Machine, env: &EnvVars, root: Option<&Root>, r: &LocalRank) -> Result<GpuChoice> {
     let fw = spec::framework_of(m)?;
-    let v = order::visible(m, fw, &env.gpu());
+    let v = visible_for(m, fw, env, root);
     let one = v.devices.len() == 1;
     let ordinal = if one { 0 } else { r.rank as usize };
     let mut c = spec::pick(v, ordinal, format!("{fw}:{ordinal}"))?;
@@ -216,51 +254,46 @@ fn auto_gpu(m: &Machine, env: &EnvVars, r: &LocalRank) -> Result<GpuChoice> {
     Ok(c)
 }
 
-/// `--share auto` (see the module documentation).
+/// `--share auto` (see the module documentation). `shared` is the GPU list
+/// every rank picks from, with `--near auto`.
 fn auto_share(
     m: &Machine,
-    env: &EnvVars,
-    near: &NearSpec,
+    shared: Option<Visible>,
     device: &ResolvedDevice,
     r: &LocalRank,
 ) -> Result<ShareChoice> {
     let size = r.size.ok_or(Error::NoLocalSize { from: r.from })?;
     let mine = cpu_node(m, device.node).unwrap_or(device.node);
-    if matches!(near, NearSpec::Auto)
-        && let Ok(fw) = spec::framework_of(m)
-    {
-        let v = order::visible(m, fw, &env.gpu());
-        if v.devices.len() > 1 {
-            let on_mine: Vec<u32> = (0..size)
-                .filter(|&k| {
-                    spec::pick(v.clone(), k as usize, String::new())
-                        .ok()
-                        .and_then(|c| m.pci_device(c.address)?.numa_node)
-                        .and_then(|n| cpu_node(m, n))
-                        == Some(mine)
-                })
-                .collect();
-            if let Some(index) = on_mine.iter().position(|&k| k == r.rank) {
-                let share = Share {
-                    index: index as u32,
-                    count: on_mine.len() as u32,
-                };
-                let ranks: Vec<String> = on_mine.iter().map(u32::to_string).collect();
-                let who = match ranks.as_slice() {
-                    [one] => format!(
-                        "local rank {one} of {size} is the only one with a GPU on node {mine}"
-                    ),
-                    _ => format!(
-                        "local ranks {} of {size} use GPUs on node {mine}",
-                        ranks.join(",")
-                    ),
-                };
-                let how = format!(
-                    "slice {index} of {} of node {mine}'s CPUs: {who}",
-                    share.count
-                );
-                return Ok(ShareChoice { share, how });
-            }
+    if let Some(v) = shared.filter(|v| v.devices.len() > 1) {
+        let on_mine: Vec<u32> = (0..size)
+            .filter(|&k| {
+                spec::pick(v.clone(), k as usize, String::new())
+                    .ok()
+                    .and_then(|c| m.pci_device(c.address)?.numa_node)
+                    .and_then(|n| cpu_node(m, n))
+                    == Some(mine)
+            })
+            .collect();
+        if let Some(index) = on_mine.iter().position(|&k| k == r.rank) {
+            let share = Share {
+                index: index as u32,
+                count: on_mine.len() as u32,
+            };
+            let ranks: Vec<String> = on_mine.iter().map(u32::to_string).collect();
+            let who = match ranks.as_slice() {
+                [one] => {
+                    format!("local rank {one} of {size} is the only one with a GPU on node {mine}")
+                }
+                _ => format!(
+                    "local ranks {} of {size} use GPUs on node {mine}",
+                    ranks.join(",")
+                ),
+            };
+            let how = format!(
+                "slice {index} of {} of node {mine}'s CPUs: {who}",
+                share.count
+            );
+            return Ok(ShareChoice { share, how });
         }
     }
     let share = Share {

@@ -28,6 +28,8 @@
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 compile_error!("numakit-sys supports 64-bit Linux only");
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod errno;
 pub mod mempolicy;
 pub mod mm;

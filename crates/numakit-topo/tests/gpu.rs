@@ -402,3 +402,27 @@ fn matrix_shows_xgmi_and_says_which_links_are_unknown() {
     assert_eq!(nv.links_unknown, ["GPU0", "GPU1", "GPU2", "GPU3", "GPU4"]);
     assert!(nv.links.iter().flatten().all(Option::is_none));
 }
+
+#[test]
+fn the_drivers_own_list() {
+    let e = env(&[("CUDA_VISIBLE_DEVICES", "3,1")]);
+    let ids = [
+        "0000:43:00.0".to_string(),
+        "00000000:23:00.0".into(),
+        "garbage".into(),
+    ];
+    let v = order::from_driver(Framework::Cuda, &e, &ids);
+    assert_eq!(v.base, BaseOrder::Driver);
+    assert_eq!(v.filters, ["CUDA_VISIBLE_DEVICES=3,1"]);
+    let c = spec::pick(v.clone(), 1, "cuda:1".into()).unwrap();
+    assert_eq!(c.address.to_string(), "0000:23:00.0");
+    assert!(
+        c.how.ends_with("base order: the driver's order"),
+        "{}",
+        c.how
+    );
+    assert!(matches!(
+        spec::pick(v, 2, "cuda:2".into()),
+        Err(GpuError::Unresolved { .. })
+    ));
+}

@@ -266,7 +266,9 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
     }
     if args.verbose {
         let how = out.near.iter().flat_map(|n| {
-            std::iter::once(n.how.clone()).chain(n.share.iter().map(|s| s.how.clone()))
+            std::iter::once(n.how.clone())
+                .chain(n.notes().iter().cloned())
+                .chain(n.share.iter().map(|s| s.how.clone()))
         });
         for l in how.chain(out.plan.describe()) {
             eprintln!("numakit run: {}", crate::output::sanitize(&l));

@@ -503,3 +503,29 @@ fn hip_filter(list: &[Candidate], name: &str, s: &str, v: &mut Visible) -> Vec<C
     }
     out
 }
+
+/// The list a framework's driver itself reported (`ids`: PCI bus ids in its
+/// order, as `cuDeviceGetPCIBusId` writes them), which already has every
+/// variable of `env` applied.
+pub fn from_driver(framework: Framework, env: &GpuEnv, ids: &[String]) -> Visible {
+    let mut v = empty(framework, BaseOrder::Driver);
+    let vars = [
+        ("CUDA_VISIBLE_DEVICES", &env.cuda_visible_devices),
+        ("CUDA_DEVICE_ORDER", &env.cuda_device_order),
+    ];
+    v.filters = vars
+        .iter()
+        .filter_map(|(n, val)| val.as_ref().map(|x| format!("{n}={x}")))
+        .collect();
+    v.devices = ids
+        .iter()
+        .map(|id| match id.parse::<PciAddress>() {
+            Ok(address) => gpu(address, None),
+            Err(_) => VisibleGpu::Unresolved {
+                entry: id.clone(),
+                why: "the driver's PCI bus id is not an address".into(),
+            },
+        })
+        .collect();
+    v
+}

@@ -111,7 +111,12 @@ impl Report {
         r.cpus = o.plan.cpus.as_ref().map(ToString::to_string);
         r.memory = o.plan.memory.as_ref().map(ToString::to_string);
         r.steps = o.plan.steps.clone();
-        r.notes = o.plan.notes.clone();
+        r.notes = o
+            .near
+            .iter()
+            .flat_map(|n| n.notes().iter().cloned())
+            .collect();
+        r.notes.extend(o.plan.notes.iter().cloned());
         r
     }
 }
