@@ -96,9 +96,9 @@ pub fn render_matrix(mx: &Matrix) -> String {
     if !mx.links_unknown.is_empty() {
         let _ = write!(
             out,
-            "\nGPU-to-GPU links of {} are unknown: NVLink is published only through NVML\n\
-             (numakit built with the nvml feature), xGMI through the kernel's KFD topology,\n\
-             other vendors' links nowhere; these GPUs are shown with their PCIe path.\n",
+            "\nGPU-to-GPU links of {} are unknown: NVIDIA publishes NVLink only through NVML,\n\
+             which numakit does not load, AMD xGMI through the kernel's KFD topology, other\n\
+             vendors nowhere; these GPUs are shown with their PCIe path.\n",
             mx.links_unknown.join(", ")
         );
     }

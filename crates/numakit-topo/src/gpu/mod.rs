@@ -6,9 +6,9 @@
 //! ([`PciDevice::gpu`]):
 //! - NVIDIA: the driver's `/proc/driver/nvidia/gpus/ADDR/information`
 //!   (`GPU UUID`, `Device Minor`, `Model`, `GPU Excluded`; written by
-//!   `nv_procfs_read_gpu_info`). NVLink is not published there nor in sysfs:
-//!   NVIDIA GPUs' links are unknown ([`GpuFacts::links`] is `None`) unless
-//!   they were read from NVML.
+//!   `nv_procfs_read_gpu_info`). NVLink is not published there nor in sysfs
+//!   (only through NVML, which numakit does not load): NVIDIA GPUs' links
+//!   are unknown ([`GpuFacts::links`] is `None`).
 //! - AMD: the kernel's KFD topology (`/sys/class/kfd/kfd/topology/nodes/N`):
 //!   a node with `simd_count` above 0 is a GPU; `location_id` (bus << 8 |
 //!   devfn) and `domain` give its PCI function, `unique_id` its UUID
@@ -68,7 +68,8 @@ impl GpuVendor {
 pub enum LinkKind {
     /// AMD xGMI / Infinity Fabric (KFD io link type 11).
     Xgmi,
-    /// NVIDIA NVLink (from NVML).
+    /// NVIDIA NVLink (NVML; not read by numakit yet, so never produced
+    /// today: NVIDIA GPUs' links are unknown).
     Nvlink,
 }
 
@@ -108,7 +109,7 @@ pub struct GpuFacts {
     /// Links to other GPUs; `None` when unknown (NVLink without NVML, AMD
     /// without a readable KFD topology, other vendors).
     pub links: Option<Vec<GpuLink>>,
-    /// Where `links` came from: `kfd` or `nvml`.
+    /// Where `links` came from: `kfd`.
     pub links_from: Option<&'static str>,
 }
 

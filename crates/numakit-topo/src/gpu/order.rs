@@ -326,7 +326,7 @@ fn cuda_entry(list: &[Candidate], e: &str) -> CudaEntry {
             .map(|p| p.split('/').next().unwrap_or(p))
         else {
             return CudaEntry::Unresolved(
-                "which GPU holds a MIG device named by its own UUID is known only to NVML (build numakit with the nvml feature, or name the GPU)".into(),
+                "which GPU holds a MIG device named by its own UUID is known only to NVML, which numakit does not load; name the GPU (its GPU- UUID or MIG-GPU-UUID/GI/CI) instead".into(),
             );
         };
         return by_uuid(list, &format!("GPU-{parent}"));

@@ -341,7 +341,7 @@ fn by_uuid(m: &Machine, u: &str) -> Result<PciAddress, GpuError> {
             _ => {
                 return Err(GpuError::UuidUnknown {
                     uuid: u.to_string(),
-                    why: "which GPU holds a MIG device named by its own UUID is known only to NVML (build numakit with the nvml feature, or name the GPU)",
+                    why: "which GPU holds a MIG device named by its own UUID is known only to NVML, which numakit does not load; name the GPU (its GPU- UUID or MIG-GPU-UUID/GI/CI) instead",
                 });
             }
         },
