@@ -17,6 +17,9 @@ done
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+echo "== the cuda feature (libcuda is loaded at run time; none is needed to build)"
+cargo test -p numakit-sys --features cuda --lib cuda
+cargo build -p numakit-cli --features cuda
 if [ "$vm" = 1 ]; then
   echo "== multi-node VM tests (tests/vm/run.sh)"
   tests/vm/run.sh

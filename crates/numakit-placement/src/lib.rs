@@ -20,6 +20,12 @@
 //! [`RunRequest`] → [`Plan`] → [`Plan::apply_to_current_process`] →
 //! [`exec`] is what `numakit run` and the numactl-compatible interface use.
 //!
+//! For GPU workers, [`near`] names the device the way the worker's framework
+//! will (`cuda:N`, `rocm:N`, a UUID, or the launcher's rank via
+//! [`launcher`]), [`slice`] gives each rank whole cores of its own, and
+//! [`fallback`] steps a binding the cpuset or the kernel refuses down, when
+//! asked to; [`near::bind_near`] does it all for the calling thread.
+//!
 //! # Example
 //! ```
 //! use numakit_placement::{Placer, Policy};

@@ -246,7 +246,7 @@ impl RunRequest {
             (Some(b), _) => (b.to_string(), resolve_cpus_within(b, m, cpuset.as_ref())),
             (None, Some(n)) => (
                 format!("CPUs of node {}", n.cpu_node),
-                near_cpus(n, m, cpuset.as_ref(), self.share.is_some()),
+                near_cpus(n, m, cpuset.as_ref(), self.share),
             ),
             (None, None) => return Ok((None, None)),
         };
@@ -607,15 +607,16 @@ fn resolve_cpus_within(
 }
 
 /// The CPUs near a device: its `local_cpulist` when that lies within its
-/// CPU node (and no slice is asked for: slices are cut from the whole
+/// CPU node (and no `share` is asked for: slices are cut from the whole
 /// node, so that ranks on one node agree), else the node's CPUs; within
 /// the allowed CPUs.
 fn near_cpus(
     n: &NearTarget,
     machine: &Machine,
     allowed: Option<&CpuSet>,
-    sliced: bool,
+    share: Option<Share>,
 ) -> Result<CpuSet> {
+    let sliced = share.is_some();
     let node_cpus = machine.cpus_of_nodes(&std::iter::once(n.cpu_node).collect());
     let mut cpus = match &n.device.local_cpus {
         Some(l) if !sliced && !l.is_empty() && l.is_subset(&node_cpus) => l.clone(),

@@ -72,6 +72,14 @@ pub fn render_matrix(mx: &Matrix) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    out.push_str(&legend(mx));
+    out
+}
+
+/// The legend: every PCIe level, the link kinds present, and which GPUs'
+/// links are unknown.
+fn legend(mx: &Matrix) -> String {
+    let mut out = String::new();
     out.push_str("\nLegend:\n\n");
     for c in Connection::ALL {
         let _ = writeln!(out, "  {:<4} = {}", c.code(), c.meaning());

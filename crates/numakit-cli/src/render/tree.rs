@@ -2,7 +2,7 @@
 //! machine > package > node > CPUs, with each device under the node that
 //! owns it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use numakit_topo::node::NodeKind;
@@ -323,21 +323,7 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
         m.pci_devices
             .iter()
             .filter(|d| d.numa_node == id && shown(d, verbose))
-            .map(|d| {
-                let mut t = T::new(device_label(d, color));
-                if let Some(n) = d
-                    .gpu_memory_node
-                    .filter(|g| placed.contains(g))
-                    .and_then(|g| m.node(g))
-                {
-                    t.kids.push(T::new(format!(
-                        "{}, GPU memory of {}",
-                        node_label(m, n, &st),
-                        d.address
-                    )));
-                }
-                t
-            })
+            .map(|d| device_tree(m, d, &placed, &st))
             .collect()
     };
     // node -> package (when all its CPUs sit in one package); GPU memory
@@ -400,9 +386,27 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
     out
 }
 
+/// A device's line, with its GPU memory node under it when that node is
+/// drawn there (`placed`).
+fn device_tree(m: &Machine, d: &PciDevice, placed: &BTreeSet<NodeId>, st: &Style) -> T {
+    let mut t = T::new(device_label(d, st.color));
+    if let Some(n) = d
+        .gpu_memory_node
+        .filter(|g| placed.contains(g))
+        .and_then(|g| m.node(g))
+    {
+        t.kids.push(T::new(format!(
+            "{}, GPU memory of {}",
+            node_label(m, n, st),
+            d.address
+        )));
+    }
+    t
+}
+
 /// The GPU memory nodes that are drawn under their GPU: CPU-less nodes a
 /// GPU names as its memory, whose GPU sits on another node the tree shows.
-fn gpu_memory_nodes(m: &Machine) -> std::collections::BTreeSet<NodeId> {
+fn gpu_memory_nodes(m: &Machine) -> BTreeSet<NodeId> {
     let known = m.node_ids();
     m.pci_devices
         .iter()
