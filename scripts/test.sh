@@ -19,6 +19,7 @@ echo "== cargo test --workspace"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 echo "== feature cuda (builds without CUDA: the driver is loaded at run time)"
+cargo test -p numakit-sys --features cuda --lib cuda
 cargo test -p numakit-bench --features cuda --lib
 cargo test -p numakit-cli --features cuda --test bench_cli gpu
 echo "== fuzz targets over their corpora (fuzz/)"

@@ -1,11 +1,12 @@
 #!/bin/bash
-# numakit multi-node VM tests: boot QEMU (TCG) with 2 and 3 NUMA nodes, run
-# the checks of tests/vm/checks/ inside, print their results.
+# numakit multi-node VM tests: boot QEMU (TCG) with 2 and 3 NUMA nodes and a
+# GPU server's PCIe tree, run the checks of tests/vm/checks/ inside, print
+# their results.
 #
-#   tests/vm/run.sh [--topo 2node|3node|all] [--keep-going] [-v]
-#   tests/vm/run.sh --shell [--topo 2node|3node]
+#   tests/vm/run.sh [--topo 2node|3node|gpuserver|all] [--keep-going] [-v]
+#   tests/vm/run.sh --shell [--topo 2node|3node|gpuserver]
 #
-#   --topo T       boot only this topology (default: all = 2node then 3node)
+#   --topo T       boot only this topology (default: all = 2node, 3node, gpuserver)
 #   --keep-going   boot every selected topology even after one had a failure
 #                  (default: stop after the first topology with a failure)
 #   -v, --verbose  stream the VM console, show every check's log and the
@@ -51,9 +52,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $topos in
-  all) topos='2node 3node';;
-  2node|3node) ;;
-  *) echo "vm: --topo must be 2node, 3node or all" >&2; exit 2;;
+  all) topos='2node 3node gpuserver';;
+  2node|3node|gpuserver) ;;
+  *) echo "vm: --topo must be 2node, 3node, gpuserver or all" >&2; exit 2;;
 esac
 
 t_start=$(date +%s.%N)
