@@ -254,7 +254,12 @@ pub fn run(root: Option<PathBuf>, args: RunArgs) -> CliResult<u8> {
         return check::run(&args, &near, &machine, &root, &env);
     }
     let out = plan_run(&args, &near, &machine, &root, &env)?;
-    let warn = |w: &str| eprintln!("numakit run: warning: {}", crate::output::sanitize(w));
+    let warn = |w: &str| {
+        crate::output::eprint(&format!(
+            "numakit run: warning: {}\n",
+            crate::output::sanitize(w)
+        ));
+    };
     for w in out.near.iter().flat_map(|n| &n.warnings) {
         warn(w);
     }
