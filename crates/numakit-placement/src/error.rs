@@ -129,7 +129,7 @@ pub enum Error {
     },
     /// A device string that is not one of the accepted forms.
     #[error(
-        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N"
+        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH"
     )]
     BadDeviceSpec {
         /// The string.
@@ -148,6 +148,14 @@ pub enum Error {
     DeviceWithoutNode {
         /// The device's PCI address.
         device: String,
+    },
+    /// `file:PATH` whose block device cannot be found.
+    #[error("cannot find the device holding {path}: {why}")]
+    DeviceOfFile {
+        /// The path as given.
+        path: String,
+        /// Why.
+        why: String,
     },
     /// `--home-node` for a command to be exec'd.
     #[error(
@@ -352,6 +360,10 @@ impl From<LocateError> for Error {
             LocateError::Unknown { spec, known } => Error::UnknownDevice { spec, known },
             LocateError::WithoutNode { device } => Error::DeviceWithoutNode {
                 device: device.to_string(),
+            },
+            LocateError::File { path, why } => Error::DeviceOfFile {
+                path: path.display().to_string(),
+                why,
             },
         }
     }

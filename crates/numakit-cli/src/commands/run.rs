@@ -25,7 +25,7 @@ after CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER, ROCR_VISIBLE_DEVICES and
 HIP_VISIBLE_DEVICES), gpu:UUID, auto (the GPU of the launcher's local rank:
 LOCAL_RANK, SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID,
 PMI_LOCAL_RANK), gpu:N (GPUs in PCI order), a PCI address (0000:41:00.0),
-net:IFACE, block:DEV or nvme:N. --near binds CPUs to the device's node (the
+net:IFACE, block:DEV, nvme:N or file:PATH (the disk holding a file). --near binds CPUs to the device's node (the
 nearest node with CPUs when it has none; within the allowed CPUs) and memory to
 that node, unless --cpunodebind/--physcpubind or a memory policy say otherwise.
 --share gives this rank whole cores of its own: auto works the slice out from

@@ -64,7 +64,7 @@ impl fmt::Display for ParseNearError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot read device '{}': expected auto, cuda:N, rocm:N, gpu:N, gpu:UUID, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N",
+            "cannot read device '{}': expected auto, cuda:N, rocm:N, gpu:N, gpu:UUID, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH",
             self.spec.escape_debug()
         )
     }
