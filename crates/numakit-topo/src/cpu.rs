@@ -127,8 +127,17 @@ pub(crate) fn read_cpus(root: &Root) -> Vec<Cpu> {
         .collect()
 }
 
-pub(crate) fn fill_nodes(cpus: &mut [Cpu], nodes: &[Node]) {
+pub(crate) fn fill_nodes(
+    cpus: &mut [Cpu],
+    nodes: &[Node],
+    inconsistent: Option<&crate::NumaInconsistency>,
+) {
     for c in cpus {
+        // a CPU several nodes claim has no known node
+        if inconsistent.is_some_and(|bad| bad.cpus.contains(c.id)) {
+            c.node = None;
+            continue;
+        }
         c.node = nodes.iter().find(|n| n.cpus.contains(c.id)).map(|n| n.id);
     }
 }
