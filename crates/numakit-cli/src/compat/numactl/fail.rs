@@ -28,6 +28,8 @@ pub(super) enum Fail {
     Getopt(String),
     /// Anything numakit refuses or fails at: `numactl: MSG`.
     Error(String),
+    /// A failed call numactl reports with `perror`: `CALL: strerror` alone.
+    Perror(String),
 }
 
 impl Fail {
@@ -61,6 +63,7 @@ impl Fail {
             Fail::Error(m) => {
                 err.extend_from_slice(format!("numactl: {}\n", sanitize(&m)).as_bytes());
             }
+            Fail::Perror(m) => err.extend_from_slice(format!("{m}\n").as_bytes()),
         }
         let _ = std::io::stderr().write_all(&err);
         let mut o = std::io::stdout();
