@@ -539,10 +539,7 @@ fn cpu_and_node_options_under_a_restricted_cpuset_match_numactl() {
         eprintln!("skipped: cannot make a cgroup v1 cpuset here");
         return;
     };
-    let enter = format!(
-        "echo $$ > {}/tasks && exec \"$@\"",
-        set.0.to_str().unwrap()
-    );
+    let enter = format!("echo $$ > {}/tasks && exec \"$@\"", set.0.to_str().unwrap());
     for args in RESTRICTED_CASES {
         let [want, got] = both_under(&["sh", "-c", &enter, "sh"], args);
         assert_eq!(got, want, "numactl {args:?} in a cpuset of CPU 0");

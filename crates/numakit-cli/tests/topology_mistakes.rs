@@ -32,7 +32,11 @@ fn absent_cpus_root() -> PathBuf {
         let t = cpu.join(format!("cpu{i}/topology"));
         std::fs::create_dir_all(&t).unwrap();
         let first = i / 4 * 4;
-        write(&t, "thread_siblings_list", &format!("{first}-{}", first + 3));
+        write(
+            &t,
+            "thread_siblings_list",
+            &format!("{first}-{}", first + 3),
+        );
         write(&t, "core_id", &(i / 4).to_string());
         write(&t, "physical_package_id", "0");
     }
@@ -62,11 +66,7 @@ fn threads_per_core_come_from_online_siblings_not_the_node_cpulist() {
 #[test]
 fn offline_cpus_are_not_counted_as_cores() {
     // hwloc's expected output for this machine: 7 cores, 12 PUs
-    let (code, out, _) = run(&[
-        "--root",
-        &hwloc("16em64t-4s2c2t-offlines.tar.bz2"),
-        "topo",
-    ]);
+    let (code, out, _) = run(&["--root", &hwloc("16em64t-4s2c2t-offlines.tar.bz2"), "topo"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("7 cores (5 with 2 threads, 2 with 1), CPUs 2,5,13-14 offline"),
@@ -83,7 +83,10 @@ fn hybrid_cores_say_how_many_threads_each_has() {
         &hwloc("20em64t-hybrid-1p6c2t+2ca4co1t.tar.bz2"),
         "topo",
     ]);
-    assert!(out.contains("14 cores (6 with 2 threads, 8 with 1)"), "{out}");
+    assert!(
+        out.contains("14 cores (6 with 2 threads, 8 with 1)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -103,7 +106,10 @@ fn same_cpus_on_every_node_is_reported_as_inconsistent() {
         "{out}"
     );
     // no CPU is listed under any node; they are shown once
-    assert!(!out.contains("Node 0: 2 GiB (914 MiB free), CPUs 0-7"), "{out}");
+    assert!(
+        !out.contains("Node 0: 2 GiB (914 MiB free), CPUs 0-7"),
+        "{out}"
+    );
     assert_eq!(out.matches("CPUs 0-7 (node unknown)").count(), 1, "{out}");
 
     let o = numakit()
@@ -114,9 +120,18 @@ fn same_cpus_on_every_node_is_reported_as_inconsistent() {
     let bad = &v["numa_inconsistent"];
     assert_eq!(bad["cpus"], serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7]));
     assert_eq!(bad["nodes"], serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7]));
-    assert!(v["cpus"].as_array().unwrap().iter().all(|c| c["node"].is_null()));
+    assert!(
+        v["cpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["node"].is_null())
+    );
     // the node's own list stays what sysfs says
-    assert_eq!(v["nodes"][3]["cpus"], serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7]));
+    assert_eq!(
+        v["nodes"][3]["cpus"],
+        serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7])
+    );
 
     // --hardware prints what numactl prints: every node with every CPU
     let (_, hw, _) = run(&["--root", &root, "topo", "--hardware"]);

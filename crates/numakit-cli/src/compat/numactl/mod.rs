@@ -219,7 +219,8 @@ impl Session {
         let m = self.machine.get(&self.root, PARTS);
         // sched_setaffinity keeps the CPUs the cpuset allows and fails
         // only when none is left; numactl then prints perror's line
-        if let (Some(CpuBinding::Cpus(cpus)), Some(allowed)) = (&self.opts.req.cpus, &m.allowed.cpus)
+        if let (Some(CpuBinding::Cpus(cpus)), Some(allowed)) =
+            (&self.opts.req.cpus, &m.allowed.cpus)
         {
             let kept = cpus.intersection(allowed);
             if kept.is_empty() {
