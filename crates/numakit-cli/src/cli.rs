@@ -10,7 +10,7 @@ use crate::{commands, compat};
 
 /// See, control, verify and measure memory locality on Linux.
 #[derive(Debug, Parser)]
-#[command(name = "numakit", version, about, long_about = None, after_help = EXIT_HELP)]
+#[command(name = "numakit", version = VERSION, about, long_about = None, after_help = EXIT_HELP)]
 pub struct Cli {
     /// Read the machine from this root instead of `/`: a directory or a
     /// `.tar.gz`/`.tar.bz2` snapshot.
@@ -20,7 +20,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_HELP: &str = "Exit status: 0 success; 1 the work ran and found problems; 2 usage, input or system error; `run` returns its command's status.";
+/// `numakit --version`: the crate version and the git revision it was
+/// built from (`-modified` when the tree had uncommitted changes).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("NUMAKIT_GIT_REV"),
+    ")"
+);
+
+pub(crate) const EXIT_HELP: &str = "Exit status: 0 success; 1 the work ran and found problems; 2 usage, input or system error; `run` returns its command's status.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -54,6 +63,14 @@ pub enum Command {
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
+    /// Node Feature Discovery labels for this machine (a features.d file).
+    Nfd(commands::nfd::NfdArgs),
+    /// List, reserve or release persistent huge pages per NUMA node.
+    Hugepages(commands::hugepages::HugepagesArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Write the manual pages (numakit.1 and one per command) to a directory.
+    Manpages(commands::completions::ManpagesArgs),
 }
 
 /// Parses argv (honouring argv[0] compatibility names) and runs the command.
@@ -91,5 +108,9 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Dma(a) => commands::dma::run(a),
+        Command::Nfd(a) => commands::nfd::run(root, a),
+        Command::Hugepages(a) => commands::hugepages::run(root, a),
+        Command::Completions(a) => commands::completions::run(a),
+        Command::Manpages(a) => commands::completions::manpages(a),
     }
 }

@@ -563,7 +563,7 @@ fn memattrs(m: &Machine, node_gp: &[(NodeId, u64)], out: &mut String) {
             let Some(gp) = node_gp.iter().find(|(id, _)| *id == n.id).map(|x| x.1) else {
                 continue;
             };
-            for a in cpu_access(n) {
+            if let Some(a) = cpu_access(n) {
                 let (Some(v), cpus) = ((attr.value)(a), m.cpus_of_nodes(&a.initiators)) else {
                     continue;
                 };

@@ -27,7 +27,7 @@
 //! let xml = numakit_export::hwloc_xml::render(&m);
 //! assert!(xml.contains(r#"<object type="NUMANode" os_index="0""#));
 //! let labels = numakit_export::nfd::labels(&m);
-//! assert!(labels.iter().any(|l| l.name == "numakit.io/numa-nodes" && l.value == "1"));
+//! assert!(labels.iter().any(|l| l.name == "numakit.feature.node.kubernetes.io/numa-nodes" && l.value == "1"));
 //! std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 #![deny(missing_docs)]

@@ -34,6 +34,7 @@
 
 mod backend;
 mod error;
+pub mod hugepages;
 mod mapping;
 pub mod maps;
 mod pages;

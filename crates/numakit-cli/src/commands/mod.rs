@@ -3,8 +3,11 @@
 //! [`crate::compat`].
 
 pub mod common;
+pub mod completions;
 pub mod dma;
+pub mod hugepages;
 pub mod migrate;
+pub mod nfd;
 pub mod pages;
 pub mod run;
 pub mod show;
