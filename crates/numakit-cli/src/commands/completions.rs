@@ -153,6 +153,18 @@ fn bash(cmd: &Command) -> String {
             }
         }
         let _ = writeln!(s, "            esac");
+        let positional: Vec<String> = sub
+            .get_arguments()
+            .filter(|a| a.is_positional())
+            .flat_map(values)
+            .collect();
+        if !positional.is_empty() {
+            let _ = writeln!(
+                s,
+                "            [[ \"$cur\" != -* ]] && {{ COMPREPLY=($(compgen -W \"{}\" -- \"$cur\")); return; }}",
+                positional.join(" ")
+            );
+        }
         let mut words: Vec<String> = options(sub)
             .chain(options(cmd))
             .flat_map(spellings)
