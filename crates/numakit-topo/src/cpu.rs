@@ -156,9 +156,15 @@ pub fn parse_cache_size(s: &str) -> Option<u64> {
 
 pub(crate) fn read_caches(root: &Root, cpus: &[Cpu]) -> Vec<Cache> {
     let mut seen: BTreeMap<(u32, String, Vec<u32>), Cache> = BTreeMap::new();
+    // per `indexN`, the CPUs whose cache at that index was read through
+    // another CPU sharing it: theirs is the same instance, not read again
+    let mut covered: BTreeMap<String, CpuSet> = BTreeMap::new();
     for c in cpus.iter().filter(|c| c.online != Some(false)) {
         let d = format!("{CPU_DIR}/cpu{}/cache", c.id);
         for (_, name) in numbered_entries(root, &d, "index") {
+            if covered.get(&name).is_some_and(|s| s.contains(c.id)) {
+                continue;
+            }
             let p = format!("{d}/{name}");
             let Some(level) = root.read_u64(&format!("{p}/level")) else {
                 continue;
@@ -170,6 +176,8 @@ pub(crate) fn read_caches(root: &Root, cpus: &[Cpu]) -> Vec<Cache> {
                 .or_else(|| read_cpumask(root, &format!("{p}/shared_cpu_map")))
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| CpuSet::from_raw([c.id.0]));
+            let cover = covered.entry(name.clone()).or_default();
+            *cover = cover.union(&shared);
             let key = (level as u32, kind.clone(), shared.iter_raw().collect());
             seen.entry(key).or_insert_with(|| Cache {
                 level: level as u32,
