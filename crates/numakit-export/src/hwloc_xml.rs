@@ -419,7 +419,7 @@ impl Writer<'_> {
             );
         }
         let gp = self.next_gp();
-        let _ = write!(self.out, " gp_index=\"{gp}\"{}>\n", o.attrs);
+        let _ = writeln!(self.out, " gp_index=\"{gp}\"{}>", o.attrs);
         if o.kind == Kind::Machine {
             self.info(depth + 1, "Backend", "numakit");
         }

@@ -100,9 +100,9 @@ impl<'a> Writer<'a> {
         } else {
             let _ = write!(self.out, "<object type=\"PCIDev\" gp_index=\"{gp}\"");
         }
-        let _ = write!(
+        let _ = writeln!(
             self.out,
-            " pci_busid=\"{a}\" pci_type=\"{:04x} [{:04x}:{:04x}] [{:04x}:{:04x}] 00\" pci_link_speed=\"{:.6}\">\n",
+            " pci_busid=\"{a}\" pci_type=\"{:04x} [{:04x}:{:04x}] [{:04x}:{:04x}] 00\" pci_link_speed=\"{:.6}\">",
             d.class_code.map_or(0, |c| c >> 8),
             d.vendor_id.unwrap_or(0),
             d.device_id.unwrap_or(0),
