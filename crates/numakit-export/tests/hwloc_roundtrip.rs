@@ -235,92 +235,121 @@ fn name_of(p: &Path) -> String {
     }
 }
 
+/// Where hwloc leaves a PCI tree at the Machine (it takes the locality of
+/// a host bridge from its first device) and numakit places it, numakit's
+/// node must be one its model gives a device of that host bridge (from
+/// sysfs or inferred): then hwloc's answer is taken as numakit's.
+fn accept_placed_pci(m: &Machine, a: &Facts, b: &mut Facts) {
+    let all: BTreeSet<u32> = b.nodes.keys().copied().collect();
+    for (bus, ours) in &a.pci {
+        let theirs = b.pci.get(bus);
+        if theirs != Some(&all) || !ours.is_subset(&all) || Some(ours) == theirs {
+            continue;
+        }
+        let host = m
+            .pci_devices
+            .iter()
+            .find(|d| d.address.to_string() == *bus)
+            .and_then(|d| d.host_bridge.clone());
+        let known: BTreeSet<u32> = m
+            .pci_devices
+            .iter()
+            .filter(|d| host.is_some() && d.host_bridge == host)
+            .filter_map(|d| d.numa_node.map(|n| n.0))
+            .collect();
+        if *ours == known {
+            b.pci.insert(bus.clone(), ours.clone());
+        }
+    }
+}
+
+/// Compares one fixture; the differences found, one line each.
+fn compare(snap: &Path, tmp: &Path) -> Vec<String> {
+    let name = name_of(snap);
+    let m = Machine::discover(&Root::open(snap).unwrap());
+    let xml = numakit_export::hwloc_xml::render(&m);
+    let file = tmp.join(format!("{name}.xml"));
+    std::fs::write(&file, &xml).unwrap();
+    let (ours, warn) = lstopo(&["--input", file.to_str().unwrap()], None);
+    if !warn.trim().is_empty() {
+        return vec![format!(
+            "{name}: lstopo warned loading numakit's XML:\n{warn}"
+        )];
+    }
+    let root = unpack(snap, &tmp.join(&name));
+    let (theirs, _) = lstopo(&[], Some(&root));
+    let (mut a, mut b) = (facts(&ours), facts(&theirs));
+    let skip = DIFFERENCES
+        .iter()
+        .find(|d| d.0 == name)
+        .map_or(Skip::Nothing, |d| d.1);
+    if skip == Skip::Numa {
+        for f in [&mut a, &mut b] {
+            f.nodes.clear();
+            f.distances.clear();
+            f.pci.values_mut().for_each(|v| v.clear());
+        }
+    }
+    accept_placed_pci(&m, &a, &mut b);
+    let mut out = Vec::new();
+    for (what, x, y) in [
+        ("nodes", format!("{:?}", a.nodes), format!("{:?}", b.nodes)),
+        ("PUs", format!("{:?}", a.pus), format!("{:?}", b.pus)),
+        (
+            "distances",
+            format!("{:?}", a.distances),
+            format!("{:?}", b.distances),
+        ),
+        ("PCI", format!("{:?}", a.pci), format!("{:?}", b.pci)),
+    ] {
+        if x != y {
+            out.push(format!(
+                "{name}: {what} differ\n  numakit: {x}\n  hwloc:   {y}"
+            ));
+        }
+    }
+    out
+}
+
 #[test]
 fn lstopo_loads_numakit_xml_and_sees_the_same_machine() {
     if !Path::new(LSTOPO).exists() {
         eprintln!("skipped: {LSTOPO} is not installed (apt-get install hwloc-nox)");
         return;
     }
-    let tmp = std::env::temp_dir().join(format!("numakit-hwloc-xml-{}", std::process::id()));
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for snap in snapshots() {
-        let name = name_of(&snap);
-        let m = Machine::discover(&Root::open(&snap).unwrap());
-        let xml = numakit_export::hwloc_xml::render(&m);
-        let file = tmp.join(format!("{name}.xml"));
-        std::fs::create_dir_all(&tmp).unwrap();
-        std::fs::write(&file, &xml).unwrap();
-        let (ours, warn) = lstopo(&["--input", file.to_str().unwrap()], None);
-        if !warn.trim().is_empty() {
-            failures.push(format!(
-                "{name}: lstopo warned loading numakit's XML:\n{warn}"
-            ));
-            continue;
-        }
-        let root = unpack(&snap, &tmp.join(&name));
-        let (theirs, _) = lstopo(&[], Some(&root));
-        let (mut a, mut b) = (facts(&ours), facts(&theirs));
-        let skip = DIFFERENCES
-            .iter()
-            .find(|d| d.0 == name)
-            .map_or(Skip::Nothing, |d| d.1);
-        if skip == Skip::Numa {
-            for f in [&mut a, &mut b] {
-                f.nodes.clear();
-                f.distances.clear();
-                f.pci.values_mut().for_each(|v| v.clear());
-            }
-        }
-        // where hwloc leaves a PCI tree at the Machine (it takes the
-        // locality of a host bridge from its first device) and numakit
-        // places it, numakit's node must be one its model gives a device
-        // of that host bridge (from sysfs or inferred)
-        let all: BTreeSet<u32> = b.nodes.keys().copied().collect();
-        for (bus, ours) in &a.pci {
-            let theirs = b.pci.get(bus);
-            if theirs != Some(&all) || !ours.is_subset(&all) || Some(ours) == theirs {
-                continue;
-            }
-            let host = m
-                .pci_devices
-                .iter()
-                .find(|d| d.address.to_string() == *bus)
-                .and_then(|d| d.host_bridge.clone());
-            let known: BTreeSet<u32> = m
-                .pci_devices
-                .iter()
-                .filter(|d| host.is_some() && d.host_bridge == host)
-                .filter_map(|d| d.numa_node.map(|n| n.0))
-                .collect();
-            if *ours == known {
-                b.pci.insert(bus.clone(), ours.clone());
-            }
-        }
-        compared += 1;
-        for (what, x, y) in [
-            ("nodes", format!("{:?}", a.nodes), format!("{:?}", b.nodes)),
-            ("PUs", format!("{:?}", a.pus), format!("{:?}", b.pus)),
-            (
-                "distances",
-                format!("{:?}", a.distances),
-                format!("{:?}", b.distances),
-            ),
-            ("PCI", format!("{:?}", a.pci), format!("{:?}", b.pci)),
-        ] {
-            if x != y {
-                failures.push(format!(
-                    "{name}: {what} differ\n  numakit: {x}\n  hwloc:   {y}"
-                ));
-            }
-        }
-    }
+    // unpacking ~40 trees of small files is disk-bound: memory when we can
+    let base = Some(PathBuf::from("/dev/shm"))
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let tmp = base.join(format!("numakit-hwloc-xml-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let snaps = snapshots();
+    // the work is mostly waiting for tar and lstopo: four at a time
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = snaps
+            .chunks(snaps.len().div_ceil(4))
+            .map(|chunk| {
+                let tmp = &tmp;
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .flat_map(|p| compare(p, tmp))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
     let _ = std::fs::remove_dir_all(&tmp);
-    assert!(compared >= 40, "only {compared} fixtures compared");
+    assert!(snaps.len() >= 40, "only {} fixtures", snaps.len());
     assert!(
         failures.is_empty(),
-        "{} of {compared}:\n{}",
+        "{} of {}:\n{}",
         failures.len(),
+        snaps.len(),
         failures.join("\n")
     );
 }
