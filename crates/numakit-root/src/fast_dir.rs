@@ -86,7 +86,9 @@ impl Source for FastDir {
     fn list(&self, path: &str) -> io::Result<Vec<String>> {
         let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let mut names = Vec::new();
-        for e in rustix::fs::Dir::read_from(&fd)? {
+        // the stream takes this fd: `Dir::read_from` would query its flags
+        // and open `.` again, three more system calls per listing
+        for e in rustix::fs::Dir::new(fd)? {
             let e = e?;
             let n = e.file_name().to_string_lossy();
             if n != "." && n != ".." {
