@@ -564,7 +564,9 @@ fn memattrs(m: &Machine, node_gp: &[(NodeId, u64)], out: &mut String) {
                 continue;
             };
             if let Some(a) = cpu_access(n) {
-                let (Some(v), cpus) = ((attr.value)(a), m.cpus_of_nodes(&a.initiators)) else {
+                // the kernel's 0 means the firmware gave no value
+                let (Some(v @ 1..), cpus) = ((attr.value)(a), m.cpus_of_nodes(&a.initiators))
+                else {
                     continue;
                 };
                 if cpus.is_empty() {

@@ -1,7 +1,8 @@
 //! numakit's hwloc XML against the real hwloc: for every fixture machine,
 //! `lstopo-no-graphics --input numakit.xml` must load the XML without a
 //! warning, and the facts it exports again (NUMA nodes, their CPUs and
-//! memory, distances, PCI devices and the nodes they sit under) must equal
+//! memory, distances, HMAT memory attributes, PCI devices and the nodes
+//! they sit under) must equal
 //! what lstopo itself reads from the same root through `HWLOC_FSROOT`.
 //!
 //! Where the two differ on purpose, the fixture is listed in
@@ -70,6 +71,10 @@ struct Facts {
     distances: BTreeMap<(u32, u32), u64>,
     /// PCI bus id -> the nodes below the object its host bridge hangs from
     pci: BTreeMap<String, BTreeSet<u32>>,
+    /// HMAT memory attributes: (attribute, target node, initiator CPUs) -> value
+    memattrs: BTreeMap<(String, u32, String), u64>,
+    /// gp_index -> NUMA node, to read `memattr` targets
+    gp_nodes: BTreeMap<String, u32>,
 }
 
 /// The PUs and NUMA nodes at or below `el` (hwloc's cpuset and nodeset,
@@ -132,6 +137,9 @@ fn collect(el: &El, normal: &El, near: &BTreeSet<u32>, f: &mut Facts) {
             let id = el.attrs["os_index"].parse().unwrap();
             let mem = el.attrs.get("local_memory").map(|m| m.parse().unwrap());
             f.nodes.insert(id, (below(normal).0, mem));
+            if let Some(gp) = el.attrs.get("gp_index") {
+                f.gp_nodes.insert(gp.clone(), id);
+            }
         }
         Some("PU") => {
             f.pus.insert(el.attrs["os_index"].parse().unwrap());
@@ -145,6 +153,17 @@ fn collect(el: &El, normal: &El, near: &BTreeSet<u32>, f: &mut Facts) {
     }
     if el.name == "distances2" && el.attrs.get("name").map(String::as_str) == Some("NUMALatency") {
         distances(el, f);
+    }
+    if el.name == "memattr" {
+        for v in el.kids.iter().filter(|k| k.name == "memattr_value") {
+            let target = f.gp_nodes[&v.attrs["target_obj_gp_index"]];
+            let key = (
+                el.attrs["name"].clone(),
+                target,
+                v.attrs.get("initiator_cpuset").cloned().unwrap_or_default(),
+            );
+            f.memattrs.insert(key, v.attrs["value"].parse().unwrap());
+        }
     }
     // memory-side caches hold NUMA nodes: not CPU-side objects
     let io = matches!(
@@ -288,10 +307,15 @@ fn compare(snap: &Path, tmp: &Path) -> Vec<String> {
             f.nodes.clear();
             f.distances.clear();
             f.pci.values_mut().for_each(|v| v.clear());
+            f.memattrs.clear();
         }
     }
     accept_placed_pci(&m, &a, &mut b);
     let mut out = Vec::new();
+    // the HMAT machines must have memory attributes to compare
+    if ["qemu-3node-hmat", "fakeheteromemtiers"].contains(&name.as_str()) && b.memattrs.is_empty() {
+        out.push(format!("{name}: no memory attributes from hwloc"));
+    }
     for (what, x, y) in [
         ("nodes", format!("{:?}", a.nodes), format!("{:?}", b.nodes)),
         ("PUs", format!("{:?}", a.pus), format!("{:?}", b.pus)),
@@ -301,6 +325,11 @@ fn compare(snap: &Path, tmp: &Path) -> Vec<String> {
             format!("{:?}", b.distances),
         ),
         ("PCI", format!("{:?}", a.pci), format!("{:?}", b.pci)),
+        (
+            "memory attributes",
+            format!("{:?}", a.memattrs),
+            format!("{:?}", b.memattrs),
+        ),
     ] {
         if x != y {
             out.push(format!(
