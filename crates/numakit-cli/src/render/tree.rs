@@ -405,14 +405,7 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
     }
     let bad = m.numa_inconsistent.as_ref();
     if let Some(b) = bad {
-        let _ = writeln!(
-            out,
-            "{}",
-            st.warn(&format!(
-                "warning: the NUMA information is inconsistent: CPUs {} are listed under more than one of nodes {}; their node is unknown",
-                b.cpus, b.nodes
-            ))
-        );
+        let _ = writeln!(out, "{}", st.warn(&inconsistency(b)));
     }
     let node_tree = |n: &Node| -> T {
         let mut t = T::new(node_label(m, n, &st));
@@ -461,6 +454,14 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
         out.push_str(&distance_table(m));
     }
     out
+}
+
+/// The warning for firmware that lists CPUs under several nodes.
+fn inconsistency(b: &numakit_topo::NumaInconsistency) -> String {
+    format!(
+        "warning: the NUMA information is inconsistent: CPUs {} are listed under more than one of nodes {}; their node is unknown",
+        b.cpus, b.nodes
+    )
 }
 
 /// Above this many nodes the matrix would not fit a terminal: it is summarised.
