@@ -382,3 +382,51 @@ fn lstopo_loads_numakit_xml_and_sees_the_same_machine() {
         failures.join("\n")
     );
 }
+
+/// What a batch scheduler asks hwloc: the node of a device, the CPUs of a
+/// node. `hwloc-calc` on numakit's XML answers as numakit's model does.
+#[test]
+fn hwloc_calc_finds_devices_and_cpus_where_numakit_does() {
+    let calc = "/usr/bin/hwloc-calc";
+    if !Path::new(calc).exists() {
+        eprintln!("skipped: {calc} is not installed");
+        return;
+    }
+    let m = Machine::discover(&Root::open(fixtures().join("qemu-gpuserver/sysfs.tar.gz")).unwrap());
+    let file = std::env::temp_dir().join(format!("numakit-calc-{}.xml", std::process::id()));
+    std::fs::write(&file, numakit_export::hwloc_xml::render(&m)).unwrap();
+    let ask = |args: &[&str]| {
+        let out = Command::new(calc)
+            .arg("--input")
+            .arg(&file)
+            .arg("--physical-output")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let mut checked = 0;
+    // hwloc-calc names PCI devices, not bridges, by address
+    let devices = m
+        .pci_devices
+        .iter()
+        .filter(|d| d.numa_node.is_some() && d.kind != numakit_topo::pci::DeviceKind::Bridge);
+    for d in devices {
+        let node = d.numa_node.unwrap();
+        let got = ask(&["--intersect", "numa", &format!("pci={}", d.address)]);
+        assert_eq!(got, node.to_string(), "{}", d.address);
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked}"); // 4 GPUs, 2 NICs, 2 NVMe, edu
+    for n in &m.nodes {
+        let got = ask(&["--intersect", "pu", &format!("node:{}", n.id)]);
+        let want: Vec<String> = n.cpus.iter().map(|c| c.to_string()).collect();
+        assert_eq!(got, want.join(","), "node {}", n.id);
+    }
+    let _ = std::fs::remove_file(&file);
+}
