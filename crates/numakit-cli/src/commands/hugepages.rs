@@ -166,16 +166,14 @@ fn report(c: &hugepages::PoolChange, json: bool) -> CliResult<u8> {
     } else {
         format!("kept {}", c.now)
     };
-    eprintln!(
-        "numakit: {} got {} of the {} {size} huge pages asked (had {}); {what}",
+    crate::output::eprint(&format!(
+        "numakit: {} got {} of the {} {size} huge pages asked (had {}); {what}\n\
+         hint: memory may be short or fragmented; try fewer pages, or at boot (hugepages= on the kernel command line)\n",
         place(&c.target),
         c.given,
         c.asked,
         c.before
-    );
-    eprintln!(
-        "hint: memory may be short or fragmented; try fewer pages, or at boot (hugepages= on the kernel command line)"
-    );
+    ));
     Ok(1)
 }
 
