@@ -29,8 +29,35 @@ macro_rules! errnos {
 }
 
 errnos!(
-    EPERM, ENOENT, ESRCH, EINTR, EIO, E2BIG, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST,
-    EXDEV, ENODEV, EINVAL, ENOSPC, ENOSYS, EOPNOTSUPP, ENOEXEC,
+    EPERM,
+    ENOENT,
+    ESRCH,
+    EINTR,
+    EIO,
+    E2BIG,
+    EBADF,
+    EAGAIN,
+    ENOMEM,
+    EACCES,
+    EFAULT,
+    EBUSY,
+    EEXIST,
+    EXDEV,
+    ENODEV,
+    EINVAL,
+    ENOSPC,
+    ENOSYS,
+    EOPNOTSUPP,
+    ENOEXEC,
+    ENOTTY,
+    ENXIO,
+    EPIPE,
+    EMFILE,
+    ENOTSOCK,
+    ECONNREFUSED,
+    ECONNRESET,
+    ETIMEDOUT,
+    EMSGSIZE,
 );
 
 impl Errno {

@@ -5,7 +5,12 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]) and anonymous mappings ([`mm`]). Modes are
+//! [`sched::sched_getaffinity`]) and mappings ([`mm`]); and DMA-BUF's
+//! kernel interfaces: heap allocation ([`dma_heap`]), memfds and
+//! `/dev/udmabuf` ([`memfd`], [`udmabuf`]), sync, names, sync files and the
+//! CPU-access guard ([`dmabuf`]), descriptor passing ([`scm`]), V4L2
+//! capture ([`v4l2`]), DRM PRIME and vgem fences ([`drm`]), page frames
+//! ([`pagemap`]) and descriptor facts ([`fd`]); [`ioctl`] encodes requests. Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -33,6 +38,17 @@ pub mod mempolicy;
 pub mod mm;
 pub mod nr;
 pub mod sched;
+// DMA-BUF: heaps, udmabuf, sync, fd passing, V4L2 and DRM import.
+pub mod dma_heap;
+pub mod dmabuf;
+pub mod drm;
+pub mod fd;
+pub mod ioctl;
+pub mod memfd;
+pub mod pagemap;
+pub mod scm;
+pub mod udmabuf;
+pub mod v4l2;
 
 pub use errno::Errno;
 
