@@ -54,6 +54,19 @@ pub enum Command {
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
+    /// Real DMA-BUFs: allocate on a node, pass between processes, list, run the camera -> GPU -> display pipeline.
+    #[command(subcommand)]
+    Dmabuf(commands::dmabuf::DmabufCommand),
+    /// Measure: `bench dmabuf` (zero-copy pipeline against copying).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The camera -> GPU -> display pipeline zero-copy against copying: frames/s, CPU per frame, ratios.
+    Dmabuf(commands::dmabuf::bench::BenchArgs),
 }
 
 /// Parses argv (honouring argv[0] compatibility names) and runs the command.
@@ -91,5 +104,7 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Dma(a) => commands::dma::run(a),
+        Command::Dmabuf(a) => commands::dmabuf::run(root, a),
+        Command::Bench(BenchCommand::Dmabuf(a)) => commands::dmabuf::bench::run_bench(root, a),
     }
 }

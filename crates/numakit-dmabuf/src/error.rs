@@ -110,6 +110,18 @@ pub enum Error {
         /// The checksum of the bytes.
         got: u64,
     },
+    /// A pipeline stage (a process of its own) failed.
+    #[error("the {stage} stage failed: {why}")]
+    StageFailed {
+        /// The stage.
+        stage: &'static str,
+        /// Its own error message.
+        why: String,
+        /// Its exit status (1: it found a problem).
+        status: u8,
+        /// Its hint.
+        hint: Option<String>,
+    },
     /// Reading a file failed.
     #[error("{what}: {source}")]
     Io {
@@ -170,6 +182,7 @@ impl Error {
         match self {
             Error::Missing(m) => Some(m.hint()),
             Error::UnknownHeap { .. } => Some("list the heaps: ls /dev/dma_heap".into()),
+            Error::StageFailed { hint, .. } => hint.clone(),
             Error::Os { errno, .. } if *errno == Errno::EACCES || *errno == Errno::EPERM => {
                 Some("run as root or get access to the device node".into())
             }
@@ -186,6 +199,7 @@ impl Error {
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::FrameMismatch { .. } | Error::Misplaced { .. } => 1,
+            Error::StageFailed { status: 1, .. } => 1,
             Error::Placement(p) => p.exit_status(),
             _ => 2,
         }

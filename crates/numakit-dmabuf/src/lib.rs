@@ -34,7 +34,7 @@
 //! use numakit_dmabuf::alloc::{allocate, OnNode, Source};
 //! use numakit_placement::Placer;
 //! use numakit_root::Root;
-//! use numakit_sys::mm::Protection;
+//! use numakit_dmabuf::Protection;
 //!
 //! let root = Root::live();
 //! let placer = Placer::from_root(&root)?;
@@ -63,3 +63,5 @@ pub mod support;
 
 pub use buffer::{DmaBuf, FenceAccess, MappedDmaBuf, SyncFile};
 pub use error::{Error, Result, errno_text};
+/// How a buffer is mapped (read-only or read-write).
+pub use numakit_sys::mm::Protection;

@@ -74,6 +74,43 @@ pub struct Frames {
     /// FNV-1a over the frame list, in page order (0 when a frame is not
     /// known): equal fingerprints mean the same physical pages.
     pub fingerprint: Option<String>,
+    /// Why no frame is shown, when none is.
+    pub note: Option<String>,
+}
+
+/// Free memory per node (`MemFree` of `/sys/devices/system/node/nodeN/meminfo`),
+/// in bytes: what an allocation took from each node shows as the
+/// difference of two readings (approximate on a busy machine).
+pub fn node_free(root: &Root) -> BTreeMap<u32, u64> {
+    let mut out = BTreeMap::new();
+    for dir in root
+        .read_dir("/sys/devices/system/node")
+        .unwrap_or_default()
+    {
+        let Some(n) = dir.strip_prefix("node").and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = root.read_to_string(&format!("/sys/devices/system/node/{dir}/meminfo"))
+        else {
+            continue;
+        };
+        let kib = text.lines().find_map(|l| {
+            let (_, rest) = l.split_once("MemFree:")?;
+            rest.split_whitespace().next()?.parse::<u64>().ok()
+        });
+        if let Some(k) = kib {
+            out.insert(n, k * 1024);
+        }
+    }
+    out
+}
+
+/// `after - before` per node, in bytes (negative: memory was taken).
+pub fn free_change(before: &BTreeMap<u32, u64>, after: &BTreeMap<u32, u64>) -> BTreeMap<u32, i64> {
+    after
+        .iter()
+        .filter_map(|(n, a)| before.get(n).map(|b| (*n, *a as i64 - *b as i64)))
+        .collect()
 }
 
 /// The frames of a mapped buffer. Each page is read once first (inside a
@@ -114,6 +151,15 @@ pub fn frames(buf: &MappedDmaBuf, nodes: Option<&NodeMap>) -> Result<Frames> {
     }
     if f.known == f.pages {
         f.fingerprint = Some(format!("{hash:016x}"));
+    }
+    if f.known == 0 && f.hidden == 0 && f.not_present == f.pages {
+        // Every page was just read, yet none shows: the exporter mapped raw
+        // page frames (VM_PFNMAP), which the pagemap walk skips.
+        f.not_present = 0;
+        f.note = Some(
+            "not shown: the exporter maps raw page frames (VM_PFNMAP), which /proc/self/pagemap skips"
+                .into(),
+        );
     }
     Ok(f)
 }

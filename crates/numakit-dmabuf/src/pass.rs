@@ -95,7 +95,33 @@ pub struct Message {
     pub name: String,
 }
 
+/// What follows a message's header on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// Nothing.
+    Nothing,
+    /// A descriptor, with the header's first byte.
+    Descriptor,
+    /// `bytes` bytes of frame data.
+    Payload,
+}
+
+impl Attached {
+    fn flags(self) -> u32 {
+        match self {
+            Attached::Nothing => 0,
+            Attached::Descriptor => FLAG_FD,
+            Attached::Payload => FLAG_PAYLOAD,
+        }
+    }
+}
+
 impl Message {
+    /// The 128-byte wire form of the header, announcing what follows it.
+    pub fn wire(&self, attached: Attached) -> Result<[u8; HEADER]> {
+        self.encode(attached.flags())
+    }
+
     /// A message of `kind` with everything else zero.
     pub fn new(kind: Kind) -> Message {
         Message {

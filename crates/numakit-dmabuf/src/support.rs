@@ -189,9 +189,9 @@ impl Missing {
             .any(|(_, v)| *v == Some(OptionValue::NotSet));
         match (self.feature.module(), self.module_loaded) {
             (Some(m), Some(false)) if !unset => format!("load it: modprobe {m}"),
-            _ if unset => format!(
-                "boot a kernel built with {opts} (Debian's linux-image-6.12-amd64 has them)"
-            ),
+            _ if unset => {
+                format!("boot a kernel built with {opts} (Debian's linux-image-6.12-amd64 is)")
+            }
             (Some(m), _) => format!("load it (modprobe {m}) or boot a kernel with {opts}"),
             (None, _) => format!("boot a kernel with {opts}"),
         }

@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod dma;
+pub mod dmabuf;
 pub mod migrate;
 pub mod pages;
 pub mod run;

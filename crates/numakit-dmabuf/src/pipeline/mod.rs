@@ -309,39 +309,117 @@ fn stop_all(children: &mut [(Stage, Child)]) {
     }
 }
 
-/// Waits for every stage; a failed stage's last stderr line is the error.
-fn collect(children: Vec<(Stage, Child)>) -> Result<Vec<(Stage, StageReport)>> {
-    let mut reports = Vec::new();
-    let mut first_error: Option<Error> = None;
-    for (stage, child) in children {
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::io(format!("waiting for the {} stage", stage.name()), e))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let line = err
-                .lines()
-                .find(|l| !l.starts_with("hint:"))
-                .unwrap_or("")
-                .trim();
-            let line = line.strip_prefix("numakit: ").unwrap_or(line);
-            let why = if line.is_empty() {
-                format!("it ended with {}", out.status)
-            } else {
-                line.to_string()
-            };
-            let e = Error::Invalid(format!("the {} stage failed: {why}", stage.name()));
-            first_error.get_or_insert(e);
-            continue;
+/// A stage process and the threads reading its output.
+struct Running {
+    stage: Stage,
+    child: Child,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+    status: Option<std::process::ExitStatus>,
+    /// Stopped by the pipeline after another stage failed.
+    killed: bool,
+}
+
+fn reader(p: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(mut p) = p {
+            let _ = p.read_to_end(&mut v);
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let r: StageReport = serde_json::from_str(text.trim())
-            .map_err(|e| Error::Invalid(format!("the {} stage's report: {e}", stage.name())))?;
-        reports.push((stage, r));
+        v
+    })
+}
+
+/// Waits for every stage. When one fails the others are stopped, and its
+/// own error (the first line of its stderr) is the pipeline's.
+fn collect(children: Vec<(Stage, Child)>) -> Result<Vec<(Stage, StageReport)>> {
+    let mut run: Vec<Running> = children
+        .into_iter()
+        .map(|(stage, mut child)| Running {
+            stage,
+            out: reader(child.stdout.take()),
+            err: reader(child.stderr.take()),
+            child,
+            status: None,
+            killed: false,
+        })
+        .collect();
+    let mut failed_at: Option<std::time::Instant> = None;
+    while run.iter().any(|r| r.status.is_none()) {
+        for r in run.iter_mut().filter(|r| r.status.is_none()) {
+            if let Ok(Some(st)) = r.child.try_wait() {
+                r.status = Some(st);
+                if !st.success() {
+                    failed_at.get_or_insert_with(std::time::Instant::now);
+                }
+            }
+        }
+        // the others get a moment to fail on their own (and say why), then
+        // they are stopped
+        if failed_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300)) {
+            for r in run.iter_mut().filter(|r| r.status.is_none()) {
+                let _ = r.child.kill();
+                r.status = r.child.wait().ok();
+                r.killed = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(reports),
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for r in run {
+        let out = r.out.join().unwrap_or_default();
+        let err = r.err.join().unwrap_or_default();
+        if r.status.is_some_and(|s| s.success()) {
+            let text = String::from_utf8_lossy(&out);
+            let rep: StageReport = serde_json::from_str(text.trim()).map_err(|e| {
+                Error::Invalid(format!("the {} stage's report: {e}", r.stage.name()))
+            })?;
+            reports.push((r.stage, rep));
+        } else if !r.killed {
+            errors.push(stage_error(r.stage, r.status, &err));
+        }
+    }
+    if errors.is_empty() {
+        return if reports.len() == Stage::ALL.len() {
+            Ok(reports)
+        } else {
+            Err(Error::Invalid(
+                "a stage was stopped without an error".into(),
+            ))
+        };
+    }
+    // the cause, not its echo: a stage that failed because another went away
+    let echo = |e: &Error| matches!(e, Error::StageFailed { why, .. } if why.contains("closed the connection"));
+    let i = errors.iter().position(|e| !echo(e)).unwrap_or(0);
+    Err(errors.swap_remove(i))
+}
+
+fn stage_error(stage: Stage, status: Option<std::process::ExitStatus>, stderr: &[u8]) -> Error {
+    let err = String::from_utf8_lossy(stderr);
+    let line = err
+        .lines()
+        .find(|l| !l.starts_with("hint:"))
+        .unwrap_or("")
+        .trim();
+    let line = line.strip_prefix("numakit: ").unwrap_or(line);
+    let why = match (line.is_empty(), status) {
+        (false, _) => line.to_string(),
+        (true, Some(st)) => format!("it ended with {st}"),
+        (true, None) => "it did not end".into(),
+    };
+    Error::StageFailed {
+        stage: stage.name(),
+        why,
+        status: if status.and_then(|s| s.code()) == Some(1) {
+            1
+        } else {
+            2
+        },
+        hint: err
+            .lines()
+            .find_map(|l| l.strip_prefix("hint: "))
+            .map(str::to_string),
     }
 }
 
@@ -425,6 +503,47 @@ fn compare_views(cfg: &Config, stages: &[(Stage, StageReport)]) -> (Option<bool>
         Some(true)
     };
     (Some(same_ino), pages)
+}
+
+/// The real pipeline's steps against the same pipeline on the DMA model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCheck {
+    /// The model took the same steps in the same order for the traced
+    /// frames.
+    pub same_order: bool,
+    /// The model's steps.
+    pub model_trace: Vec<Event>,
+    /// What the model's checker found.
+    pub findings: Vec<numakit_dma::Finding>,
+}
+
+/// Runs the report's pipeline on the DMA model and compares the steps.
+pub fn check_against_model(report: &Report) -> Result<ModelCheck> {
+    let cfg = &report.config;
+    let source = match cfg.source {
+        FrameSource::Camera(_) => model::ModelSource::Camera,
+        _ => model::ModelSource::Cpu,
+    };
+    let frames = cfg.trace_frames.iter().max().map_or(1, |m| m + 1);
+    let run = model::run(
+        source,
+        frames,
+        cfg.buffers,
+        &cfg.trace_frames,
+        model::Mistake::None,
+    )?;
+    Ok(ModelCheck {
+        same_order: model::same_order(&report.trace, &run.trace),
+        model_trace: run.trace,
+        findings: run.findings,
+    })
+}
+
+/// A fresh directory name for a run's sockets, under the temporary
+/// directory.
+pub fn socket_dir() -> PathBuf {
+    let t = numakit_sys::fd::monotonic_ns();
+    std::env::temp_dir().join(format!("numakit-dmabuf-{}-{t}", std::process::id()))
 }
 
 /// Standard streams for a stage process: report on stdout, errors on
