@@ -176,8 +176,9 @@ for topo in $topos; do
   expect[$topo]=$list
 done
 mods=(vfio-pci virtio_net)
-# DMA-BUF: vivid (a V4L2 camera) and vgem (a DRM device) from the full kernel
-mods+=(vivid vgem)
+# the full kernel: nvme is a module there; for DMA-BUF, vivid (a V4L2
+# camera) and vgem (a DRM device)
+mods+=(nvme vivid vgem)
 kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
 # TCG on a busy host can miss the early timer check, which panics with VT-d
 kargs_base+=" no_timer_check ${NUMAKIT_VM_KARGS:-}"

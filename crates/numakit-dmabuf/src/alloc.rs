@@ -77,6 +77,9 @@ pub fn allocate(
     if let Some(n) = name {
         crate::buffer::check_name(n)?;
     }
+    if let Some(o) = on {
+        o.placer.check(&Policy::on_node(o.node))?;
+    }
     let size = size.div_ceil(page_size() as u64) * page_size() as u64;
     let out = match source {
         Source::Heap(h) => Allocated {

@@ -115,7 +115,11 @@ pub fn placer(root: &Root, node: Option<u32>) -> CliResult<Option<Placer>> {
         ))
         .hint("drop --root (or NUMAKIT_ROOT)"));
     }
-    Ok(Some(Placer::from_root(root)?))
+    let p = Placer::from_root(root)?;
+    if let Some(n) = node {
+        p.check(&numakit_placement::Policy::on_node(NodeId(n)))?;
+    }
+    Ok(Some(p))
 }
 
 /// 1 when the physical pages are known and some are not on the node.
