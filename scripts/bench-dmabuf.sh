@@ -20,7 +20,7 @@ table() { # flattened JSON of numakit.bench-dmabuf/1 on stdin
   awk -F= '
     { k = $1; v = substr($0, length($1) + 2) }
     match(k, /^\.pairs\[[0-9]+\]/) {
-      i = substr(k, 9, RLENGTH - 9) + 0; n = (i > n) ? i : n; f = substr(k, RLENGTH + 2); val[i, f] = v }
+      i = substr(k, 8, RLENGTH - 8) + 0; n = (i > n) ? i : n; f = substr(k, RLENGTH + 2); val[i, f] = v }
     END {
       printf "%-22s %10s  %14s %14s  %13s %13s  %8s %8s\n", "source", "frame", "zero-copy f/s", "copy f/s", "zc CPU ms/f", "copy CPU ms/f", "f/s x", "CPU x"
       for (i = 0; i <= n; i++)

@@ -365,7 +365,10 @@ fn merge_bufinfo(root: &Root, bufs: &mut BTreeMap<u64, Buffer>, add_unheld: bool
                 "absent (debugfs is not mounted at /sys/kernel/debug)".into()
             };
         }
-        Err(e) => return unreadable_why(&e).unwrap_or_else(|| "absent".into()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return "permission denied (debugfs is for root)".into();
+        }
+        Err(e) => return e.to_string(),
     };
     for b in parse_bufinfo(&text) {
         if !add_unheld && !bufs.contains_key(&b.inode) {

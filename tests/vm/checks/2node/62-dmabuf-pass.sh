@@ -49,6 +49,20 @@ else
 fi
 numakit dmabuf list > "$CHECK_TMP/l.txt"; cat "$CHECK_TMP/l.txt"
 grep -q "shared-frame .*numakit\[$r1\] fd" "$CHECK_TMP/l.txt" && ok "text listing names the holder" || not_ok "text listing names the holder" "$(cat "$CHECK_TMP/l.txt")"
+# another user sees no buffer it may not see, and says which processes it
+# could not read
+grep -q '^nobody:' /etc/passwd || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
+chmod 755 / # the initramfs root comes from a private (0700) build directory
+su nobody -s /bin/sh -c "numakit dmabuf list --json" > "$CHECK_TMP/n.json" 2> "$CHECK_TMP/n.err"; rc=$?
+n=$(json_flat < "$CHECK_TMP/n.json"); cat "$CHECK_TMP/n.err"
+echo "$n" | grep -E 'unreadable|sources' | head -20
+expect_eq "as nobody: list exits 0" "$rc" 0
+echo "$n" | grep -q "^\.unreadable\[[0-9]*\]\.pid=$r1\$" && ok "as nobody: the holder's process is listed as unreadable" || not_ok "as nobody: holder unreadable" "$(echo "$n" | grep unreadable | head -5)"
+echo "$n" | grep -q '^\.unreadable\[[0-9]*\]\.why=permission denied' && ok "as nobody: says permission denied" || not_ok "as nobody: why" "$(echo "$n" | grep why | head -3)"
+case $(jget "$n" .sources.bufinfo) in
+  *permission*) ok "as nobody: bufinfo unreadable, and said so" ;;
+  *) not_ok "as nobody: bufinfo" "$(jget "$n" .sources.bufinfo)" ;;
+esac
 kill $r1; wait $r1 2>/dev/null
 # a receiver whose server dies before sending: a clear message, exit 2
 numakit dmabuf recv "$CHECK_TMP/none.sock" --timeout 1 > "$CHECK_TMP/o" 2>&1; rc=$?
