@@ -290,9 +290,13 @@ fn views_text(r: &Report, same_ino: bool) -> String {
         .map(|(n, c)| format!("node {n}: {c} pages"))
         .collect();
     format!(
-        "DMA-BUFs {} {} in all three processes; {pages}{}",
+        "DMA-BUFs {}: {} in all three processes; {pages}{}",
         inodes.join(", "),
-        if same_ino { "the same" } else { "NOT the same" },
+        if same_ino {
+            "the same inodes"
+        } else {
+            "NOT the same inodes"
+        },
         if nodes.is_empty() {
             String::new()
         } else {
