@@ -89,6 +89,9 @@ pub enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Write the manual pages (numakit.1 and one per command) to a directory.
     Manpages(commands::completions::ManpagesArgs),
+    /// Real DMA-BUFs: allocate on a node, pass between processes, list, run the camera -> GPU -> display pipeline.
+    #[command(subcommand)]
+    Dmabuf(commands::dmabuf::DmabufCommand),
 }
 
 /// Parses argv (honouring argv[0] compatibility names) and runs the command.
@@ -134,6 +137,7 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Hugepages(a) => commands::hugepages::run(root, a),
         Command::Completions(a) => commands::completions::run(a),
         Command::Manpages(a) => commands::completions::manpages(a),
+        Command::Dmabuf(a) => commands::dmabuf::run(root, a),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod common;
 pub mod completions;
 pub mod dma;
+pub mod dmabuf;
 pub mod doctor;
 pub mod exporter;
 pub mod hugepages;
