@@ -180,6 +180,8 @@ mods=(vfio-pci virtio_net)
 # the full kernel: nvme is a module there; for DMA-BUF, vivid (a V4L2
 # camera) and vgem (a DRM device)
 mods+=(nvme vivid vgem)
+# ext4 for the page-cache check of stat --file (a file system on the NVMe)
+mods+=(ext4)
 kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
 # TCG on a busy host can miss the early timer check, which panics with VT-d
 kargs_base+=" no_timer_check ${NUMAKIT_VM_KARGS:-}"
