@@ -25,9 +25,18 @@ RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings -D missing_docs" cargo doc --workspa
 echo "== cargo package (every crate, then built from its package alone)"
 # Offline: the crates it needs were fetched by the tests above. Path
 # dependencies between the workspace's crates are resolved from the
-# packages made in the same run.
-cargo package --workspace --offline --allow-dirty --quiet
+# packages made in the same run, which cargo unpacks under its registry's
+# src/-HASH/ and builds as registry crates: it unpacks a name and version
+# only once and never rebuilds a registry crate of an unchanged version. So
+# the packages are built in a target folder of their own, from which what
+# an earlier run unpacked and built of them is removed first.
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+pkg_target=${CARGO_TARGET_DIR:-target}/package-check
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/numakit*-"$version" \
+  "$pkg_target"/debug/.fingerprint/numakit*
+CARGO_TARGET_DIR=$pkg_target cargo package --workspace --offline --allow-dirty --quiet
 echo "== feature cuda (builds without CUDA: the driver is loaded at run time)"
+cargo test -p numakit-sys --features cuda --lib cuda
 cargo test -p numakit-bench --features cuda --lib
 cargo test -p numakit-cli --features cuda --test bench_cli gpu
 echo "== fuzz targets over their corpora (fuzz/)"

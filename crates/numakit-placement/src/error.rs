@@ -6,6 +6,9 @@ use numakit_sys::Errno;
 use numakit_topo::locate::{LocateError, ParseDeviceError};
 use numakit_types::{CpuSet, NodeId, NodeSet};
 
+use numakit_topo::gpu::GpuError;
+use numakit_topo::gpu::spec::ParseNearError;
+
 /// Result of a placement call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -32,6 +35,26 @@ pub enum Error {
         node: NodeId,
         /// The nodes the machine has.
         known: NodeSet,
+    },
+    /// No persistent huge page pool of this size on the node (or system).
+    #[error("{place} has no {size} huge page pool (sizes: {sizes})")]
+    NoHugePagePool {
+        /// `node 1` or `the system`.
+        place: String,
+        /// The size asked for, in the kernel's words (`2048kB`).
+        size: String,
+        /// The sizes there are.
+        sizes: String,
+    },
+    /// Writing a huge page count failed.
+    #[error("cannot set {path} to {count}: {source}")]
+    HugePageWrite {
+        /// The sysfs file.
+        path: String,
+        /// The count written.
+        count: u64,
+        /// Why.
+        source: std::io::Error,
     },
     /// A node that exists but is offline.
     #[error("node {node} is offline")]
@@ -135,7 +158,7 @@ pub enum Error {
     },
     /// A device string that is not one of the accepted forms.
     #[error(
-        "cannot read device '{spec}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N"
+        "cannot read device '{spec}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH"
     )]
     BadDeviceSpec {
         /// The string.
@@ -154,6 +177,14 @@ pub enum Error {
     DeviceWithoutNode {
         /// The device's PCI address.
         device: String,
+    },
+    /// `file:PATH` whose block device cannot be found.
+    #[error("cannot find the device holding {path}: {why}")]
+    DeviceOfFile {
+        /// The path as given.
+        path: String,
+        /// Why.
+        why: String,
     },
     /// `--home-node` for a command to be exec'd.
     #[error(
@@ -288,6 +319,88 @@ pub enum Error {
         /// Why.
         why: &'static str,
     },
+    /// A `--near` name that is none of the forms it takes.
+    #[error(transparent)]
+    BadNear(#[from] ParseNearError),
+    /// A GPU name that names no GPU here.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    /// A launcher variable that is set but cannot be used.
+    #[error("{name}='{value}' cannot be used: {why}")]
+    BadLauncherVariable {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// `auto` or `--share auto` without a launcher rank.
+    #[error(
+        "{what} needs the launcher's local rank, and none of LOCAL_RANK, SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PMI_LOCAL_RANK is set"
+    )]
+    NoLauncherRank {
+        /// What needed it.
+        what: &'static str,
+    },
+    /// `--share auto` with a rank but no local size.
+    #[error(
+        "--share auto needs the number of local ranks, and the launcher that set {from} did not say it"
+    )]
+    NoLocalSize {
+        /// The rank variable.
+        from: &'static str,
+    },
+    /// A `--share` that is not `auto` or `K/N` with `K < N`.
+    #[error(
+        "cannot read share '{share}': expected auto or K/N with 0 <= K < N (1/4: the second of four slices)"
+    )]
+    BadShare {
+        /// As given.
+        share: String,
+    },
+    /// More slices than whole cores.
+    #[error("cannot give {count} ranks whole cores of their own: CPUs {cpus} are {cores} cores")]
+    TooManySlices {
+        /// Slices asked for.
+        count: u32,
+        /// Cores there are.
+        cores: usize,
+        /// The CPUs split.
+        cpus: CpuSet,
+    },
+    /// An option value that is not one of its choices.
+    #[error("{option} {value:?}: expected {expected}")]
+    BadChoice {
+        /// The option.
+        option: &'static str,
+        /// The value.
+        value: String,
+        /// The choices.
+        expected: &'static str,
+    },
+    /// `--mem gpu` for a device with no GPU memory node.
+    #[error(
+        "{device} has no GPU memory node (only coherent GPUs such as Grace Hopper expose their memory as one)"
+    )]
+    NoGpuMemoryNode {
+        /// The device.
+        device: String,
+    },
+    /// A device's node without CPUs, and no node with CPUs known to be near.
+    #[error("node {node} has no CPUs, and no distances tell which node with CPUs is nearest")]
+    NoCpuNodeNear {
+        /// The node.
+        node: NodeId,
+    },
+    /// A binding still refused after stepping down.
+    #[error("{steps}; that was refused too: {last}")]
+    SteppedDown {
+        /// The steps taken, `; `-joined.
+        steps: String,
+        /// The last refusal.
+        last: Box<Error>,
+    },
     /// The command could not be executed.
     #[error("cannot run {program:?}: {why}")]
     Exec {
@@ -333,6 +446,10 @@ impl From<LocateError> for Error {
             LocateError::WithoutNode { device } => Error::DeviceWithoutNode {
                 device: device.to_string(),
             },
+            LocateError::File { path, why } => Error::DeviceOfFile {
+                path: path.display().to_string(),
+                why,
+            },
         }
     }
 }
@@ -341,6 +458,9 @@ impl Error {
     /// Whether the error came from validation, before any system call
     /// (nothing was applied).
     pub fn is_validation(&self) -> bool {
+        if let Error::SteppedDown { last, .. } = self {
+            return last.is_validation();
+        }
         !matches!(
             self,
             Error::Syscall { .. }

@@ -26,6 +26,12 @@
 //! [`RunRequest`] → [`Plan`] → [`Plan::apply_to_current_process`] →
 //! [`exec`] is what `numakit run` and the numactl-compatible interface use.
 //!
+//! For GPU workers, [`near`] names the device the way the worker's framework
+//! will (`cuda:N`, `rocm:N`, a UUID, or the launcher's rank via
+//! [`launcher`]), [`slice`](mod@slice) gives each rank whole cores of its own, and
+//! [`fallback`] steps a binding the cpuset or the kernel refuses down, when
+//! asked to; [`near::bind_near`] does it all for the calling thread.
+//!
 //! # Example
 //! ```
 //! use numakit_placement::{Placer, Policy};
@@ -42,8 +48,12 @@ mod alloc;
 mod area;
 mod backend;
 mod error;
+pub mod fallback;
+pub mod hugepages;
+pub mod launcher;
 mod mapping;
 pub mod maps;
+pub mod near;
 mod nodevec;
 pub mod pagecache;
 mod pages;
@@ -51,21 +61,29 @@ mod placer;
 mod plan;
 mod policy;
 mod process;
+pub mod slice;
 pub mod weights;
 
 pub use area::{NodeBinding, PageMove, Strictness, police_memory};
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
 pub use error::{Error, Result};
+pub use fallback::{Fallback, Step};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
+pub use near::{NearMemory, NearResolution, ShareRequest, resolve_near};
 pub use nodevec::NodeVec;
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
 pub use plan::{
-    CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, require_live, resolve_cpus,
+    CpuBinding, Plan, RunRequest, SharedCpus, check_nodes, check_policy, exec, require_live,
+    resolve_cpus,
 };
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
 pub use process::{CpuLocation, affinity, available, last_cpu_location, mems_allowed};
+pub use slice::{Share, cpu_slices};
 
+/// What `--near` takes: a device, a GPU by framework number or UUID, or
+/// `auto`: see [`numakit_topo::gpu`].
+pub use numakit_topo::gpu::NearSpec;
 /// Devices by name (`gpu:0`, `net:eth0`, ...), resolved to their node by
 /// the machine model: see [`numakit_topo::locate`].
 pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};

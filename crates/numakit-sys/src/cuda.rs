@@ -10,6 +10,13 @@
 //! when the library is missing, and the release build aborts on panics), and
 //! [`Driver::open`] enforces that.
 //!
+//! [`visible_pci_bus_ids`] gives the driver's own device order (what
+//! `CUDA_VISIBLE_DEVICES` and `CUDA_DEVICE_ORDER` in this process's
+//! environment make of the machine) with `cuInit`, `cuDeviceGetCount`,
+//! `cuDeviceGet` and `cuDeviceGetPCIBusId` only: no context is made. A
+//! static (`crt-static`) build cannot load `libcuda`; build this feature as
+//! a dynamic binary.
+//!
 //! Pinned memory is the caller's own mapping, registered with
 //! `cuMemHostRegister` ([`Pinned`]): page-locked, cacheable (not
 //! write-combined), and on whichever node the caller bound it to.
@@ -242,6 +249,36 @@ impl fmt::Debug for Pinned<'_> {
     }
 }
 
+/// The PCI bus id (`0000:3b:00.0`, as the driver writes it) of each device
+/// CUDA lists in this process's environment, in CUDA's order.
+pub fn visible_pci_bus_ids() -> Result<Vec<String>> {
+    let Some(driver) = Driver::open() else {
+        return Err(CudaError {
+            call: "dlopen",
+            code: 0,
+            name: "no CUDA driver library (libcuda) could be loaded".into(),
+        });
+    };
+    let driver = driver?;
+    (0..driver.device_count()?)
+        .map(|ordinal| {
+            let ordinal = std::ffi::c_int::try_from(ordinal).unwrap_or(std::ffi::c_int::MAX);
+            let dev = cudarc::driver::result::device::get(ordinal)
+                .map_err(|e| CudaError::new("cuDeviceGet", e))?;
+            let mut buf = [0u8; 64];
+            let len = buf.len() as std::ffi::c_int;
+            // SAFETY: `buf` is writable for `len` bytes, which the driver
+            // fills with a NUL-terminated string of at most `len` bytes;
+            // `dev` came from `cuDeviceGet` after `cuInit`.
+            unsafe { sys::cuDeviceGetPCIBusId(buf.as_mut_ptr().cast(), len, dev) }
+                .result()
+                .map_err(|e| CudaError::new("cuDeviceGetPCIBusId", e))?;
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +304,16 @@ mod tests {
         assert!(e.is_no_device());
         assert_eq!(e.to_string(), "cuInit failed: CUDA_ERROR_NO_DEVICE");
         assert_eq!(cudaError_enum::CUDA_ERROR_NO_DEVICE as u32, 100);
+    }
+
+    /// Without a driver (CI) the device list is an error, never a panic;
+    /// with one, every entry is a PCI bus id.
+    #[test]
+    fn the_device_list_answers_without_panicking() {
+        if let Ok(ids) = visible_pci_bus_ids() {
+            for id in ids {
+                assert_eq!(id.matches(':').count(), 2, "{id}");
+            }
+        }
     }
 }

@@ -5,13 +5,19 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), read-only
-//! file mappings with `mincore` ([`filemap`]), non-temporal stores for
-//! bandwidth kernels ([`stream`]), the effective user
+//! [`sched::sched_getaffinity`]), anonymous and shared mappings ([`mm`]),
+//! read-only file mappings with `mincore` ([`filemap`]), non-temporal
+//! stores for bandwidth kernels ([`stream`]), the effective user
 //! ([`process::geteuid`]), the CPU and node a thread runs on
 //! ([`sched::getcpu`]), faulting pages in without changing them
-//! ([`touch`]), a child's resource limits ([`rlimit`]) and, with
-//! the `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
+//! ([`touch`]), a child's resource limits ([`rlimit`]);
+//! DMA-BUF's kernel interfaces: heap allocation ([`dma_heap`]), memfds and
+//! `/dev/udmabuf` ([`memfd`], [`udmabuf`]), sync, names, sync files and the
+//! CPU-access guard ([`dmabuf`]), descriptor passing ([`scm`]), V4L2
+//! capture ([`v4l2`]), DRM PRIME and vgem fences ([`drm`]), page frames
+//! ([`pagemap`]) and descriptor facts ([`fd`]); [`ioctl`] encodes requests;
+//! and, with the `cuda` feature, the CUDA driver loaded at run time
+//! (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -46,6 +52,17 @@ pub mod rlimit;
 pub mod sched;
 pub mod stream;
 pub mod touch;
+// DMA-BUF: heaps, udmabuf, sync, fd passing, V4L2 and DRM import.
+pub mod dma_heap;
+pub mod dmabuf;
+pub mod drm;
+pub mod fd;
+pub mod ioctl;
+pub mod memfd;
+pub mod pagemap;
+pub mod scm;
+pub mod udmabuf;
+pub mod v4l2;
 
 pub use errno::Errno;
 

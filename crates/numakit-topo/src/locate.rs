@@ -1,6 +1,6 @@
 //! Devices by the names users give them, resolved to a PCI function and its
 //! NUMA node: `gpu:N`, `nic:N`, a PCI address, `net:IFACE`, `block:DEV`,
-//! `nvme:N` ([`DeviceSpec`]), and the block device that holds a file
+//! `nvme:N`, `file:PATH` ([`DeviceSpec`]), and the block device that holds a file
 //! ([`block_device_of_file`]).
 //!
 //! A name is looked up first among the OS names of the model's PCI devices
@@ -9,9 +9,9 @@
 //! `/sys/class/<class>/<name>` to the deepest PCI function on the resolved
 //! path, as the model itself assigns OS names.
 //!
-//! This is the one place that turns a device name into a node: `numakit run
-//! --near` and numactl's `netdev:`, `block:`, `file:` and `pci:` node
-//! specifications both come here.
+//! This is where numakit turns a device name into a node (`numakit run
+//! --near`); numactl's `netdev:`, `block:`, `file:` and `pci:` node
+//! specifications, which must behave as libnuma's, are [`crate::libnuma`]'s.
 
 use std::fmt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -50,6 +50,9 @@ pub enum DeviceSpec {
     /// as the device matrix numbers them (`NIC0`, `NIC1`: in PCI address
     /// order, SR-IOV virtual functions left out).
     Nic(u32),
+    /// The block device holding a file of the running system
+    /// (`file:/data/model.bin`).
+    File(PathBuf),
 }
 
 /// A string that is none of the forms [`DeviceSpec`] reads.
@@ -69,7 +72,7 @@ impl fmt::Display for ParseDeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot read device '{}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N",
+            "cannot read device '{}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH",
             self.spec
         )
     }
@@ -107,6 +110,11 @@ impl FromStr for DeviceSpec {
                 .then(|| DeviceSpec::Block(n.to_string()))
                 .ok_or_else(bad);
         }
+        if let Some(p) = s.strip_prefix("file:") {
+            return (!p.is_empty() && !p.contains('\0'))
+                .then(|| DeviceSpec::File(PathBuf::from(p)))
+                .ok_or_else(bad);
+        }
         let a = s.strip_prefix("pci:").unwrap_or(s);
         a.parse().map(DeviceSpec::Pci).map_err(|_| bad())
     }
@@ -121,6 +129,7 @@ impl fmt::Display for DeviceSpec {
             DeviceSpec::Block(n) => write!(f, "block:{n}"),
             DeviceSpec::Nvme(n) => write!(f, "nvme:{n}"),
             DeviceSpec::Nic(n) => write!(f, "nic:{n}"),
+            DeviceSpec::File(p) => write!(f, "file:{}", p.display()),
         }
     }
 }
@@ -153,6 +162,13 @@ pub enum LocateError {
         /// The device's PCI function.
         device: PciAddress,
     },
+    /// `file:PATH` whose block device cannot be found.
+    File {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
 }
 
 impl fmt::Display for LocateError {
@@ -165,6 +181,13 @@ impl fmt::Display for LocateError {
                 f,
                 "device {device} has no NUMA node (its numa_node is -1 or missing)"
             ),
+            LocateError::File { path, why } => {
+                write!(
+                    f,
+                    "cannot find the device holding {}: {why}",
+                    path.display()
+                )
+            }
         }
     }
 }
@@ -226,6 +249,19 @@ impl DeviceSpec {
             DeviceSpec::Block(name) => by_name("block", name),
             DeviceSpec::Nvme(n) => by_name("nvme", &format!("nvme{n}")),
             DeviceSpec::Nic(n) => nth_nic(m, *n).map_err(unknown),
+            DeviceSpec::File(path) => {
+                let fail = |why: String| LocateError::File {
+                    path: path.clone(),
+                    why,
+                };
+                // the path is stat'ed on the running system: a snapshot
+                // holds no files, and its devices are not this system's
+                let root = root.filter(|r| r.is_live()).ok_or_else(|| {
+                    fail("file: names a file of the running system, not of a snapshot".into())
+                })?;
+                let name = block_device_of_file(root, path).map_err(|e| fail(e.to_string()))?;
+                by_name("block", &name)
+            }
         }
     }
 }
@@ -364,6 +400,32 @@ fn dev_number(dev: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn file_specs_parse_print_and_refuse_snapshots() {
+        let s: DeviceSpec = "file:/data/model.bin".parse().unwrap();
+        assert_eq!(s, DeviceSpec::File(PathBuf::from("/data/model.bin")));
+        assert_eq!(s.to_string(), "file:/data/model.bin");
+        assert!("file:".parse::<DeviceSpec>().is_err());
+        // a snapshot holds no files: file: needs the running system
+        let dir = std::env::temp_dir().join(format!("numakit-locate-file-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sys/class/block")).unwrap();
+        let root = Root::open(&dir).unwrap();
+        let m = Machine::discover(&root);
+        let e = s.find(&m, Some(&root)).unwrap_err().to_string();
+        assert!(e.contains("running system"), "{e}");
+        let e = s.find(&m, None).unwrap_err().to_string();
+        assert!(e.contains("running system"), "{e}");
+        // on the running system a missing file is named with the reason
+        let live = Root::live();
+        let gone = DeviceSpec::File(dir.join("no-such-file"));
+        let e = gone.find(&m, Some(&live)).unwrap_err().to_string();
+        assert!(
+            e.contains("no-such-file") && e.contains("No such file"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use super::*;
 
     /// glibc's `makedev()`.

@@ -130,12 +130,33 @@ impl Machine {
             .collect()
     }
 
+    /// The node whose CPUs serve `node`: itself when it has CPUs, else the
+    /// nearest node with CPUs (lower id on a tie), as for a GPU's memory
+    /// node; `None` when no node has CPUs or the distances are unknown.
+    pub fn cpu_node_near(&self, node: NodeId) -> Option<NodeId> {
+        if self.node(node).is_some_and(|n| !n.cpus.is_empty()) {
+            return Some(node);
+        }
+        self.nodes
+            .iter()
+            .filter(|n| !n.cpus.is_empty())
+            .filter_map(|n| Some((self.distance(node, n.id)?, n.id)))
+            .min()
+            .map(|(_, id)| id)
+    }
+
     /// The CPUs near a device: the CPUs sysfs lists as local to it
-    /// (`local_cpulist`) when they lie within its node, else its node's CPUs.
-    /// Not narrowed to the CPUs this process may use (see
+    /// (`local_cpulist`) when they lie within the node whose CPUs serve its
+    /// node ([`cpu_node_near`](Self::cpu_node_near)), else that node's CPUs;
+    /// empty when no node with CPUs is known to be near. Not narrowed to
+    /// the CPUs this process may use (see
     /// [`allowed_cpus`](Self::allowed_cpus)).
     pub fn cpus_near(&self, device: &ResolvedDevice) -> CpuSet {
-        let node_cpus = self.cpus_of_node(device.node).cloned().unwrap_or_default();
+        let node_cpus = self
+            .cpu_node_near(device.node)
+            .and_then(|n| self.cpus_of_node(n))
+            .cloned()
+            .unwrap_or_default();
         match &device.local_cpus {
             Some(l) if !l.is_empty() && l.is_subset(&node_cpus) => l.clone(),
             _ => node_cpus,

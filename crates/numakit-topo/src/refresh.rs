@@ -60,7 +60,9 @@ impl Machine {
         if self.allowed.source.is_some() || self.allowed.affinity.is_some() {
             self.allowed = cpu::read_allowed(root);
         }
-        cpu::fill_nodes(&mut self.cpus, &self.nodes);
+        self.numa_inconsistent =
+            crate::NumaInconsistency::find(self.nodes.iter().map(|n| (n.id, &n.cpus)));
+        cpu::fill_nodes(&mut self.cpus, &self.nodes, self.numa_inconsistent.as_ref());
     }
 }
 

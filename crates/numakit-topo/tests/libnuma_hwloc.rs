@@ -117,3 +117,25 @@ fn devices_by_matrix_name_and_their_ancestors() {
         "0000:21:00.0".parse().unwrap()
     );
 }
+
+/// A device on a node without CPUs is served by the nearest node with
+/// CPUs, as `run --near` places it (node 2: 30 from node 0, 40 from 1).
+#[test]
+fn cpus_near_a_device_on_a_cpu_less_node_are_the_nearest_nodes() {
+    use numakit_topo::locate::ResolvedDevice;
+    let m = fixture("qemu-3node-hmat");
+    assert_eq!(m.cpu_node_near(NodeId(2)), Some(NodeId(0)));
+    assert_eq!(m.cpu_node_near(NodeId(1)), Some(NodeId(1)));
+    assert_eq!(m.cpu_node_near(NodeId(9)), None);
+    let on = |node: u32, local: Option<&str>| ResolvedDevice {
+        spec: DeviceSpec::Nvme(0),
+        address: "0000:41:00.0".parse().unwrap(),
+        node: NodeId(node),
+        local_cpus: local.map(cpus),
+    };
+    assert_eq!(m.cpus_near(&on(2, None)).to_string(), "0-1");
+    assert_eq!(m.cpus_near(&on(1, Some("3"))).to_string(), "3");
+    // a local list outside the serving node is not believed
+    assert_eq!(m.cpus_near(&on(1, Some("0-3"))).to_string(), "2-3");
+    assert!(m.cpus_near(&on(9, None)).is_empty());
+}

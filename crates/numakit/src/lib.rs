@@ -19,6 +19,9 @@
 //!   contract for writing a backend of your own ([`dma::handles`]).
 //! - [`stat`]: where memory is: `numa_maps`, numastat, meminfo, per
 //!   process and per cgroup.
+//! - [`dmabuf`]: real DMA-BUFs on a chosen node, shared between processes
+//!   and devices; [`export`]: the machine as hwloc XML, a Kubernetes
+//!   NodeResourceTopology, NFD labels or a picture.
 //! - At the root: node and CPU ids and sets ([`NodeId`], [`NodeSet`],
 //!   [`CpuId`], [`CpuSet`]), [`PciAddress`], [`ByteSize`], address ranges
 //!   ([`AddrRange`]), [`Root`].
@@ -173,4 +176,21 @@ pub mod dma {
 pub mod stat {
     #[doc(inline)]
     pub use numakit_stat::*;
+}
+
+/// Real DMA-BUFs: allocation on a node (heaps, udmabuf), CPU access
+/// bracketed by sync guards, sync files, passing buffers between
+/// processes, the system-wide listing, the camera → GPU → display
+/// pipeline; everything the crate `numakit-dmabuf` holds.
+pub mod dmabuf {
+    #[doc(inline)]
+    pub use numakit_dmabuf::*;
+}
+
+/// The machine in other tools' formats: hwloc XML, Kubernetes
+/// NodeResourceTopology, Node Feature Discovery labels, an SVG picture;
+/// everything the crate `numakit-export` holds.
+pub mod export {
+    #[doc(inline)]
+    pub use numakit_export::*;
 }

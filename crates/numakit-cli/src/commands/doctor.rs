@@ -124,10 +124,13 @@ fn render(r: &DoctorReport) -> String {
         .iter()
         .filter(|f| f.severity == Severity::Warning)
         .count();
+    let n = r.findings.len();
+    let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
     out.push_str(&format!(
-        "{} findings ({warnings} warnings, {} information)\n",
-        r.findings.len(),
-        r.findings.len() - warnings
+        "{} ({}, {} information)\n",
+        plural(n, "finding"),
+        plural(warnings, "warning"),
+        n - warnings
     ));
     out
 }
