@@ -5,7 +5,10 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]) and anonymous mappings ([`mm`]). Modes are
+//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), memory for
+//! device DMA that is never seen through a reference ([`dmamem`]), VFIO
+//! containers, groups, devices, DMA mapping and region mappings ([`vfio`]),
+//! and eventfds and the kernel log ([`event`]). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -28,11 +31,14 @@
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 compile_error!("numakit-sys supports 64-bit Linux only");
 
+pub mod dmamem;
 mod errno;
+pub mod event;
 pub mod mempolicy;
 pub mod mm;
 pub mod nr;
 pub mod sched;
+pub mod vfio;
 
 pub use errno::Errno;
 
