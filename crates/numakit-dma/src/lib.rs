@@ -80,11 +80,14 @@ pub mod pool;
 mod trace;
 
 // The model that orders them, and the APIs over it.
+pub mod edu;
+mod io;
 mod model;
 pub mod scenario;
 mod typed;
+pub mod vfio;
 
-pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr};
+pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr, VirtAddr};
 pub use calls::{DmaAttrs, MapFunc, ScatterEntry};
 pub use check::finding::Finding;
 pub use check::rules::Rule;
@@ -97,10 +100,11 @@ pub use error::{Error, Result};
 pub use hw::iommu;
 pub use hw::swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
 pub use ids::DeviceId;
+pub use io::{DeviceIo, FaultLog, IrqMode, IrqWait, ModelFaults, ObservedFault, Reg};
 pub use mapping::DmaSegment;
 pub use model::{ModelBackend, ModelBuilder};
 pub use trace::{Event, EventSource, Origin};
 pub use typed::{
-    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, Owner, SgMap, SgTable,
-    StreamingMap,
+    CoherentBuf, Cpu, CpuAddress, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, MapResult,
+    Owner, SgMap, SgMapResult, SgTable, StreamingMap,
 };
