@@ -2,10 +2,11 @@
 # numakit multi-node VM tests: boot QEMU (TCG) with 2 and 3 NUMA nodes, run
 # the checks of tests/vm/checks/ inside, print their results.
 #
-#   tests/vm/run.sh [--topo 2node|3node|all] [--keep-going] [-v]
-#   tests/vm/run.sh --shell [--topo 2node|3node]
+#   tests/vm/run.sh [--topo 2node|3node|noiommu|all] [--keep-going] [-v]
+#   tests/vm/run.sh --shell [--topo 2node|3node|noiommu]
 #
-#   --topo T       boot only this topology (default: all = 2node then 3node)
+#   --topo T       boot only this topology (default: all = 2node, 3node, then
+#                  noiommu: 2node without an IOMMU)
 #   --keep-going   boot every selected topology even after one had a failure
 #                  (default: stop after the first topology with a failure)
 #   -v, --verbose  stream the VM console, show every check's log and the
@@ -51,9 +52,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $topos in
-  all) topos='2node 3node';;
-  2node|3node) ;;
-  *) echo "vm: --topo must be 2node, 3node or all" >&2; exit 2;;
+  all) topos='2node 3node noiommu';;
+  2node|3node|noiommu) ;;
+  *) echo "vm: --topo must be 2node, 3node, noiommu or all" >&2; exit 2;;
 esac
 
 t_start=$(date +%s.%N)
@@ -168,7 +169,7 @@ for topo in $topos; do
   done
   expect[$topo]=$list
 done
-mods=(vfio-pci virtio_net)
+mods=(vfio-pci vfio_iommu_type1 virtio_net)
 kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
 kargs=$kargs_base
 [ "$verbose" = 1 ] && kargs+=" nkvm.verbose=1"

@@ -54,6 +54,11 @@ pub enum Command {
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
+    /// The IOMMU, its mode, and every group with whether VFIO can take it.
+    Iommu(commands::iommu::IommuArgs),
+    /// Move devices to vfio-pci and back (a dry run unless --apply).
+    #[command(subcommand)]
+    Vfio(commands::vfio::VfioCommand),
 }
 
 /// Parses argv (honouring argv[0] compatibility names) and runs the command.
@@ -90,6 +95,8 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Migrate(a) => commands::migrate::run(root, a),
         Command::Numactl { args } => compat::numactl::run(args),
         Command::Migratepages { args } => compat::migratepages::run(args),
-        Command::Dma(a) => commands::dma::run(a),
+        Command::Dma(a) => commands::dma::run(root, a),
+        Command::Iommu(a) => commands::iommu::run(root, a),
+        Command::Vfio(a) => commands::vfio::run(root, a),
     }
 }

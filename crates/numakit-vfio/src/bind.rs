@@ -444,7 +444,7 @@ pub fn apply(plan: &Plan, state: &mut State, sys: &mut dyn Sysfs) -> Result<Appl
             );
             sys.save_state(state).map_err(|e| Error::State {
                 path: STATE_FILE.into(),
-                why: e.to_string(),
+                why: write_meaning(&e),
             })?;
         }
         let r = run_device(d, sys, &mut done);
@@ -468,7 +468,7 @@ pub fn apply(plan: &Plan, state: &mut State, sys: &mut dyn Sysfs) -> Result<Appl
         }
         sys.save_state(state).map_err(|e| Error::State {
             path: STATE_FILE.into(),
-            why: e.to_string(),
+            why: write_meaning(&e),
         })?;
     }
     let drivers = plan
@@ -503,7 +503,7 @@ fn run_device(d: &DevicePlan, sys: &mut dyn Sysfs, done: &mut Vec<Write>) -> Res
 
 fn write_meaning(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(13) | Some(1) => "permission denied: writing sysfs needs root".into(),
+        Some(13) | Some(1) => "permission denied: binding devices needs root".into(),
         Some(19) => "no such device, or the driver does not take it (ENODEV)".into(),
         Some(16) => "busy (EBUSY)".into(),
         _ => e.to_string(),

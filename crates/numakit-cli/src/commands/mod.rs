@@ -4,9 +4,11 @@
 
 pub mod common;
 pub mod dma;
+pub mod iommu;
 pub mod migrate;
 pub mod pages;
 pub mod run;
 pub mod show;
 pub mod snapshot;
 pub mod topo;
+pub mod vfio;

@@ -42,6 +42,9 @@ pub fn run(root: Option<PathBuf>, args: SnapshotArgs) -> CliResult<u8> {
     let root = open_root(root)?;
     let rec_root = root.start_recording();
     let model = Machine::discover(&rec_root);
+    // What `numakit iommu` reads beyond the model (firmware tables, VT-d
+    // capabilities, the VFIO modules) goes into the snapshot too.
+    let _ = numakit_vfio::report::report(&rec_root, &model);
     let recorded = rec_root.recorded();
     let n = numakit_root::write_snapshot(&recorded, &args.file).map_err(|e| {
         CliError::new(format!(

@@ -156,7 +156,10 @@ where
     for (i, mode) in opts.interrupts.iter().enumerate() {
         let name = format!("round-trip-{}", mode.to_string().to_lowercase());
         let step = match edu.use_interrupts::<B>(Some(*mode)) {
-            Ok(()) => round_trip(&mut edu, dma, &name, 1 + i as u8, Completion::Interrupt),
+            Ok(()) => {
+                let how = format!("completion by {mode} interrupt");
+                round_trip(&mut edu, dma, &name, 1 + i as u8, Completion::Interrupt, &how)
+            }
             Err(e) => failed(&name, e),
         };
         r.steps.push(step);
@@ -168,6 +171,7 @@ where
         "round-trip-polled",
         0x40,
         Completion::Poll,
+        "completion polled",
     ));
     if opts.faults {
         for kind in [Blocked::Unmapped, Blocked::ReadOnly, Blocked::WriteOnly] {
@@ -183,16 +187,13 @@ fn round_trip<B: DmaBackend, D: DeviceIo<B>>(
     dma: &mut B,
     name: &str,
     seed: u8,
-    how: Completion,
+    completion: Completion,
+    how: &str,
 ) -> Step {
-    match try_round_trip(edu, dma, seed, how) {
+    match try_round_trip(edu, dma, seed, completion) {
         Ok(got) => {
             let want = pattern(seed);
             let bad: Vec<usize> = (0..N).filter(|&i| got[i] != want[i]).collect();
-            let how = match how {
-                Completion::Poll => "completion polled",
-                Completion::Interrupt => "completion by interrupt",
-            };
             let detail = match bad.first() {
                 None => format!("{N} bytes to the device and back, {how}: every byte matches"),
                 Some(&i) => format!(

@@ -44,7 +44,7 @@ use serde::Serialize;
 pub use arena::{MemoryKind, Placement};
 pub use device::VfioDevice;
 pub use kmsg::{FaultWatch, KernelFault, parse_fault};
-pub use numakit_sys::vfio::IovaRange;
+use numakit_sys::vfio::IovaRange;
 
 use crate::addr::{DmaMask, Iova, VirtAddr};
 use crate::calls::MapFunc;
@@ -79,6 +79,16 @@ pub struct VfioDeviceSpec {
     pub node: Option<u32>,
     /// The group's reserved IOVA regions.
     pub reserved: Vec<ReservedIova>,
+}
+
+/// A range of IOVAs the container can map (the group's reserved regions
+/// and what lies beyond the IOMMU's address width left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IovaWindow {
+    /// The first IOVA.
+    pub first: Iova,
+    /// The last IOVA.
+    pub last: Iova,
 }
 
 /// One live DMA mapping, as [`VfioBackend::mappings`] lists it.
@@ -349,10 +359,25 @@ impl VfioBackend {
         self.arena.placements()
     }
 
-    /// The container's IOMMU page sizes and IOVA ranges (after the first
-    /// device was added).
-    pub fn iommu_info(&self) -> Option<&IommuInfo> {
-        self.info.as_ref()
+    /// The IOMMU page sizes (a bit per size) the container reports, after
+    /// the first device was added.
+    pub fn page_sizes(&self) -> Option<u64> {
+        self.info.as_ref().map(|i| i.page_sizes)
+    }
+
+    /// The IOVA windows the container reports (`VFIO_IOMMU_GET_INFO`), after
+    /// the first device was added; `None` when the kernel does not say.
+    pub fn iova_windows(&self) -> Option<Vec<IovaWindow>> {
+        let ranges = self.info.as_ref()?.iova_ranges.as_ref()?;
+        Some(
+            ranges
+                .iter()
+                .map(|r| IovaWindow {
+                    first: Iova::new(r.start),
+                    last: Iova::new(r.end),
+                })
+                .collect(),
+        )
     }
 
     /// Every live mapping, lowest IOVA first.
