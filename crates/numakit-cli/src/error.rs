@@ -159,7 +159,9 @@ impl From<numakit_vfio::Error> for CliError {
             E::UnknownDevice { .. } | E::UnknownGroup { .. } => {
                 Some("list the devices and groups with 'numakit iommu'".into())
             }
-            E::NoGroup { .. } => Some("without an IOMMU group VFIO cannot take the device; see 'numakit iommu'".into()),
+            E::NoGroup { .. } => Some(
+                "without an IOMMU group VFIO cannot take the device; see 'numakit iommu'".into(),
+            ),
             E::BadState { path } => Some(format!("move {path} away if it is not numakit's")),
             E::Failed { .. } | E::Write { .. } | E::State { .. } => {
                 Some("writing sysfs needs root; the kernel log (dmesg) may say more".into())

@@ -33,7 +33,15 @@
 //! most of those mistakes do not compile, and the same driver can run on a
 //! backend that drives real devices.
 //!
-//! Everything is deterministic: the same steps give the same timeline.
+//! The same [`DmaBackend`] drives real devices from user space:
+//! [`vfio::VfioBackend`] maps node-local memory into a device's IOMMU
+//! domain through VFIO, with the direction as the IOMMU permission, and
+//! [`DeviceIo`] gives a driver the device's registers and interrupts. The
+//! [`edu`] module is a driver for QEMU's `edu` device written once against
+//! both traits, with a modelled `edu` for the model and a self-test that
+//! proves DMA, interrupts and IOMMU faults on either.
+//!
+//! The model is deterministic: the same steps give the same timeline.
 //!
 //! # Example
 //! The wrong direction on a non-coherent machine: the device writes into a

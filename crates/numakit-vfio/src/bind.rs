@@ -23,7 +23,7 @@ use numakit_types::PciAddress;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::report::{Off, report};
+use crate::report::{Off, State as IommuState, report};
 use crate::usage::{Holder, usage};
 
 /// Where the original drivers are remembered.
@@ -197,10 +197,13 @@ fn targets(m: &Machine, target: Target) -> Result<Targets<'_>> {
             let (bridges, ends): (Vec<&PciDevice>, Vec<&PciDevice>) =
                 devs.into_iter().partition(|d| d.kind == DeviceKind::Bridge);
             for b in bridges {
+                let stays = match &b.driver {
+                    Some(d) => format!("stays on {d}"),
+                    None => "stays without a driver".into(),
+                };
                 notes.push(format!(
-                    "{} is a bridge: it stays on {} (a bridge does not keep VFIO from the group)",
-                    b.address,
-                    b.driver.as_deref().unwrap_or("no driver")
+                    "{} is a bridge: it {stays} (a bridge does not keep VFIO from the group)",
+                    b.address
                 ));
             }
             (g, ends)
@@ -216,7 +219,9 @@ fn targets(m: &Machine, target: Target) -> Result<Targets<'_>> {
 /// Checks that VFIO can work at all: an IOMMU, and vfio-pci loaded.
 fn preflight(root: &Root, m: &Machine) -> Result<()> {
     let r = report(root, m);
-    if let Some(Off { detail, hint, .. }) = r.off {
+    if r.state == IommuState::Off
+        && let Some(Off { detail, hint, .. }) = r.off
+    {
         return Err(Error::NoIommu { detail, hint });
     }
     if r.vfio.vfio_pci == Some(false) {

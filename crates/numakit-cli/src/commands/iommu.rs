@@ -81,7 +81,11 @@ fn fact(v: Option<bool>, yes: &str, no: &str) -> String {
 
 fn vfio_line(v: &VfioSupport) -> String {
     let mut parts = vec![
-        fact(v.vfio_pci, "vfio-pci loaded", "vfio-pci not loaded (modprobe vfio-pci)"),
+        fact(
+            v.vfio_pci,
+            "vfio-pci loaded",
+            "vfio-pci not loaded (modprobe vfio-pci)",
+        ),
         fact(
             v.type1,
             "type1 IOMMU driver loaded",
@@ -89,7 +93,11 @@ fn vfio_line(v: &VfioSupport) -> String {
         ),
     ];
     if v.container.is_some() {
-        parts.push(fact(v.container, "/dev/vfio/vfio present", "/dev/vfio/vfio missing"));
+        parts.push(fact(
+            v.container,
+            "/dev/vfio/vfio present",
+            "/dev/vfio/vfio missing",
+        ));
     }
     if v.iommufd.is_some() {
         parts.push(fact(
@@ -117,7 +125,10 @@ fn render(r: &IommuReport) -> String {
             let _ = writeln!(s, "IOMMU: off");
         }
         State::Unknown => {
-            let _ = writeln!(s, "IOMMU: unknown (the root holds no /sys/kernel/iommu_groups)");
+            let _ = writeln!(
+                s,
+                "IOMMU: unknown (the root holds no /sys/kernel/iommu_groups)"
+            );
         }
     }
     if let Some(mode) = &r.mode {
@@ -129,8 +140,12 @@ fn render(r: &IommuReport) -> String {
         );
     }
     if let Some(off) = &r.off {
-        let _ = writeln!(s, "why: {}", sanitize(&off.detail));
-        let _ = writeln!(s, "to turn it on: {}", sanitize(&off.hint));
+        if r.state == State::Off {
+            let _ = writeln!(s, "why: {}", sanitize(&off.detail));
+            let _ = writeln!(s, "to turn it on: {}", sanitize(&off.hint));
+        } else {
+            let _ = writeln!(s, "note: {}", sanitize(&off.detail));
+        }
     }
     let flags = if r.cmdline_flags.is_empty() {
         "none".to_string()
@@ -167,7 +182,11 @@ fn common_regions(groups: &[GroupReport]) -> Vec<ReservedRegion> {
 }
 
 fn render_group(s: &mut String, g: &GroupReport, common: &[ReservedRegion]) {
-    let ty = g.domain_type.as_deref().map(sanitize).unwrap_or_else(|| "?".into());
+    let ty = g
+        .domain_type
+        .as_deref()
+        .map(sanitize)
+        .unwrap_or_else(|| "?".into());
     let _ = writeln!(s, "\n{} (default domain {ty})", sanitize(&g.vfio.summary));
     for d in &g.devices {
         let node = d.node.map_or_else(|| "-".to_string(), |n| n.to_string());

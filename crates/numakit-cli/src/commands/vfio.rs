@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use numakit_root::Root;
 use numakit_topo::Machine;
 use numakit_topo::locate::DeviceSpec;
-use numakit_vfio::{Action, LiveSysfs, Plan, STATE_FILE, State, Target, apply, plan_bind, plan_unbind};
+use numakit_vfio::{
+    Action, LiveSysfs, Plan, STATE_FILE, State, Target, apply, plan_bind, plan_unbind,
+};
 use serde::Serialize;
 
 use crate::commands::common::open_root;
@@ -42,15 +44,23 @@ pub enum VfioCommand {
     Unbind(UnbindArgs),
 }
 
-/// What to act on.
+/// A device or a group: one of the two.
 #[derive(Debug, clap::Args)]
-pub struct Which {
+#[group(required = true, multiple = false)]
+pub struct Selection {
     /// The device.
-    #[arg(required_unless_present = "group", conflicts_with = "group")]
     pub device: Option<String>,
     /// Every device of IOMMU group N (bridges stay on their port driver).
     #[arg(long, value_name = "N")]
     pub group: Option<u32>,
+}
+
+/// What to act on, and how.
+#[derive(Debug, clap::Args)]
+pub struct Which {
+    /// The device or group.
+    #[command(flatten)]
+    pub sel: Selection,
     /// Write to sysfs (without it: print the writes).
     #[arg(long)]
     pub apply: bool,
@@ -114,7 +124,9 @@ pub fn run(root: Option<PathBuf>, cmd: VfioCommand) -> CliResult<u8> {
                 devices(&plan),
                 uses.join("; ")
             ))
-            .hint("stop using it first (unmount, swapoff, take the interface down), or pass --force"));
+            .hint(
+                "stop using it first (unmount, swapoff, take the interface down), or pass --force",
+            ));
         }
         for u in &uses {
             eprintln!("numakit: warning: --force: {}", sanitize(u));
@@ -147,13 +159,14 @@ fn devices(plan: &Plan) -> String {
 }
 
 fn target(root: &Root, m: &Machine, which: &Which, verb: &str) -> CliResult<Target> {
-    if let Some(g) = which.group {
+    if let Some(g) = which.sel.group {
         return Ok(Target::Group(g));
     }
-    let name = which.device.as_deref().unwrap_or_default();
+    let name = which.sel.device.as_deref().unwrap_or_default();
     let spec: DeviceSpec = name.parse()?;
     let d = spec.find(m, Some(root)).map_err(|e| {
-        CliError::new(format!("cannot {verb} {name}: {e}")).hint("list the devices with 'numakit iommu'")
+        CliError::new(format!("cannot {verb} {name}: {e}"))
+            .hint("list the devices with 'numakit iommu'")
     })?;
     Ok(Target::Device(d.address))
 }

@@ -7,7 +7,9 @@
 //! engine that copies between that buffer and memory at a DMA address
 //! (clamped to its 28-bit DMA mask), and one interrupt (MSI, or INTx) that
 //! it raises when a transfer asked for one completes. A transfer outside the
-//! internal buffer stops QEMU, so the driver refuses one before it starts.
+//! internal buffer stops QEMU, so the driver refuses one before it starts;
+//! QEMU up to 7.2 also stops on one that ends at the buffer's last byte
+//! (its range check is off by one), so the driver keeps one byte clear.
 //!
 //! [`selftest`] is the proof that runs on both: round trips with every
 //! completion mode, every byte checked, and DMA the IOMMU must block.
@@ -59,6 +61,10 @@ pub mod regs {
     pub const BUF_ADDR: u64 = 0x40000;
     /// The internal buffer's size.
     pub const BUF_SIZE: u32 = 4096;
+    /// The most a transfer may reach into the buffer: QEMU up to 7.2 stops
+    /// when a transfer ends at the buffer's end (`edu_check_range` wants the
+    /// end strictly inside), so the last byte is never used.
+    pub const BUF_USABLE: u32 = BUF_SIZE - 1;
     /// The magic byte of the ID register.
     pub const MAGIC: u32 = 0xed;
     /// PCI vendor and device IDs.
@@ -221,10 +227,11 @@ impl<D> Edu<D> {
     fn fits(&self, len: usize) -> Result<u32> {
         u32::try_from(len)
             .ok()
-            .filter(|l| *l <= regs::BUF_SIZE)
+            .filter(|l| *l <= regs::BUF_USABLE)
             .ok_or_else(|| {
                 self.bad(format!(
-                    "a {len}-byte transfer does not fit the 4096-byte buffer"
+                    "a {len}-byte transfer does not fit the device's buffer ({} usable bytes)",
+                    regs::BUF_USABLE
                 ))
             })
     }
@@ -248,10 +255,12 @@ impl<D> Edu<D> {
     where
         D: DeviceIo<B>,
     {
-        if t.len == 0 || t.at.checked_add(t.len).is_none_or(|e| e > regs::BUF_SIZE) {
+        if t.len == 0 || t.at.checked_add(t.len).is_none_or(|e| e > regs::BUF_USABLE) {
             return Err(self.bad(format!(
-                "a transfer of {} bytes at {} leaves the 4096-byte internal buffer",
-                t.len, t.at
+                "a transfer of {} bytes at {} leaves the device's buffer ({} usable bytes)",
+                t.len,
+                t.at,
+                regs::BUF_USABLE
             )));
         }
         if how == Completion::Interrupt && self.irq.is_none() {

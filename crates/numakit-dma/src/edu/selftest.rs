@@ -16,7 +16,9 @@ use crate::ids::DeviceId;
 use crate::io::{DeviceIo, FaultLog, IrqMode, ObservedFault};
 use crate::typed::DmaBackend;
 
-const N: usize = regs::BUF_SIZE as usize;
+/// The bytes of each transfer: half the device's buffer, well inside what
+/// every QEMU accepts (up to 7.2 a transfer may not end at its last byte).
+const N: usize = regs::BUF_SIZE as usize / 2;
 const POISON: u8 = 0x5a;
 
 /// What the self-test does.
@@ -57,6 +59,11 @@ pub struct Step {
     /// The faults reported during the step.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<ObservedFault>,
+    /// The step shows what the IOMMU does without deciding the result:
+    /// whether a device may read a from-device (write-only) mapping depends
+    /// on the IOMMU driver (Linux's VT-d driver maps every page readable).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub informational: bool,
 }
 
 /// Everything the self-test did.
@@ -71,9 +78,9 @@ pub struct SelftestReport {
 }
 
 impl SelftestReport {
-    /// Whether every step passed.
+    /// Whether every step that decides the result passed.
     pub fn passed(&self) -> bool {
-        !self.steps.is_empty() && self.steps.iter().all(|s| s.passed)
+        !self.steps.is_empty() && self.steps.iter().all(|s| s.passed || s.informational)
     }
 }
 
@@ -100,6 +107,7 @@ fn failed(name: &str, e: impl std::fmt::Display) -> Step {
         detail: format!("failed: {e}"),
         digest: None,
         faults: Vec::new(),
+        informational: false,
     }
 }
 
@@ -145,6 +153,7 @@ where
                 ),
                 digest: None,
                 faults: Vec::new(),
+                informational: false,
             });
             edu
         }
@@ -158,7 +167,14 @@ where
         let step = match edu.use_interrupts::<B>(Some(*mode)) {
             Ok(()) => {
                 let how = format!("completion by {mode} interrupt");
-                round_trip(&mut edu, dma, &name, 1 + i as u8, Completion::Interrupt, &how)
+                round_trip(
+                    &mut edu,
+                    dma,
+                    &name,
+                    1 + i as u8,
+                    Completion::Interrupt,
+                    &how,
+                )
             }
             Err(e) => failed(&name, e),
         };
@@ -209,6 +225,7 @@ fn round_trip<B: DmaBackend, D: DeviceIo<B>>(
                 detail,
                 digest: Some(fnv(&got)),
                 faults: Vec::new(),
+                informational: false,
             }
         }
         Err(e) => failed(name, e),
@@ -269,11 +286,15 @@ impl Blocked {
             _ => Access::Write,
         }
     }
-    fn what(self) -> &'static str {
+    fn what(self, iova: Iova) -> String {
         match self {
-            Blocked::Unmapped => "a write to an IOVA that was unmapped",
-            Blocked::ReadOnly => "a write into a to-device (device-read-only) mapping",
-            Blocked::WriteOnly => "a read of a from-device (device-write-only) mapping",
+            Blocked::Unmapped => format!("the device wrote to IOVA {iova}, which was unmapped"),
+            Blocked::ReadOnly => format!(
+                "the device wrote into a to-device (device-read-only) mapping at IOVA {iova}"
+            ),
+            Blocked::WriteOnly => {
+                format!("the device read a from-device (device-write-only) mapping at IOVA {iova}")
+            }
         }
     }
 }
@@ -297,17 +318,19 @@ fn blocked<B: DmaBackend, D: DeviceIo<B>, F: FaultLog<B>>(
                 Some(false) => ", but memory was changed",
                 None => "",
             };
-            let seen = if hit {
-                format!("the IOMMU reported a {} fault in the range", kind.access())
-            } else {
-                format!("no {} fault in the range was reported", kind.access())
+            let informational = kind == Blocked::WriteOnly;
+            let seen = match (hit, informational) {
+                (true, _) => format!("the IOMMU reported a {} fault in the range", kind.access()),
+                (false, true) => "not blocked: the IOMMU let the read through (an IOMMU driver that maps every page readable, as Linux's VT-d driver does, cannot enforce write-only)".to_string(),
+                (false, false) => format!("no {} fault in the range was reported", kind.access()),
             };
             Step {
                 name: kind.name().into(),
                 passed: hit && intact != Some(false),
-                detail: format!("{} at IOVA {iova}: {seen}{data}", kind.what()),
+                detail: format!("{}: {seen}{data}", kind.what(iova)),
                 digest: None,
                 faults,
+                informational,
             }
         }
         Err(e) => failed(kind.name(), e),

@@ -1,9 +1,11 @@
 # The edu driver of numakit-dma on the real device through VFIO: DMA round
-# trips completed by MSI, INTx and polling with every byte checked; DMA to an
-# unmapped IOVA, into a to-device mapping and out of a from-device mapping
-# blocked, with the kernel's DMAR fault read back and named; the DMA memory
-# of the device on node 1 on node 1 (2 MiB hugetlb pages when node 1 has
-# them); the same data as the driver on the model.
+# trips completed by MSI and polling with every byte checked; DMA to an
+# unmapped IOVA and into a to-device mapping blocked, with the kernel's DMAR
+# fault read back and named (a read of a from-device mapping is observed);
+# the DMA memory of the device on node 1 on node 1 (2 MiB hugetlb pages when
+# node 1 has them); the same data as the driver on the model. INTx is proven
+# on the edu on pcie.0 (0000:01:00.0, no node): behind QEMU 7.2's pxb-pcie
+# roots the legacy line does not reach the guest.
 need_numakit dma selftest --model
 
 drv() { d=$(readlink /sys/bus/pci/devices/$1/driver 2>/dev/null); echo "${d##*/}"; }
@@ -25,7 +27,7 @@ echo 2 > /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages
 free1=$(cat /sys/devices/system/node/node1/hugepages/hugepages-2048kB/free_hugepages)
 diag "node 1 free 2 MiB pages: $free1"
 
-numakit dma selftest $EDU --json > "$CHECK_TMP/real.json" 2> "$CHECK_TMP/real.err"
+numakit dma selftest $EDU --irq msi --json > "$CHECK_TMP/real.json" 2> "$CHECK_TMP/real.err"
 rc=$?
 cat "$CHECK_TMP/real.json" "$CHECK_TMP/real.err"
 flat=$(json_flat < "$CHECK_TMP/real.json")
@@ -35,14 +37,18 @@ expect_eq "backend" "$(get '\.backend')" "vfio"
 n=0
 while [ -n "$(get "\.steps\[$n\]\.name")" ]; do
   name=$(get "\.steps\[$n\]\.name")
-  if [ "$(get "\.steps\[$n\]\.passed")" = true ]; then ok "step $name: $(get "\.steps\[$n\]\.detail")"
-  else not_ok "step $name" "$(get "\.steps\[$n\]\.detail")"; fi
+  detail=$(get "\.steps\[$n\]\.detail")
+  if [ "$(get "\.steps\[$n\]\.informational")" = true ]; then
+    # what this IOMMU does; it only has to have run
+    case $detail in failed:*) not_ok "step $name" "$detail";; *) ok "step $name (observed): $detail";; esac
+  elif [ "$(get "\.steps\[$n\]\.passed")" = true ]; then ok "step $name: $detail"
+  else not_ok "step $name" "$detail"; fi
   n=$((n + 1))
 done
-expect_eq "7 steps" "$n" 7
+expect_eq "6 steps" "$n" 6
 
 # the faults are the kernel's: read them from its log too
-for kind in blocked-write-unmapped blocked-write-to-device-mapping blocked-read-from-device-mapping; do
+for kind in blocked-write-unmapped blocked-write-to-device-mapping; do
   i=$(echo "$flat" | sed -n "s/^\.steps\[\([0-9]*\)\]\.name=$kind\$/\1/p")
   acc=$(get "\.steps\[$i\]\.faults\[0\]\.access")
   dev=$(get "\.steps\[$i\]\.faults\[0\]\.device")
@@ -68,20 +74,28 @@ fi
 if [ "${free1:-0}" -ge 1 ]; then expect_eq "memory from node 1's hugetlb pool" "$kind" "hugetlb2m"; fi
 
 # the same driver on the model: the same bytes
-numakit dma selftest --model --json > "$CHECK_TMP/model.json"
+numakit dma selftest --model --irq msi --json > "$CHECK_TMP/model.json"
 mflat=$(json_flat < "$CHECK_TMP/model.json")
 rd=$(echo "$flat" | sed -n 's/^\.steps\[[0-9]*\]\.digest=//p' | tr '\n' ' ')
 md=$(echo "$mflat" | sed -n 's/^\.steps\[[0-9]*\]\.digest=//p' | tr '\n' ' ')
 if [ -n "$rd" ] && [ "$rd" = "$md" ]; then ok "the model gives the same data (digests $rd)"
 else not_ok "same data as the model" "real '$rd' model '$md'"; fi
 
-# the edu on pcie.0 has no node: it works there too, with memory anywhere
+# the edu on pcie.0 has no node: MSI, INTx and polling there, memory
+# anywhere, the same bytes as the model
 E2=0000:01:00.0
 numakit vfio bind $E2 --apply >/dev/null
-out=$(numakit dma selftest $E2 --irq msi --no-faults 2>&1); rc=$?
+out=$(numakit dma selftest $E2 --irq msi,intx --no-faults 2>&1); rc=$?
 echo "$out"
-if [ $rc = 0 ] && echo "$out" | grep -q 'for no node'; then ok "selftest of $E2 (no NUMA node) passes"
-else not_ok "selftest of $E2" "exit $rc"; fi
+if [ $rc = 0 ] && echo "$out" | grep -q 'ok   round-trip-intx' && echo "$out" | grep -q 'for no node'; then
+  ok "selftest of $E2 (no NUMA node): MSI, INTx and polled round trips pass"
+else
+  not_ok "selftest of $E2" "exit $rc"
+fi
+rd=$(echo "$out" | sed -n 's/.*data digest //p' | tr '\n' ' ')
+md=$(numakit dma selftest --model --irq msi,intx --no-faults | sed -n 's/.*data digest //p' | tr '\n' ' ')
+if [ -n "$rd" ] && [ "$rd" = "$md" ]; then ok "$E2 gives the model's data (digests $rd)"
+else not_ok "$E2 same data as the model" "real '$rd' model '$md'"; fi
 numakit vfio unbind $E2 --apply >/dev/null
 numakit vfio unbind $EDU --apply >/dev/null
 expect_eq "both edus back on no driver" "$(drv $EDU)$(drv $E2)" ""
