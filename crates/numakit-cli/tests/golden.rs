@@ -205,6 +205,11 @@ fn vfio_cases() -> Vec<Case> {
             "16amd64-8n2c-cpusets",
             "tests/fixtures/hwloc-linux/16amd64-8n2c-cpusets.tar.bz2",
         ),
+        (
+            "qemu-2node-vfio",
+            "tests/fixtures/qemu-2node-vfio/sysfs.tar.gz",
+        ),
+        ("qemu-noiommu", "tests/fixtures/qemu-noiommu/sysfs.tar.gz"),
     ] {
         v.push(case(
             format!("iommu/{name}.txt"),
@@ -219,6 +224,8 @@ fn vfio_cases() -> Vec<Case> {
     }
     let two = "tests/fixtures/qemu-2node/sysfs.tar.gz";
     let gpu = "tests/fixtures/qemu-gpuserver/sysfs.tar.gz";
+    let bound = "tests/fixtures/qemu-2node-vfio/sysfs.tar.gz";
+    let off = "tests/fixtures/qemu-noiommu/sysfs.tar.gz";
     for (name, args) in [
         (
             "bind-nvme",
@@ -264,6 +271,22 @@ fn vfio_cases() -> Vec<Case> {
             ],
         ),
         ("bind-nothing", &["--root", two, "vfio", "bind"]),
+        (
+            "unbind-without-a-record",
+            &["--root", bound, "vfio", "unbind", "0000:42:00.0"],
+        ),
+        (
+            "bind-already-bound",
+            &["--root", bound, "vfio", "bind", "0000:42:00.0"],
+        ),
+        (
+            "bind-nvme-with-block-devices",
+            &["--root", bound, "vfio", "bind", "nvme:0"],
+        ),
+        (
+            "bind-without-iommu",
+            &["--root", off, "vfio", "bind", "0000:42:00.0"],
+        ),
         ("selftest-model", &["dma", "selftest", "--model"]),
         (
             "selftest-model-json",

@@ -9,7 +9,12 @@ use numakit_topo::Machine;
 use numakit_vfio::report::{OffKind, State, Translation, report};
 
 fn fixture(rel: &str) -> Root {
-    Root::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(rel)).unwrap()
+    Root::open(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(rel),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -19,15 +24,28 @@ fn qemu_2node() {
     assert_eq!(r.state, State::On);
     let mode = r.mode.unwrap();
     assert_eq!(mode.translation, Translation::Strict);
-    assert!(mode.source.starts_with("VT-d caching mode"), "{}", mode.source);
+    assert!(
+        mode.source.starts_with("VT-d caching mode"),
+        "{}",
+        mode.source
+    );
     let nvme = r.groups.iter().find(|g| g.id == 8).unwrap();
     assert_eq!(
         nvme.vfio.summary,
         "group 8 is not viable: 0000:41:00.0 is bound to nvme"
     );
     let ich9 = r.groups.iter().find(|g| g.id == 4).unwrap();
-    assert!(ich9.sharing.as_deref().unwrap().contains("functions of one device"));
-    assert!(r.groups.iter().all(|g| g.reserved_regions.iter().any(|x| x.kind == "msi")));
+    assert!(
+        ich9.sharing
+            .as_deref()
+            .unwrap()
+            .contains("functions of one device")
+    );
+    assert!(
+        r.groups
+            .iter()
+            .all(|g| g.reserved_regions.iter().any(|x| x.kind == "msi"))
+    );
 }
 
 #[test]
@@ -36,7 +54,12 @@ fn switch_ports_share_groups_with_their_devices() {
     let r = report(&root, &Machine::discover(&root));
     let g = r.groups.iter().find(|g| g.id == 18).unwrap();
     assert!(g.vfio.viable);
-    assert!(g.sharing.as_deref().unwrap().contains("0000:23:00.0 is in the group of the PCIe port above it, 0000:22:00.0"));
+    assert!(
+        g.sharing
+            .as_deref()
+            .unwrap()
+            .contains("0000:23:00.0 is in the group of the PCIe port above it, 0000:22:00.0")
+    );
 }
 
 fn put(base: &Path, rel: &str, text: &str) {
@@ -50,9 +73,24 @@ fn put(base: &Path, rel: &str, text: &str) {
 #[test]
 fn why_the_iommu_is_off() {
     let cases = [
-        (true, "console=ttyS0 intel_iommu=off", OffKind::KernelCommandLine, "disabled on the kernel command line (intel_iommu=off)"),
-        (true, "console=ttyS0", OffKind::NotEnabled, "the firmware describes an Intel VT-d IOMMU (ACPI DMAR table), but the kernel did not enable it"),
-        (false, "console=ttyS0", OffKind::Firmware, "the firmware describes no IOMMU"),
+        (
+            true,
+            "console=ttyS0 intel_iommu=off",
+            OffKind::KernelCommandLine,
+            "disabled on the kernel command line (intel_iommu=off)",
+        ),
+        (
+            true,
+            "console=ttyS0",
+            OffKind::NotEnabled,
+            "the firmware describes an Intel VT-d IOMMU (ACPI DMAR table), but the kernel did not enable it",
+        ),
+        (
+            false,
+            "console=ttyS0",
+            OffKind::Firmware,
+            "the firmware describes no IOMMU",
+        ),
     ];
     for (i, (dmar, cmdline, kind, detail)) in cases.into_iter().enumerate() {
         let d = std::env::temp_dir().join(format!("numakit-off-{}-{i}", std::process::id()));

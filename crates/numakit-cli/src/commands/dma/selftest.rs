@@ -116,7 +116,7 @@ fn on_model(opts: &SelftestOptions) -> CliResult<Out> {
     })
 }
 
-/// The device, checked: an edu, bound to vfio-pci, in a group.
+/// The device, checked: an edu, in an IOMMU group, bound to vfio-pci.
 fn edu_device<'m>(root: &Root, m: &'m Machine, name: &str) -> CliResult<&'m PciDevice> {
     let spec: DeviceSpec = name.parse()?;
     let d = spec.find(m, Some(root)).map_err(|e| {
@@ -129,6 +129,17 @@ fn edu_device<'m>(root: &Root, m: &'m Machine, name: &str) -> CliResult<&'m PciD
             d.address,
             d.display_name()
         )));
+    }
+    if d.iommu_group.is_none() {
+        let r = numakit_vfio::report::report(root, m);
+        let (why, hint) = match r.off {
+            Some(off) => (format!("no IOMMU: {}", off.detail), off.hint),
+            None => (
+                "it is in no IOMMU group".into(),
+                "see 'numakit iommu'".into(),
+            ),
+        };
+        return Err(CliError::new(format!("cannot test {}: {why}", d.address)).hint(hint));
     }
     if d.driver.as_deref() != Some("vfio-pci") {
         return Err(CliError::new(format!(
