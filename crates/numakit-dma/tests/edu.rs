@@ -28,6 +28,8 @@ fn selftest_passes_on_the_model() {
             "round-trip-msi",
             "round-trip-intx",
             "round-trip-polled",
+            "round-trip-coherent",
+            "round-trip-scatterlist",
             "blocked-write-unmapped",
             "blocked-write-to-device-mapping",
             "blocked-read-from-device-mapping"
@@ -43,10 +45,12 @@ fn selftest_passes_on_the_model() {
         assert!(s.faults.iter().all(|f| f.access == want), "{s:?}");
         assert_eq!(s.faults[0].device, "0000:42:00.0");
     }
-    // Three round trips with three patterns: three different digests.
-    let d: Vec<&String> = r.steps.iter().filter_map(|s| s.digest.as_ref()).collect();
-    assert_eq!(d.len(), 3);
-    assert!(d[0] != d[1] && d[1] != d[2]);
+    // Five round trips with five patterns: five different digests.
+    let mut d: Vec<&String> = r.steps.iter().filter_map(|s| s.digest.as_ref()).collect();
+    assert_eq!(d.len(), 5);
+    d.sort();
+    d.dedup();
+    assert_eq!(d.len(), 5);
 }
 
 /// Without an IOMMU nothing blocks the device: the fault steps must fail,
@@ -67,10 +71,18 @@ fn without_an_iommu_the_blocked_steps_fail() {
         &SelftestOptions::default(),
     );
     assert!(!r.passed());
-    assert!(r.steps[..4].iter().all(|s| s.passed), "{r:#?}");
-    let blocked: Vec<_> = r.steps[4..].iter().map(|s| s.passed).collect();
+    // (round-trip-coherent is left out: without an IOMMU the model does not
+    // retry a coherent allocation in ZONE_DMA for a 28-bit mask, as the
+    // kernel's dma-direct does.)
+    for s in r.steps[..6]
+        .iter()
+        .filter(|s| s.name != "round-trip-coherent")
+    {
+        assert!(s.passed, "{s:?}");
+    }
+    let blocked: Vec<_> = r.steps[6..].iter().map(|s| s.passed).collect();
     assert_eq!(blocked, [false, false, false], "{r:#?}");
-    assert!(r.steps[6].informational && r.steps[6].detail.contains("not blocked"));
+    assert!(r.steps[8].informational && r.steps[8].detail.contains("not blocked"));
 }
 
 #[test]

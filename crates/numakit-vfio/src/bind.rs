@@ -421,13 +421,22 @@ impl Sysfs for LiveSysfs {
     }
 }
 
+/// A device and the driver it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoundTo {
+    /// The device.
+    pub address: PciAddress,
+    /// Its driver (`None`: none).
+    pub driver: Option<String>,
+}
+
 /// What [`apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// Every write made, in order.
     pub writes: Vec<Write>,
     /// The driver of each device afterwards.
-    pub drivers: Vec<(PciAddress, Option<String>)>,
+    pub drivers: Vec<BoundTo>,
 }
 
 /// Carries `plan` out through `sys`, keeping `state` (read beforehand with
@@ -479,7 +488,10 @@ pub fn apply(plan: &Plan, state: &mut State, sys: &mut dyn Sysfs) -> Result<Appl
     let drivers = plan
         .devices
         .iter()
-        .map(|d| (d.address, sys.driver(d.address)))
+        .map(|d| BoundTo {
+            address: d.address,
+            driver: sys.driver(d.address),
+        })
         .collect();
     Ok(Applied {
         writes: done,

@@ -40,7 +40,7 @@ pub mod report;
 pub mod usage;
 
 pub use bind::{
-    Action, Applied, DevicePlan, LiveSysfs, PLAN_SCHEMA, Plan, Remembered, STATE_FILE,
+    Action, Applied, BoundTo, DevicePlan, LiveSysfs, PLAN_SCHEMA, Plan, Remembered, STATE_FILE,
     STATE_SCHEMA, State, Sysfs, Target, Write, apply, plan_bind, plan_unbind,
 };
 pub use error::{Error, Result};

@@ -113,3 +113,21 @@ fn why_the_iommu_is_off() {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// IOMMU groups, but no vfio-pci driver: binding says so and how to load it.
+#[test]
+fn no_vfio_pci() {
+    let d = std::env::temp_dir().join(format!("numakit-novfiopci-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    put(&d, "proc/cmdline", "intel_iommu=on\n");
+    put(&d, "sys/kernel/iommu_groups/3/type", "DMA\n");
+    std::fs::create_dir_all(d.join("sys/kernel/iommu_groups/3/devices")).unwrap();
+    std::fs::create_dir_all(d.join("sys/bus/pci/drivers/nvme")).unwrap();
+    let root = Root::open(&d).unwrap();
+    let m = Machine::discover(&root);
+    let r = report(&root, &m);
+    assert_eq!((r.state, r.vfio.vfio_pci), (State::On, Some(false)));
+    let e = numakit_vfio::plan_bind(&root, &m, numakit_vfio::Target::Group(3)).unwrap_err();
+    assert_eq!(e.to_string(), "the vfio-pci driver is not loaded");
+    std::fs::remove_dir_all(&d).unwrap();
+}

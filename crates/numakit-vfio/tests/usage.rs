@@ -94,5 +94,16 @@ fn mounts_swap_holders_and_network() {
     // Down, or up with only a link-local address: nothing holds it.
     nic.os_names = vec![name("net", "eth1")];
     assert!(usage(&root, &nic).holders.is_empty());
+
+    // The boot display, while a driver drives it.
+    put(&d, "sys/bus/pci/devices/0000:21:00.0/boot_vga", "1\n");
+    nic.os_names.clear();
+    nic.driver = Some("bochs".into());
+    assert_eq!(
+        usage(&root, &nic).holders[0].to_string(),
+        "it drives the console's display (boot VGA, driver bochs)"
+    );
+    nic.driver = None;
+    assert!(usage(&root, &nic).holders.is_empty());
     std::fs::remove_dir_all(&d).unwrap();
 }

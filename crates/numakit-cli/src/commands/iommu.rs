@@ -2,8 +2,8 @@
 //! VFIO needs, and every group with its devices and whether VFIO can take it.
 //!
 //! `--json` prints one document, schema `numakit.iommu/1`
-//! (docs/iommu-json.md). Exit status: 0, or 1 when the IOMMU is off (the
-//! report then says why and how to turn it on).
+//! (docs/iommu-json.md). Exit status: 0, or 1 when the IOMMU is off or
+//! vfio-pci is not loaded (the report then says why and what to do).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -21,7 +21,8 @@ A group is viable when none of its devices is bound to a driver that could do
 DMA behind VFIO's back (no driver, vfio-pci, pci-stub, and pcieport on
 bridges are fine); 'numakit vfio bind' moves devices to vfio-pci.
 
-Exit status: 0; 1 when the IOMMU is off (the report says why and what to do).";
+Exit status: 0; 1 when the IOMMU is off or vfio-pci is not loaded (the report
+says why and what to do).";
 
 /// Arguments of `numakit iommu`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +50,7 @@ pub fn run(root: Option<PathBuf>, args: IommuArgs) -> CliResult<u8> {
     } else {
         print(&render(&r))?;
     }
-    Ok(if r.state == State::Off {
+    Ok(if r.state == State::Off || r.vfio.vfio_pci == Some(false) {
         EXIT_FINDINGS
     } else {
         EXIT_OK

@@ -148,7 +148,7 @@ pub fn run(root: Option<PathBuf>, cmd: VfioCommand) -> CliResult<u8> {
     let after = done
         .drivers
         .iter()
-        .map(|(a, d)| (a.to_string(), d.clone()))
+        .map(|b| (b.address.to_string(), b.driver.clone()))
         .collect();
     show(&plan, Some(after), which.json)
 }

@@ -14,7 +14,7 @@ use crate::direction::{Access, DmaDirection};
 use crate::error::Result;
 use crate::ids::DeviceId;
 use crate::io::{DeviceIo, FaultLog, IrqMode, ObservedFault};
-use crate::typed::DmaBackend;
+use crate::typed::{DmaBackend, SgTable};
 
 /// The bytes of each transfer: half the device's buffer, well inside what
 /// every QEMU accepts (up to 7.2 a transfer may not end at its last byte).
@@ -189,6 +189,10 @@ where
         Completion::Poll,
         "completion polled",
     ));
+    let t = coherent_trip(&mut edu, dma, 0x50);
+    r.steps.push(trip_step("round-trip-coherent", 0x50, t));
+    let t = sg_trip(&mut edu, dma, 0x60);
+    r.steps.push(trip_step("round-trip-scatterlist", 0x60, t));
     if opts.faults {
         for kind in [Blocked::Unmapped, Blocked::ReadOnly, Blocked::WriteOnly] {
             r.steps
@@ -206,30 +210,125 @@ fn round_trip<B: DmaBackend, D: DeviceIo<B>>(
     completion: Completion,
     how: &str,
 ) -> Step {
-    match try_round_trip(edu, dma, seed, completion) {
-        Ok(got) => {
-            let want = pattern(seed);
-            let bad: Vec<usize> = (0..N).filter(|&i| got[i] != want[i]).collect();
-            let detail = match bad.first() {
-                None => format!("{N} bytes to the device and back, {how}: every byte matches"),
-                Some(&i) => format!(
-                    "{} of {N} bytes differ, the first at offset {i} (sent {:#04x}, got {:#04x}), {how}",
-                    bad.len(),
-                    want[i],
-                    got[i]
-                ),
-            };
-            Step {
-                name: name.into(),
-                passed: bad.is_empty(),
-                detail,
-                digest: Some(fnv(&got)),
-                faults: Vec::new(),
-                informational: false,
-            }
-        }
-        Err(e) => failed(name, e),
+    let t = try_round_trip(edu, dma, seed, completion).map(|got| Trip {
+        got,
+        what: format!("{N} bytes to the device and back, {how}"),
+    });
+    trip_step(name, seed, t)
+}
+
+/// The bytes a round trip brought back, and what it did.
+struct Trip {
+    got: Vec<u8>,
+    what: String,
+}
+
+/// A round trip's step: every byte compared with the pattern of `seed`.
+fn trip_step(name: &str, seed: u8, t: Result<Trip>) -> Step {
+    let t = match t {
+        Ok(t) => t,
+        Err(e) => return failed(name, e),
+    };
+    let want = pattern(seed);
+    let bad: Vec<usize> = (0..N).filter(|&i| t.got.get(i) != want.get(i)).collect();
+    let detail = match bad.first() {
+        None => format!("{}: every byte matches", t.what),
+        Some(&i) => format!(
+            "{}: {} of {N} bytes differ, the first at offset {i} (sent {:#04x}, got {:#04x})",
+            t.what,
+            bad.len(),
+            want[i],
+            t.got.get(i).copied().unwrap_or(0)
+        ),
+    };
+    Step {
+        name: name.into(),
+        passed: bad.is_empty(),
+        detail,
+        digest: Some(fnv(&t.got)),
+        faults: Vec::new(),
+        informational: false,
     }
+}
+
+/// Memory → device buffer → coherent memory (mapped both ways for its
+/// whole life, read by the CPU without a sync).
+fn coherent_trip<B: DmaBackend, D: DeviceIo<B>>(
+    edu: &mut Edu<D>,
+    dma: &mut B,
+    seed: u8,
+) -> Result<Trip> {
+    let dev = edu.device();
+    let mut src = dma.alloc(N)?;
+    dma.write(&mut src, 0, &pattern(seed))?;
+    let dst = dma.alloc_coherent(dev, N)?;
+    dma.coherent_write(&dst, 0, &[POISON; N])?;
+    let s = dma
+        .map_single(dev, src, DmaDirection::ToDevice)
+        .map_err(|e| e.error)?;
+    edu.load(dma, &s, 0, Completion::Poll)?;
+    let t = Transfer {
+        toward: Toward::Memory,
+        iova: dst.dma_addr(),
+        at: 0,
+        len: N as u32,
+    };
+    edu.transfer(dma, t, Completion::Poll)?;
+    let mut got = vec![0u8; N];
+    dma.coherent_read(&dst, 0, &mut got)?;
+    let src = dma.unmap(s);
+    dma.free(src);
+    dma.free_coherent(dst);
+    Ok(Trip {
+        got,
+        what: format!("{N} bytes to the device and back into coherent memory, completion polled"),
+    })
+}
+
+/// Two buffers mapped as one scatterlist, gathered segment by segment into
+/// the device's buffer, then back into one buffer.
+fn sg_trip<B: DmaBackend, D: DeviceIo<B>>(edu: &mut Edu<D>, dma: &mut B, seed: u8) -> Result<Trip> {
+    let dev = edu.device();
+    let data = pattern(seed);
+    let (lo, hi) = data.split_at(N / 2);
+    let mut b0 = dma.alloc(N / 2)?;
+    dma.write(&mut b0, 0, lo)?;
+    let mut b1 = dma.alloc(N / 2)?;
+    dma.write(&mut b1, 0, hi)?;
+    let sg = dma
+        .map_sg(dev, SgTable::new(vec![b0, b1]), DmaDirection::ToDevice)
+        .map_err(|e| e.error)?;
+    let mut at = 0u32;
+    for seg in sg.segments() {
+        let t = Transfer {
+            toward: Toward::Device,
+            iova: seg.addr,
+            at,
+            len: seg.len as u32,
+        };
+        edu.transfer(dma, t, Completion::Poll)?;
+        at += seg.len as u32;
+    }
+    let segments = sg.segments().len();
+    let mut dst = dma.alloc(N)?;
+    dma.write(&mut dst, 0, &[POISON; N])?;
+    let d = dma
+        .map_single(dev, dst, DmaDirection::FromDevice)
+        .map_err(|e| e.error)?;
+    edu.store(dma, &d, 0, Completion::Poll)?;
+    for b in dma.unmap_sg(sg).into_entries() {
+        dma.free(b);
+    }
+    let dst = dma.unmap(d);
+    let mut got = vec![0u8; N];
+    dma.read(&dst, 0, &mut got)?;
+    dma.free(dst);
+    Ok(Trip {
+        got,
+        what: format!(
+            "{N} bytes gathered from a 2-entry scatterlist ({segments} DMA segment(s)) and back, completion polled"
+        ),
+    })
 }
 
 /// Memory → device buffer → a second buffer; the bytes that arrived.

@@ -67,9 +67,9 @@ impl VfioDevice {
         &self.name
     }
 
-    /// The number of regions and interrupt indexes VFIO reports.
-    pub fn counts(&self) -> (u32, u32) {
-        (self.info.num_regions, self.info.num_irqs)
+    /// The number of regions VFIO reports (BARs, ROM, config space, ...).
+    pub fn regions(&self) -> u32 {
+        self.info.num_regions
     }
 
     /// What VFIO says about region `index` (BARs are 0-5, 7 is config space).

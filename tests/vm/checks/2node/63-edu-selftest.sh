@@ -45,7 +45,7 @@ while [ -n "$(get "\.steps\[$n\]\.name")" ]; do
   else not_ok "step $name" "$detail"; fi
   n=$((n + 1))
 done
-expect_eq "6 steps" "$n" 6
+expect_eq "8 steps" "$n" 8
 
 # the faults are the kernel's: read them from its log too
 for kind in blocked-write-unmapped blocked-write-to-device-mapping; do

@@ -130,8 +130,15 @@ fn edu_device<'m>(root: &Root, m: &'m Machine, name: &str) -> CliResult<&'m PciD
             d.display_name()
         )));
     }
+    let r = numakit_vfio::report::report(root, m);
+    if r.vfio.vfio_pci == Some(false) {
+        return Err(CliError::new(format!(
+            "cannot test {}: the vfio-pci driver is not loaded",
+            d.address
+        ))
+        .hint("modprobe vfio-pci (kernel option CONFIG_VFIO_PCI)"));
+    }
     if d.iommu_group.is_none() {
-        let r = numakit_vfio::report::report(root, m);
         let (why, hint) = match r.off {
             Some(off) => (format!("no IOMMU: {}", off.detail), off.hint),
             None => (
