@@ -48,7 +48,7 @@ pub enum VfioCommand {
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
 pub struct Selection {
-    /// The device.
+    /// The device: a PCI address, net:IFACE, block:DEV, nvme:N or gpu:N.
     pub device: Option<String>,
     /// Every device of IOMMU group N (bridges stay on their port driver).
     #[arg(long, value_name = "N")]
