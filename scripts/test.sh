@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every numakit test: the Rust workspace (unit, property, fixture and CLI
-# tests), then the multi-node VM tests (tests/vm/run.sh), which say clearly
-# when they are skipped because QEMU is missing.
+# tests), the fuzz targets over their corpora (fuzz/, on the stable
+# toolchain), then the multi-node VM tests (tests/vm/run.sh), which say
+# clearly when they are skipped because QEMU is missing.
 #   scripts/test.sh            # all tests
 #   scripts/test.sh --no-vm    # only the Rust tests
 set -euo pipefail
@@ -17,6 +18,16 @@ done
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+echo "== feature cuda (builds without CUDA: the driver is loaded at run time)"
+cargo test -p numakit-sys --features cuda --lib cuda
+cargo test -p numakit-bench --features cuda --lib
+cargo test -p numakit-cli --features cuda --test bench_cli gpu
+echo "== fuzz targets over their corpora (fuzz/)"
+cargo build --release --locked --manifest-path fuzz/Cargo.toml --bins
+fuzz_bin="${CARGO_TARGET_DIR:-fuzz/target}/release"
+for t in parse_sets parse_numa_maps parse_vmstat tarball_root scenario; do
+  "$fuzz_bin/$t" "fuzz/corpus/$t"
+done
 if [ "$vm" = 1 ]; then
   echo "== multi-node VM tests (tests/vm/run.sh)"
   tests/vm/run.sh

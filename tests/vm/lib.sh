@@ -158,6 +158,42 @@ json_flat() {
     }'
 }
 
+# ---------------------------------------------------------------- bench
+# bench_cells FLAT PREFIX: the cells of a numakit.bench/1 matrix, from
+# json_flat output; PREFIX is the cells array's path (.result.matrix.cells).
+# One line per cell: `initiator=I target=T cpu=C pages=P on=O`, where O is
+# the pages the cell's placement found on its target (move_pages).
+bench_cells() {
+  echo "$1" | awk -F= -v pre="$2[" '
+    index($1, pre) == 1 {
+      rest = substr($1, length(pre) + 1); i = substr(rest, 1, index(rest, "]") - 1)
+      f = substr(rest, index(rest, "]") + 1); if (!(i in seen)) { seen[i] = 1; order[++n] = i }
+      if (f == ".initiator") I[i] = $2; else if (f == ".target") T[i] = $2
+      else if (f == ".cpu") C[i] = $2; else if (f == ".placement.pages") P[i] = $2
+      else if (f ~ /^\.placement\.by_node\.[0-9]+$/) { sub(/.*\./, "", f); B[i, f] = $2 }
+    }
+    END { for (k = 1; k <= n; k++) { i = order[k]
+      printf "initiator=%s target=%s cpu=%s pages=%s on=%d\n", I[i], T[i], C[i], P[i], B[i, T[i]] } }'
+}
+# watch_numa_maps PID DIR: copies /proc/PID/numa_maps to DIR/1, DIR/2, ...
+# every 0.1 s until PID exits (run it in the background).
+watch_numa_maps() {
+  _i=0; mkdir -p "$2"
+  while kill -0 "$1" 2>/dev/null; do
+    _i=$((_i + 1)); cat "/proc/$1/numa_maps" > "$2/$_i" 2>/dev/null; usleep 100000
+  done
+}
+# bound_vmas DIR MINPAGES: the mappings with a one-node bind policy and at
+# least MINPAGES pages in any numa_maps copy of DIR, once each:
+# `node=T pages=P on=O` (O: the pages the kernel has on node T).
+bound_vmas() {
+  cat "$1"/* 2>/dev/null | awk -v min="$2" '
+    $2 ~ /^bind:[0-9]+$/ { t = substr($2, 6); tot = 0; on = 0
+      for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), kv, "="); tot += kv[2]; if (kv[1] == t) on += kv[2] }
+      key = $1 " " t " " tot " " on
+      if (tot >= min && !(key in seen)) { seen[key] = 1; printf "node=%s pages=%d on=%d\n", t, tot, on } }'
+}
+
 # ---------------------------------------------------------------- processes
 # wait_for FILE [SECS [PID]]: wait until FILE exists (default 60 s). Gives up
 # early when PID is given and that process is gone.

@@ -1,12 +1,13 @@
 #!/bin/bash
-# numakit multi-node VM tests: boot QEMU (TCG) with 2 and 3 NUMA nodes, run
-# the checks of tests/vm/checks/ inside, print their results.
+# numakit multi-node VM tests: boot QEMU (TCG) with 2 and 3 NUMA nodes and a
+# GPU server's PCIe tree, run the checks of tests/vm/checks/ inside, print
+# their results.
 #
-#   tests/vm/run.sh [--topo 2node|3node|noiommu|all] [--keep-going] [-v]
-#   tests/vm/run.sh --shell [--topo 2node|3node|noiommu]
+#   tests/vm/run.sh [--topo 2node|3node|gpuserver|noiommu|all] [--keep-going] [-v]
+#   tests/vm/run.sh --shell [--topo 2node|3node|gpuserver|noiommu]
 #
-#   --topo T       boot only this topology (default: all = 2node, 3node, then
-#                  noiommu: 2node without an IOMMU)
+#   --topo T       boot only this topology (default: all = 2node, 3node,
+#                  gpuserver, noiommu: 2node without an IOMMU)
 #   --keep-going   boot every selected topology even after one had a failure
 #                  (default: stop after the first topology with a failure)
 #   -v, --verbose  stream the VM console, show every check's log and the
@@ -52,9 +53,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $topos in
-  all) topos='2node 3node noiommu';;
-  2node|3node|noiommu) ;;
-  *) echo "vm: --topo must be 2node, 3node, noiommu or all" >&2; exit 2;;
+  all) topos='2node 3node gpuserver noiommu';;
+  2node|3node|gpuserver|noiommu) ;;
+  *) echo "vm: --topo must be 2node, 3node, gpuserver, noiommu or all" >&2; exit 2;;
 esac
 
 t_start=$(date +%s.%N)

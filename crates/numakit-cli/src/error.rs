@@ -24,9 +24,6 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The exit code.
     pub code: u8,
-    /// The prefix before the message (`numakit`, or the name of a
-    /// compatible interface such as `migratepages`).
-    pub program: &'static str,
 }
 
 impl CliError {
@@ -36,7 +33,6 @@ impl CliError {
             message: message.to_string(),
             hint: None,
             code: EXIT_ERROR,
-            program: "numakit",
         }
     }
     /// Adds a hint line.
@@ -49,17 +45,14 @@ impl CliError {
         self.code = code;
         self
     }
-    /// Sets the program named before the message.
-    pub fn program(mut self, program: &'static str) -> Self {
-        self.program = program;
-        self
-    }
-    /// Prints the error on stderr and returns its exit code.
+    /// Prints the error on stderr and returns its exit code, which is the
+    /// same whether or not stderr could be written.
     pub fn report(&self) -> u8 {
-        eprintln!("{}: {}", self.program, output::sanitize(&self.message));
+        let mut text = format!("numakit: {}\n", output::sanitize(&self.message));
         if let Some(h) = &self.hint {
-            eprintln!("hint: {}", output::sanitize(h));
+            text.push_str(&format!("hint: {}\n", output::sanitize(h)));
         }
+        output::eprint(&text);
         self.code
     }
 }
@@ -107,6 +100,38 @@ impl From<PlacementError> for CliError {
         };
         let code = e.exit_status();
         let mut c = CliError::new(chain(&e)).code(code);
+        if let Some(h) = hint {
+            c = c.hint(h);
+        }
+        c
+    }
+}
+
+/// A benchmark error: placement errors keep their hints; the rest say
+/// what to change.
+impl From<numakit_bench::Error> for CliError {
+    fn from(e: numakit_bench::Error) -> Self {
+        use numakit_bench::Error as B;
+        let e = match e {
+            B::Placement(p) => return p.into(),
+            e => e,
+        };
+        let hint = match &e {
+            B::NoCpus { .. } | B::NoInitiators { .. } | B::NoTargets { .. } => {
+                Some("list the nodes, their CPUs and memory with 'numakit topo'")
+            }
+            B::TooBig { .. } => Some("give a smaller --size, or pick other --targets"),
+            B::TooManyThreads { .. } => {
+                Some("give fewer --threads, or leave it out for one per CPU")
+            }
+            B::OneThread { .. } => Some("leave out --threads"),
+            B::GpuNotBuilt { .. } => {
+                Some("build numakit with --features cuda (the driver is loaded at run time)")
+            }
+            B::UnknownGpu { .. } => Some("leave out --gpus to measure every GPU"),
+            _ => None,
+        };
+        let mut c = CliError::new(chain(&e));
         if let Some(h) = hint {
             c = c.hint(h);
         }

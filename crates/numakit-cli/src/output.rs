@@ -53,11 +53,31 @@ pub fn color_stdout() -> bool {
 
 /// Writes `text` to stdout. A closed pipe is not an error (exit 0 quietly).
 pub fn print(text: &str) -> Result<(), OutputError> {
+    print_bytes(text.as_bytes())
+}
+
+/// [`print`] for bytes that need not be UTF-8.
+pub fn print_bytes(bytes: &[u8]) -> Result<(), OutputError> {
     let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+    match out.write_all(bytes).and_then(|_| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         r => r.map_err(OutputError::Write),
     }
+}
+
+/// Writes `text` to stderr. A message that cannot be written (stderr
+/// closed, full or a broken pipe) is dropped: there is nowhere left to say
+/// so, and the exit status still tells what happened. Never panics, unlike
+/// `eprintln!`.
+pub fn eprint(text: &str) {
+    eprint_bytes(text.as_bytes());
+}
+
+/// [`eprint`] for bytes that need not be UTF-8 (a user's argument echoed
+/// back as given, as the compatible interfaces do).
+pub fn eprint_bytes(bytes: &[u8]) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(bytes).and_then(|_| err.flush());
 }
 
 /// Serialises `value` as pretty JSON followed by a newline and prints it.
@@ -65,4 +85,19 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), OutputError> {
     let mut s = serde_json::to_string_pretty(value).map_err(OutputError::Json)?;
     s.push('\n');
     print(&s)
+}
+
+/// Whether stdout is a terminal.
+pub fn is_stdout_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
+/// Writes `text` to stdout; `Ok(false)` when the reader has gone (a closed
+/// pipe), so that a loop can stop.
+pub fn print_open(text: &str) -> Result<bool, OutputError> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        r => r.map(|_| true).map_err(OutputError::Write),
+    }
 }

@@ -1,7 +1,8 @@
 //! Golden outputs: what `numakit` prints (stdout, stderr and exit code) for
 //! every shipped DMA scenario in text and JSON, for bad scenario files, for
 //! `topo` in each format on a set of fixture machines, and for the numactl
-//! and migratepages modes and the errors of actions on a snapshot. Each case
+//! migratepages and numastat modes, `stat` and `doctor` on the same
+//! machines, and the errors of actions and of `stat` items on a snapshot. Each case
 //! is pinned byte for byte in `tests/golden/`, so that a change of the code's
 //! layout cannot change what users see without the diff showing it.
 //!
@@ -22,6 +23,9 @@ struct Case {
     env_root: Option<String>,
     /// The arguments, with paths relative to the workspace root.
     args: Vec<String>,
+    /// Environment variables for the run (launcher and GPU variables are
+    /// otherwise cleared).
+    vars: Vec<(String, String)>,
 }
 
 fn workspace() -> PathBuf {
@@ -57,7 +61,18 @@ fn case(golden: String, env_root: Option<&str>, args: &[&str]) -> Case {
         golden,
         env_root: env_root.map(str::to_string),
         args: args.iter().map(|s| s.to_string()).collect(),
+        vars: Vec::new(),
     }
+}
+
+/// A case run with environment variables.
+fn case_env(golden: String, vars: &[(&str, &str)], args: &[&str]) -> Case {
+    let mut c = case(golden, None, args);
+    c.vars = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    c
 }
 
 fn cases() -> Vec<Case> {
@@ -115,6 +130,9 @@ fn cases() -> Vec<Case> {
             "offline-cpu0-node0",
             "tests/fixtures/hwloc-linux/offline-cpu0-node0.tar.bz2",
         ),
+        ("gpu-nvidia", "tests/fixtures/gpu-nvidia/sysfs.tar.gz"),
+        ("gpu-amd", "tests/fixtures/gpu-amd/sysfs.tar.gz"),
+        ("gpu-gh200", "tests/fixtures/gpu-gh200/sysfs.tar.gz"),
     ];
     for (name, root) in machines {
         for (fmt, extra) in [
@@ -132,6 +150,22 @@ fn cases() -> Vec<Case> {
             Some(root),
             &["numactl", "--hardware"],
         ));
+        for (fmt, extra) in [("txt", &[][..]), ("json", &["--json"][..])] {
+            let mut args = vec!["--root", root, "stat"];
+            args.extend_from_slice(extra);
+            v.push(case(format!("stat/{name}.{fmt}"), None, &args));
+            let mut args = vec!["--root", root, "doctor"];
+            args.extend_from_slice(extra);
+            v.push(case(format!("doctor/{name}.{fmt}"), None, &args));
+        }
+        for (fmt, args) in [
+            ("default", &["numastat"][..]),
+            ("n", &["numastat", "-n"]),
+            ("m", &["numastat", "-m"]),
+            ("cm", &["numastat", "-c", "-m"]),
+        ] {
+            v.push(case(format!("numastat/{name}.{fmt}"), Some(root), args));
+        }
     }
     let two = "tests/fixtures/qemu-2node/sysfs.tar.gz";
     for (name, args) in [
@@ -184,9 +218,27 @@ fn cases() -> Vec<Case> {
             &["--root", two, "run", "--near", "0000:41:00.0", "--", "true"],
         ),
         ("migratepages-no-arguments", &["migratepages"]),
+        (
+            "stat-process-on-snapshot",
+            &["--root", two, "stat", "-p", "1", "-p", "nosuch"],
+        ),
+        (
+            "stat-file-on-snapshot",
+            &["--root", two, "stat", "--file", "/etc/hostname"],
+        ),
+        (
+            "stat-cgroup-missing",
+            &["--root", two, "stat", "--cgroup", "/nope"],
+        ),
+        (
+            "stat-audit-without-process",
+            &["--root", two, "stat", "--audit"],
+        ),
+        ("stat-watch-zero", &["--root", two, "stat", "--watch", "0"]),
     ] {
         v.push(case(format!("errors/{name}.txt"), None, args));
     }
+    v.extend(run_check_cases());
     v.extend(vfio_cases());
     v
 }
@@ -306,6 +358,148 @@ fn vfio_cases() -> Vec<Case> {
     v
 }
 
+/// A `run --check` case: name, variables, root and arguments.
+type CheckCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
+/// `run --check` on the GPU fixtures under launcher and GPU variables.
+fn run_check_cases() -> Vec<Case> {
+    const NV: &str = "tests/fixtures/gpu-nvidia/sysfs.tar.gz";
+    const AMD: &str = "tests/fixtures/gpu-amd/sysfs.tar.gz";
+    const GH: &str = "tests/fixtures/gpu-gh200/sysfs.tar.gz";
+    const CPUSET: &str = "tests/fixtures/hwloc-linux/16amd64-8n2c-cpusets.tar.bz2";
+    const PCI: (&str, &str) = ("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+    let rank3 = [
+        PCI,
+        ("CUDA_VISIBLE_DEVICES", "1,2,3,4"),
+        ("LOCAL_RANK", "3"),
+        ("LOCAL_WORLD_SIZE", "4"),
+    ];
+    let cases: Vec<CheckCase<'_>> = vec![
+        ("cuda-fastest-first", vec![], vec![NV, "--near", "cuda:1"]),
+        (
+            "cuda-visible-devices",
+            vec![PCI, ("CUDA_VISIBLE_DEVICES", "4,2")],
+            vec![NV, "--near", "cuda:1"],
+        ),
+        (
+            "cuda-uuid-prefix",
+            vec![(
+                "CUDA_VISIBLE_DEVICES",
+                "GPU-0c2a,GPU-9221d5d1-b60b-a624-bf14-0a1819cfda34",
+            )],
+            vec![NV, "--near", "cuda:1"],
+        ),
+        (
+            "cuda-mig-needs-nvml",
+            vec![(
+                "CUDA_VISIBLE_DEVICES",
+                "MIG-5e0d7c11-3a43-4f2e-8b1d-0d1c2b3a4f50",
+            )],
+            vec![NV, "--near", "cuda:0"],
+        ),
+        (
+            "cuda-past-the-list",
+            vec![PCI, ("CUDA_VISIBLE_DEVICES", "0,2,-1,1")],
+            vec![NV, "--near", "cuda:2"],
+        ),
+        (
+            "cuda-list-ends-at-an-invalid-entry",
+            vec![PCI, ("CUDA_VISIBLE_DEVICES", "4, 2,-1,1")],
+            vec![NV, "--near", "cuda:1"],
+        ),
+        ("gpu-node-unknown", vec![PCI], vec![NV, "--near", "cuda:0"]),
+        (
+            "gpu-node-inferred",
+            vec![PCI],
+            vec![NV, "--near", "cuda:4", "--json"],
+        ),
+        (
+            "gpu-uuid",
+            vec![],
+            vec![NV, "--near", "gpu:GPU-9221d5d1-b60b-a624-bf14-0a1819cfda33"],
+        ),
+        (
+            "auto-share-auto",
+            rank3.to_vec(),
+            vec![NV, "--near", "auto", "--share", "auto"],
+        ),
+        (
+            "auto-share-auto-json",
+            rank3.to_vec(),
+            vec![NV, "--near", "auto", "--share", "auto", "--json"],
+        ),
+        (
+            "auto-slurm",
+            vec![
+                PCI,
+                ("SLURM_LOCALID", "1"),
+                ("SLURM_STEP_TASKS_PER_NODE", "2(x2)"),
+                ("SLURM_NODEID", "1"),
+            ],
+            vec![NV, "--near", "auto", "--share", "auto"],
+        ),
+        ("auto-without-rank", vec![], vec![NV, "--near", "auto"]),
+        (
+            "share-too-many",
+            vec![PCI],
+            vec![NV, "--near", "cuda:1", "--share", "0/3"],
+        ),
+        ("rocm-kfd-order", vec![], vec![AMD, "--near", "rocm:0"]),
+        (
+            "rocm-visible-devices",
+            vec![
+                ("ROCR_VISIBLE_DEVICES", "3,2"),
+                ("HIP_VISIBLE_DEVICES", "1"),
+            ],
+            vec![AMD, "--near", "rocm:0"],
+        ),
+        ("gh200-memory-node", vec![], vec![GH, "--near", "cuda:0"]),
+        (
+            "gh200-mem-gpu",
+            vec![],
+            vec![GH, "--near", "cuda:0", "--mem", "gpu"],
+        ),
+        (
+            "cpuset-refused",
+            vec![],
+            vec![CPUSET, "--membind", "0", "--cpunodebind", "0"],
+        ),
+        (
+            "cpuset-fallback-preferred",
+            vec![],
+            vec![CPUSET, "--membind", "0", "--fallback", "preferred"],
+        ),
+        (
+            "cpuset-fallback-none",
+            vec![],
+            vec![
+                CPUSET,
+                "--membind",
+                "0",
+                "--cpunodebind",
+                "0",
+                "--fallback",
+                "none",
+                "--json",
+            ],
+        ),
+        ("bad-near", vec![], vec![NV, "--near", "cuda:x"]),
+        (
+            "bad-share",
+            vec![],
+            vec![NV, "--near", "cuda:1", "--share", "4/4"],
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, vars, args)| {
+            let mut a = vec!["--root", args[0], "run", "--check"];
+            a.extend_from_slice(&args[1..]);
+            case_env(format!("run-check/{name}.txt"), &vars, &a)
+        })
+        .collect()
+}
+
 /// What one run printed, in the golden file's format: a header, then
 /// stdout and stderr as raw bytes.
 fn render(c: &Case) -> Vec<u8> {
@@ -314,9 +508,20 @@ fn render(c: &Case) -> Vec<u8> {
     if let Some(r) = &c.env_root {
         cmd.env("NUMAKIT_ROOT", r);
     }
+    for k in numakit_placement::launcher::VARIABLES {
+        cmd.env_remove(k);
+    }
+    cmd.envs(c.vars.iter().map(|(k, v)| (k, v)));
     let out = cmd.output().expect("run numakit");
     let mut s = String::new();
-    if let Some(r) = &c.env_root {
+    if !c.vars.is_empty() {
+        let vars: Vec<String> = c.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        s.push_str(&format!(
+            "$ {} numakit {}\n",
+            vars.join(" "),
+            c.args.join(" ")
+        ));
+    } else if let Some(r) = &c.env_root {
         s.push_str(&format!(
             "$ NUMAKIT_ROOT={r} numakit {}\n",
             c.args.join(" ")

@@ -446,3 +446,227 @@ fn real_placements_on_this_machine() {
         Some("0")
     );
 }
+
+/// [`same_as_real`] with arguments that need not be UTF-8.
+fn same_as_real_os(args: &[std::ffi::OsString]) {
+    let want = Command::new(REAL)
+        .arg0("numactl")
+        .args(args)
+        .output()
+        .unwrap();
+    let got = Command::new(symlink_dir().join("numactl"))
+        .arg0("numactl")
+        .args(args)
+        .env_remove("NUMAKIT_ROOT")
+        .output()
+        .unwrap();
+    assert_eq!(
+        got.status.code(),
+        want.status.code(),
+        "{args:?}: exit status"
+    );
+    assert_eq!(got.stdout, want.stdout, "{args:?}: stdout");
+    let cut = |b: &[u8]| -> Vec<u8> {
+        let i = b
+            .windows(14)
+            .position(|w| w == b"usage: numactl")
+            .unwrap_or(b.len());
+        b[..i].to_vec()
+    };
+    assert_eq!(cut(&got.stderr), cut(&want.stderr), "{args:?}: stderr");
+}
+
+/// The first name in a sysfs folder of this machine, if any.
+fn first_in(dir: &str) -> Option<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v.into_iter().next()
+}
+
+/// Issue 15: device forms (a device whose `numa_node` is -1 or missing, a
+/// network device without a PCI device such as `lo`), empty sets for each
+/// option, `--` before the options, and raw bytes in arguments all behave
+/// as numactl does: same exit status, same stdout, same stderr.
+#[test]
+fn issue15_devices_empty_sets_and_raw_bytes_match_numactl() {
+    if !real_available() {
+        return;
+    }
+    let mut cases: Vec<Vec<String>> = [
+        &["--membind=netdev:lo", "true"][..],
+        &["--membind=netdev:nosuch", "true"],
+        &["--membind=netdev:a.b", "true"],
+        &["--membind=file:/", "true"],
+        &["--membind=file:/nonexistent", "true"],
+        &["--membind=pci:zz", "true"],
+        &["--cpunodebind=pci:0000:ff:1f.7", "true"],
+        &["--membind=", "true"],
+        &["-m", "", "true"],
+        &["-P", "", "true"],
+        &["-N", "", "true"],
+        &["-C", "", "true"],
+        &["--cpubind=", "true"],
+        &["-i", "", "true"],
+        &["--", "-m", "0", "true"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    if let Some(net) = first_in("/sys/class/net") {
+        cases.push(vec![format!("--membind=netdev:{net}"), "true".into()]);
+    }
+    if let Some(block) = first_in("/sys/class/block") {
+        cases.push(vec![format!("--membind=block:{block}"), "true".into()]);
+    }
+    if let Some(pci) = first_in("/sys/bus/pci/devices") {
+        cases.push(vec![format!("--membind=pci:{pci}"), "true".into()]);
+        cases.push(vec![
+            format!("-N"),
+            format!("pci:{}", &pci[5..]),
+            "true".into(),
+        ]);
+    }
+    for c in &cases {
+        let c: Vec<&str> = c.iter().map(String::as_str).collect();
+        same_as_real(&c);
+    }
+    use std::os::unix::ffi::OsStringExt;
+    let raw = |b: &[u8]| std::ffi::OsString::from_vec(b.to_vec());
+    for c in [
+        vec![raw(b"-m"), raw(b"\xff"), raw(b"true")],
+        vec![raw(b"--\xff"), raw(b"true")],
+        vec![raw(b"-\xff"), raw(b"true")],
+        vec![raw(b"-m"), raw(b"0"), raw(b"\xfftrue")],
+        vec![raw(b"--membind=netdev:\xff"), raw(b"true")],
+        vec![raw(b"-C"), raw(b"0-\xff"), raw(b"true")],
+    ] {
+        same_as_real_os(&c);
+    }
+    // `numakit numactl --` passes the `--` on, as the symlink does
+    let sub = ours_sub(&["--", "-m", "0", "true"]);
+    let want = real(&["--", "-m", "0", "true"]);
+    assert_eq!(sub.status.code(), want.status.code());
+    assert_eq!(sub.stderr, want.stderr);
+}
+
+const MIGRATEPAGES: &str = "/usr/bin/migratepages";
+
+/// Runs a migratepages: the real one or numakit's, by subcommand.
+fn migratepages(real: bool, args: &[&[u8]]) -> Output {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c = if real {
+        let mut c = Command::new(MIGRATEPAGES);
+        c.arg0("migratepages");
+        c
+    } else {
+        let mut c = Command::new(bin());
+        c.arg("migratepages");
+        c
+    };
+    c.args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
+        .env_remove("NUMAKIT_ROOT")
+        .output()
+        .unwrap()
+}
+
+/// Issue 15: migratepages' operands and options as the real tool reads
+/// them: pid 0 (the caller), an empty node list, `--`, options anywhere,
+/// hex pids, bad specifications; and what the kernel says.
+#[test]
+fn issue15_migratepages_matches_the_real_tool() {
+    if !Path::new(MIGRATEPAGES).exists() {
+        eprintln!("skipped: {MIGRATEPAGES} is not installed");
+        return;
+    }
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id().to_string();
+    let hex = format!("0x{:x}", child.id());
+    let p = pid.as_bytes();
+    let cases: Vec<Vec<&[u8]>> = vec![
+        vec![b"0", b"0", b"0"],
+        vec![p, b"", b"0"],
+        vec![p, b"0", b""],
+        vec![b"--", p, b"0", b"0"],
+        vec![p, b"0", b"0", b"-h"],
+        vec![b"-x", p, b"0", b"0"],
+        vec![b"--foo", p, b"0", b"0"],
+        vec![b"--he", p, b"0", b"0"],
+        vec![b"--help=1", p, b"0", b"0"],
+        vec![hex.as_bytes(), b"0", b"0"],
+        vec![p, b"0", b"9"],
+        vec![p, b"0", b"\xff"],
+        vec![b"12,1", b"0", b"0"],
+        vec![p, b"0"],
+        vec![b"999999999", b"0", b"0"],
+    ];
+    for c in &cases {
+        let want = migratepages(true, c);
+        let got = migratepages(false, c);
+        assert_eq!(got.status.code(), want.status.code(), "{c:?}: exit");
+        assert_eq!(got.stdout, want.stdout, "{c:?}: stdout");
+        assert_eq!(
+            String::from_utf8_lossy(&got.stderr),
+            String::from_utf8_lossy(&want.stderr),
+            "{c:?}: stderr"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Issue 15: a kernel thread, a zombie, or a process that is gone: `pages`,
+/// `migrate` and `migratepages` say what happened (no user memory, the
+/// process exited), not that the kernel refused the mode, flags or nodes;
+/// migratepages keeps the real tool's exit status.
+#[test]
+fn issue15_kernel_threads_and_zombies_are_named() {
+    let zombie = Command::new("true").spawn().unwrap();
+    let zpid = zombie.id().to_string();
+    // let it exit without reaping it
+    while std::fs::read_to_string(format!("/proc/{zpid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+        std::thread::yield_now();
+    }
+    let kthread = std::fs::read_to_string("/proc/2/stat")
+        .is_ok_and(|s| s.contains("(kthreadd)"))
+        .then_some("2");
+    // the pid, what numakit says, what migratepages says after the errno
+    let zombie_says = "it has exited (a zombie)";
+    let mut cases = vec![
+        (zpid.as_str(), zombie_says, zombie_says),
+        ("999999999", "no process 999999999", "no such process"),
+    ];
+    if let Some(k) = kthread {
+        let why = "it is a kernel thread, which has no user memory";
+        cases.push((k, why, why));
+    }
+    for (pid, said, why) in cases {
+        for args in [
+            &["pages", pid][..],
+            &["migrate", pid, "--from", "0", "--to", "0"],
+        ] {
+            let out = Command::new(bin()).args(args).output().unwrap();
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.starts_with("numakit: ") && err.contains(said),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("refused the mode"), "{err}");
+        }
+        let out = migratepages(false, &[pid.as_bytes(), b"0", b"0"]);
+        let err = text(&out.stderr);
+        if Path::new(MIGRATEPAGES).exists() {
+            let want = migratepages(true, &[pid.as_bytes(), b"0", b"0"]);
+            assert_eq!(out.status.code(), want.status.code(), "{pid}");
+            assert!(
+                err.starts_with(&text(&want.stderr).trim_end().to_string()),
+                "{err}"
+            );
+        }
+        assert!(err.to_lowercase().contains(why), "{err}");
+    }
+    drop(zombie);
+}

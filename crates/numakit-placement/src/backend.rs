@@ -139,6 +139,8 @@ pub struct RecordingBackend {
     calls: Mutex<Vec<Call>>,
     /// The errno to fail `set_mempolicy` with.
     pub fail_set_mempolicy: Option<Errno>,
+    /// The errno to fail `sched_setaffinity` with.
+    pub fail_set_affinity: Option<Errno>,
     /// The errno to fail `move_pages` and `migrate_pages` with.
     pub fail_pages: Option<Errno>,
     /// The node every queried page is on (negative: that errno).
@@ -186,7 +188,7 @@ impl Backend for RecordingBackend {
             tid,
             cpus: cpus.clone(),
         });
-        Ok(())
+        self.fail_set_affinity.map_or(Ok(()), Err)
     }
     fn move_pages(
         &self,

@@ -6,6 +6,9 @@ use numakit_sys::Errno;
 use numakit_topo::locate::{LocateError, ParseDeviceError};
 use numakit_types::{CpuSet, NodeId, NodeSet};
 
+use numakit_topo::gpu::GpuError;
+use numakit_topo::gpu::spec::ParseNearError;
+
 /// Result of a placement call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -126,7 +129,7 @@ pub enum Error {
     },
     /// A device string that is not one of the accepted forms.
     #[error(
-        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N"
+        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH"
     )]
     BadDeviceSpec {
         /// The string.
@@ -145,6 +148,14 @@ pub enum Error {
     DeviceWithoutNode {
         /// The device's PCI address.
         device: String,
+    },
+    /// `file:PATH` whose block device cannot be found.
+    #[error("cannot find the device holding {path}: {why}")]
+    DeviceOfFile {
+        /// The path as given.
+        path: String,
+        /// Why.
+        why: String,
     },
     /// `--home-node` for a command to be exec'd.
     #[error(
@@ -179,6 +190,28 @@ pub enum Error {
     PermissionDenied {
         /// What was attempted.
         action: String,
+    },
+    /// An action that needs root (a system-wide setting).
+    #[error("{action} needs root")]
+    NeedsRoot {
+        /// What was attempted.
+        action: String,
+    },
+    /// A node the kernel keeps no weighted-interleave weight for.
+    #[error(
+        "the kernel has no weighted-interleave weight for node {node} (only nodes with memory have one)"
+    )]
+    NoWeight {
+        /// The node.
+        node: NodeId,
+    },
+    /// A weighted-interleave weight outside 1 to 255.
+    #[error("weight {weight} for node {node} is out of range: the kernel takes 1 to 255")]
+    BadWeight {
+        /// The node.
+        node: NodeId,
+        /// The weight asked for.
+        weight: u32,
     },
     /// A range that is empty, unaligned or reversed.
     #[error("bad memory range {range}: {why}")]
@@ -217,6 +250,88 @@ pub enum Error {
         /// `: meaning`, or empty.
         hint: String,
     },
+    /// A `--near` name that is none of the forms it takes.
+    #[error(transparent)]
+    BadNear(#[from] ParseNearError),
+    /// A GPU name that names no GPU here.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    /// A launcher variable that is set but cannot be used.
+    #[error("{name}='{value}' cannot be used: {why}")]
+    BadLauncherVariable {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// `auto` or `--share auto` without a launcher rank.
+    #[error(
+        "{what} needs the launcher's local rank, and none of LOCAL_RANK, SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PMI_LOCAL_RANK is set"
+    )]
+    NoLauncherRank {
+        /// What needed it.
+        what: &'static str,
+    },
+    /// `--share auto` with a rank but no local size.
+    #[error(
+        "--share auto needs the number of local ranks, and the launcher that set {from} did not say it"
+    )]
+    NoLocalSize {
+        /// The rank variable.
+        from: &'static str,
+    },
+    /// A `--share` that is not `auto` or `K/N` with `K < N`.
+    #[error(
+        "cannot read share '{share}': expected auto or K/N with 0 <= K < N (1/4: the second of four slices)"
+    )]
+    BadShare {
+        /// As given.
+        share: String,
+    },
+    /// More slices than whole cores.
+    #[error("cannot give {count} ranks whole cores of their own: CPUs {cpus} are {cores} cores")]
+    TooManySlices {
+        /// Slices asked for.
+        count: u32,
+        /// Cores there are.
+        cores: usize,
+        /// The CPUs split.
+        cpus: CpuSet,
+    },
+    /// An option value that is not one of its choices.
+    #[error("{option} {value:?}: expected {expected}")]
+    BadChoice {
+        /// The option.
+        option: &'static str,
+        /// The value.
+        value: String,
+        /// The choices.
+        expected: &'static str,
+    },
+    /// `--mem gpu` for a device with no GPU memory node.
+    #[error(
+        "{device} has no GPU memory node (only coherent GPUs such as Grace Hopper expose their memory as one)"
+    )]
+    NoGpuMemoryNode {
+        /// The device.
+        device: String,
+    },
+    /// A device's node without CPUs, and no node with CPUs known to be near.
+    #[error("node {node} has no CPUs, and no distances tell which node with CPUs is nearest")]
+    NoCpuNodeNear {
+        /// The node.
+        node: NodeId,
+    },
+    /// A binding still refused after stepping down.
+    #[error("{steps}; that was refused too: {last}")]
+    SteppedDown {
+        /// The steps taken, `; `-joined.
+        steps: String,
+        /// The last refusal.
+        last: Box<Error>,
+    },
     /// The command could not be executed.
     #[error("cannot run {program:?}: {why}")]
     Exec {
@@ -246,6 +361,10 @@ impl From<LocateError> for Error {
             LocateError::WithoutNode { device } => Error::DeviceWithoutNode {
                 device: device.to_string(),
             },
+            LocateError::File { path, why } => Error::DeviceOfFile {
+                path: path.display().to_string(),
+                why,
+            },
         }
     }
 }
@@ -254,12 +373,16 @@ impl Error {
     /// Whether the error came from validation, before any system call
     /// (nothing was applied).
     pub fn is_validation(&self) -> bool {
+        if let Error::SteppedDown { last, .. } = self {
+            return last.is_validation();
+        }
         !matches!(
             self,
             Error::Syscall { .. }
                 | Error::Exec { .. }
                 | Error::Io { .. }
                 | Error::PermissionDenied { .. }
+                | Error::NeedsRoot { .. }
                 | Error::NoSuchProcess { .. }
         )
     }

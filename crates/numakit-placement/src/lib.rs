@@ -6,7 +6,8 @@
 //! first-touch initialisation from threads pinned to the node that will use
 //! each part ([`Placer::first_touch`]); where each page of a range lives
 //! ([`Placer::page_counts`], one batched `move_pages` query per chunk); and
-//! migration of ranges and whole processes.
+//! migration of ranges and whole processes; and the system-wide
+//! weighted-interleave node weights ([`weights`]).
 //!
 //! Every request is checked against the machine model
 //! ([`numakit_topo::Machine`]: nodes, CPUs, devices, and the CPUs and nodes
@@ -19,6 +20,12 @@
 //!
 //! [`RunRequest`] → [`Plan`] → [`Plan::apply_to_current_process`] →
 //! [`exec`] is what `numakit run` and the numactl-compatible interface use.
+//!
+//! For GPU workers, [`near`] names the device the way the worker's framework
+//! will (`cuda:N`, `rocm:N`, a UUID, or the launcher's rank via
+//! [`launcher`]), [`slice`] gives each rank whole cores of its own, and
+//! [`fallback`] steps a binding the cpuset or the kernel refuses down, when
+//! asked to; [`near::bind_near`] does it all for the calling thread.
 //!
 //! # Example
 //! ```
@@ -34,23 +41,36 @@
 
 mod backend;
 mod error;
+pub mod fallback;
+pub mod launcher;
 mod mapping;
 pub mod maps;
+pub mod near;
+pub mod pagecache;
 mod pages;
 mod placer;
 mod plan;
 mod policy;
+pub mod slice;
+pub mod weights;
 
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
 pub use error::{Error, Result};
+pub use fallback::{Fallback, Step};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
+pub use near::{NearMemory, NearResolution, ShareRequest, resolve_near};
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
 pub use plan::{
-    CpuBinding, Plan, RunRequest, check_nodes, check_policy, exec, require_live, resolve_cpus,
+    CpuBinding, Plan, RunRequest, SharedCpus, check_nodes, check_policy, exec, require_live,
+    resolve_cpus,
 };
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
+pub use slice::{Share, cpu_slices};
 
+/// What `--near` takes: a device, a GPU by framework number or UUID, or
+/// `auto`: see [`numakit_topo::gpu`].
+pub use numakit_topo::gpu::NearSpec;
 /// Devices by name (`gpu:0`, `net:eth0`, ...), resolved to their node by
 /// the machine model: see [`numakit_topo::locate`].
 pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};

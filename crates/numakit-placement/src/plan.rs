@@ -15,6 +15,9 @@ use numakit_topo::Machine;
 use numakit_types::{CpuSet, NodeId, NodeSet};
 
 use crate::backend::{Backend, LiveBackend};
+use crate::fallback::{Fallback, Step, cpu_ladder, memory_ladder};
+use crate::near::NearMemory;
+use crate::slice::{Share, cpu_slices};
 use crate::{DeviceSpec, Error, KernelSupport, Mode, Policy, PolicyFlags, ResolvedDevice, Result};
 
 /// Where the command's threads may run.
@@ -78,6 +81,24 @@ pub struct RunRequest {
     /// (the kernel sets home nodes on ranges, which exec discards; use
     /// [`crate::Placer::set_home_node`] on a range instead).
     pub home_node: Option<NodeId>,
+    /// A device already resolved (by [`crate::near::resolve_near`]), used
+    /// instead of `near`.
+    pub near_device: Option<ResolvedDevice>,
+    /// Run on this slice of the CPUs (the near node's, or the binding's):
+    /// whole cores, exclusive of the other slices ([`crate::slice`]).
+    pub share: Option<Share>,
+    /// Where memory goes near a device.
+    pub near_memory: NearMemory,
+    /// How far a refused binding may step down ([`crate::fallback`]).
+    pub fallback: Fallback,
+}
+
+/// A near device's nodes: the device, where its CPUs come from, where its
+/// memory goes.
+struct NearTarget {
+    device: ResolvedDevice,
+    cpu_node: NodeId,
+    mem_node: NodeId,
 }
 
 impl RunRequest {
@@ -126,15 +147,74 @@ impl RunRequest {
         kernel: &KernelSupport,
         root: Option<&Root>,
     ) -> Result<Plan> {
-        let device = match &self.near {
-            Some(spec) => Some(spec.resolve(machine, root)?),
+        let mut notes = Vec::new();
+        let mut steps = Vec::new();
+        let near = self.near_target(machine, root, &mut notes)?;
+        let memory = match self.memory_policy(near.as_ref())? {
+            Some(p) => memory_ladder(p, self.fallback, &mut steps, |p| {
+                check_policy(p, machine, kernel)
+            })?,
             None => None,
         };
+        let (cpus, shared) = self.cpu_set(machine, near.as_ref(), &mut steps)?;
+        self.check_home_node(memory.as_ref(), kernel)?;
+        Ok(Plan {
+            memory,
+            cpus,
+            device: near.map(|n| n.device),
+            shared,
+            notes,
+            steps,
+            fallback: self.fallback,
+        })
+    }
+
+    fn near_target(
+        &self,
+        m: &Machine,
+        root: Option<&Root>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<NearTarget>> {
+        let device = match (&self.near_device, &self.near) {
+            (Some(d), _) => d.clone(),
+            (None, Some(spec)) => spec.resolve(m, root)?,
+            (None, None) => return Ok(None),
+        };
+        let cpu_node = crate::near::cpu_node(m, device.node)
+            .ok_or(Error::NoCpuNodeNear { node: device.node })?;
+        if cpu_node != device.node {
+            let d = m
+                .distance(device.node, cpu_node)
+                .map_or_else(|| "?".to_string(), |d| d.to_string());
+            notes.push(format!(
+                "node {} has no CPUs: the CPUs are node {cpu_node}'s, the nearest (distance {d})",
+                device.node
+            ));
+        }
+        let mem_node = match self.near_memory {
+            NearMemory::Node => device.node,
+            NearMemory::Gpu => m
+                .pci_device(device.address)
+                .and_then(|d| d.gpu_memory_node)
+                .ok_or_else(|| Error::NoGpuMemoryNode {
+                    device: device.address.to_string(),
+                })?,
+        };
+        Ok(Some(NearTarget {
+            device,
+            cpu_node,
+            mem_node,
+        }))
+    }
+
+    /// The memory policy asked for, else the near device's node; with the
+    /// balancing flag when asked.
+    fn memory_policy(&self, near: Option<&NearTarget>) -> Result<Option<Policy>> {
         let mut memory = self.memory.clone();
         if memory.is_none()
-            && let Some(d) = &device
+            && let Some(n) = near
         {
-            memory = Some(Policy::on_node(d.node));
+            memory = Some(Policy::on_node(n.mem_node));
         }
         if self.balancing {
             match &mut memory {
@@ -148,37 +228,65 @@ impl RunRequest {
                 }
             }
         }
-        if let Some(p) = &memory {
-            check_policy(p, machine, kernel)?;
-        }
+        Ok(memory)
+    }
+
+    /// The CPUs to bind to (the binding asked for, else the near node's),
+    /// cut to this request's slice; a refusal steps down as the fallback
+    /// allows.
+    fn cpu_set(
+        &self,
+        m: &Machine,
+        near: Option<&NearTarget>,
+        steps: &mut Vec<Step>,
+    ) -> Result<(Option<CpuSet>, Option<SharedCpus>)> {
         // the cpuset's CPUs, not the affinity a taskset may have narrowed
-        let cpuset = machine.allowed.cpus.clone();
-        let cpus = match (&self.cpus, &device) {
-            (Some(b), _) => Some(resolve_cpus_within(b, machine, cpuset.as_ref())?),
-            (None, Some(d)) => Some(device_cpus(d, machine, cpuset.as_ref())?),
-            (None, None) => None,
+        let cpuset = m.allowed.cpus.clone();
+        let (label, wanted) = match (&self.cpus, near) {
+            (Some(b), _) => (b.to_string(), resolve_cpus_within(b, m, cpuset.as_ref())),
+            (None, Some(n)) => (
+                format!("CPUs of node {}", n.cpu_node),
+                near_cpus(n, m, cpuset.as_ref(), self.share),
+            ),
+            (None, None) => return Ok((None, None)),
         };
-        if let Some(h) = self.home_node {
-            if !kernel.home_node {
-                return Err(Error::Unsupported {
-                    feature: "home node (set_mempolicy_home_node)",
-                    needs: "5.17",
-                    kernel: kernel.release.clone(),
+        let pool = match wanted {
+            Ok(c) => c,
+            Err(e) if self.fallback == Fallback::None && e.is_refusal() => {
+                steps.push(Step {
+                    refused: label,
+                    why: e.to_string(),
+                    instead: "running on the CPUs the process has".into(),
                 });
+                return Ok((None, None));
             }
-            match &memory {
-                Some(p)
-                    if matches!(p.mode, Mode::Bind | Mode::PreferredMany)
-                        && p.nodes.contains(h) => {}
-                _ => return Err(Error::BadHomeNode { node: h }),
-            }
-            return Err(Error::HomeNodeNeedsRange);
+            Err(e) => return Err(e),
+        };
+        let Some(share) = self.share else {
+            return Ok((Some(pool), None));
+        };
+        let slices = cpu_slices(m, &pool, share.count)?;
+        let mine = slices[share.index as usize % slices.len()].clone();
+        Ok((Some(mine), Some(SharedCpus { share, pool })))
+    }
+
+    fn check_home_node(&self, memory: Option<&Policy>, kernel: &KernelSupport) -> Result<()> {
+        let Some(h) = self.home_node else {
+            return Ok(());
+        };
+        if !kernel.home_node {
+            return Err(Error::Unsupported {
+                feature: "home node (set_mempolicy_home_node)",
+                needs: "5.17",
+                kernel: kernel.release.clone(),
+            });
         }
-        Ok(Plan {
-            memory,
-            cpus,
-            device,
-        })
+        match memory {
+            Some(p)
+                if matches!(p.mode, Mode::Bind | Mode::PreferredMany) && p.nodes.contains(h) => {}
+            _ => return Err(Error::BadHomeNode { node: h }),
+        }
+        Err(Error::HomeNodeNeedsRange)
     }
 }
 
@@ -191,6 +299,24 @@ pub struct Plan {
     pub cpus: Option<CpuSet>,
     /// The device `--near` named, resolved.
     pub device: Option<ResolvedDevice>,
+    /// The slice `cpus` is, and the CPUs it was cut from.
+    pub shared: Option<SharedCpus>,
+    /// How the plan was worked out where that is not obvious (CPUs from
+    /// another node than the device's).
+    pub notes: Vec<String>,
+    /// Bindings refused at validation and stepped down.
+    pub steps: Vec<Step>,
+    /// How far a binding refused when applied may step down.
+    pub fallback: Fallback,
+}
+
+/// A CPU slice: which, and of what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCpus {
+    /// The slice.
+    pub share: Share,
+    /// The CPUs cut into slices.
+    pub pool: CpuSet,
 }
 
 impl Plan {
@@ -218,14 +344,56 @@ impl Plan {
         self.apply(&LiveBackend)
     }
 
+    /// Like [`apply`](Self::apply), stepping down as [`Plan::fallback`]
+    /// allows when the kernel refuses; returns the steps taken.
+    pub fn apply_stepping(&self, backend: &dyn Backend) -> Result<Vec<Step>> {
+        let mut steps = Vec::new();
+        if let Some(c) = &self.cpus {
+            cpu_ladder(c, self.fallback, &mut steps, |c| {
+                backend
+                    .set_affinity(0, c)
+                    .map_err(|e| Error::from_errno(format!("binding to CPUs {c}"), e, None))
+            })?;
+        }
+        if let Some(p) = &self.memory {
+            memory_ladder(p.clone(), self.fallback, &mut steps, |p| {
+                backend
+                    .set_mempolicy(p)
+                    .map_err(|e| Error::from_errno(format!("setting memory policy {p}"), e, None))
+            })?;
+        }
+        Ok(steps)
+    }
+
+    /// Tries the plan with the real kernel on a thread of its own, which
+    /// then ends: whether the kernel would accept it (and the steps it
+    /// would take), without changing the calling thread. Refuses a root
+    /// that is not the running system.
+    pub fn try_on_a_thread(&self, root: &Root) -> Result<Vec<Step>> {
+        require_live(root, "try a placement")?;
+        let plan = self.clone();
+        std::thread::scope(|s| {
+            s.spawn(move || plan.apply_stepping(&LiveBackend))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
     /// One line per thing the plan sets, for `-v`.
     pub fn describe(&self) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(d) = &self.device {
             v.push(format!("near {} ({}): node {}", d.spec, d.address, d.node));
         }
+        v.extend(self.notes.iter().cloned());
         if let Some(c) = &self.cpus {
-            v.push(format!("cpus {c}"));
+            match &self.shared {
+                Some(s) => v.push(format!(
+                    "cpus {c} (slice {} of {} of {})",
+                    s.share.index, s.share.count, s.pool
+                )),
+                None => v.push(format!("cpus {c}")),
+            }
         }
         if let Some(p) = &self.memory {
             v.push(format!("memory {p}"));
@@ -438,10 +606,20 @@ fn resolve_cpus_within(
     }
 }
 
-fn device_cpus(d: &ResolvedDevice, machine: &Machine, allowed: Option<&CpuSet>) -> Result<CpuSet> {
-    let node_cpus = machine.cpus_of_nodes(&std::iter::once(d.node).collect());
-    let mut cpus = match &d.local_cpus {
-        Some(l) if !l.is_empty() && l.is_subset(&node_cpus) => l.clone(),
+/// The CPUs near a device: its `local_cpulist` when that lies within its
+/// CPU node (and no `share` is asked for: slices are cut from the whole
+/// node, so that ranks on one node agree), else the node's CPUs; within
+/// the allowed CPUs.
+fn near_cpus(
+    n: &NearTarget,
+    machine: &Machine,
+    allowed: Option<&CpuSet>,
+    share: Option<Share>,
+) -> Result<CpuSet> {
+    let sliced = share.is_some();
+    let node_cpus = machine.cpus_of_nodes(&std::iter::once(n.cpu_node).collect());
+    let mut cpus = match &n.device.local_cpus {
+        Some(l) if !sliced && !l.is_empty() && l.is_subset(&node_cpus) => l.clone(),
         _ => node_cpus,
     };
     if let Some(a) = allowed {
@@ -449,7 +627,7 @@ fn device_cpus(d: &ResolvedDevice, machine: &Machine, allowed: Option<&CpuSet>) 
     }
     if cpus.is_empty() {
         return Err(Error::NoCpusOnNodes {
-            nodes: std::iter::once(d.node).collect(),
+            nodes: std::iter::once(n.cpu_node).collect(),
         });
     }
     Ok(cpus)

@@ -3,24 +3,42 @@
 //! (the live `/` included) is read while recording.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 use crate::fd;
 use crate::source::{Node, Source, Walk};
 
 /// A directory on the host, read as `/`; links are resolved by
 /// [`crate::resolve`], one component at a time.
+///
+/// Every path it is given is already resolved, so it opens each one
+/// refusing any link on the way, at the moment of opening
+/// (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` from the directory's
+/// descriptor, or `O_NOFOLLOW` one component at a time where the kernel
+/// lacks `openat2`): a file swapped for a link after the resolver looked at
+/// it is refused, never followed out of the root.
 #[derive(Debug)]
 pub(crate) struct Dir {
     base: PathBuf,
+    /// The directory, opened once with `O_PATH`; `None` if that failed
+    /// (every read then fails the same way).
+    fd: Option<OwnedFd>,
 }
 
 impl Dir {
     /// The directory `base` (canonical: no link on the way) as a root.
     pub(crate) fn new(base: PathBuf) -> Dir {
-        Dir { base }
+        let fd = rustix::fs::open(
+            &base,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok();
+        Dir { base, fd }
     }
 
     /// The directory this root is.
@@ -28,10 +46,54 @@ impl Dir {
         &self.base
     }
 
-    /// The host path of `p`, a path inside the root.
-    fn host(&self, p: &str) -> PathBuf {
-        self.base.join(p.trim_start_matches('/'))
+    /// Opens the resolved path `p` with `flags`, refusing every link on the
+    /// way and in the last component (`ELOOP`).
+    fn open(&self, p: &str, flags: OFlags) -> io::Result<OwnedFd> {
+        let base = self.fd.as_ref().ok_or(Errno::BADF)?;
+        let rel = match p.trim_start_matches('/') {
+            "" => ".",
+            r => r,
+        };
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(base, rel, flags, Mode::empty(), how) {
+            Err(Errno::NOSYS) => open_nofollow(base, rel, flags),
+            r => Ok(r?),
+        }
     }
+
+    /// The directory holding the resolved path `p`, opened without
+    /// following links, and the last component's name.
+    fn parent<'p>(&self, p: &'p str) -> io::Result<(OwnedFd, &'p str)> {
+        let (parent, name) = p.trim_end_matches('/').rsplit_once('/').unwrap_or(("", p));
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Errno::INVAL.into());
+        }
+        Ok((self.open(parent, OFlags::PATH | OFlags::DIRECTORY)?, name))
+    }
+}
+
+/// `openat` one component at a time, each with `O_NOFOLLOW`: the fallback
+/// for kernels before 5.6. `rel` is resolved (no `..`).
+fn open_nofollow(base: &OwnedFd, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut cur = rustix::fs::openat(base, ".", dir_flags, Mode::empty())?;
+    let mut comps = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .peekable();
+    while let Some(c) = comps.next() {
+        if c == ".." {
+            return Err(Errno::INVAL.into());
+        }
+        let f = if comps.peek().is_some() {
+            dir_flags
+        } else {
+            flags
+        };
+        cur = rustix::fs::openat(&cur, c, f, Mode::empty())?;
+    }
+    Ok(cur)
 }
 
 impl Source for Dir {
@@ -42,37 +104,60 @@ impl Source for Dir {
 
 impl Walk for Dir {
     fn lstat(&self, p: &str) -> io::Result<Option<Node>> {
-        let hp = self.host(p);
-        match std::fs::symlink_metadata(&hp) {
-            Ok(m) if m.file_type().is_symlink() => Ok(Some(Node::Symlink(
-                std::fs::read_link(&hp)?.to_string_lossy().into_owned(),
-            ))),
-            Ok(m) if m.is_dir() => Ok(Some(Node::Dir)),
-            Ok(_) => Ok(Some(Node::File)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        if p.trim_matches('/').is_empty() {
+            return Ok(self.fd.as_ref().map(|_| Node::Dir));
         }
+        let (dir, name) = match self.parent(p) {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let st = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => Node::Symlink(
+                rustix::fs::readlinkat(&dir, name, Vec::new())?
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            FileType::Directory => Node::Dir,
+            _ => Node::File,
+        }))
     }
 
     /// Refuses special files as [`crate::fast_dir::FastDir`] does.
     fn read_file(&self, p: &str) -> io::Result<Vec<u8>> {
-        let fd = rustix::fs::open(
-            self.host(p),
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = self.open(p, OFlags::RDONLY | OFlags::NONBLOCK)?;
         fd::read_regular(&fd, false)
     }
 
     fn read_link_at(&self, p: &str) -> io::Result<String> {
-        Ok(std::fs::read_link(self.host(p))?
+        let (dir, name) = self.parent(p)?;
+        Ok(rustix::fs::readlinkat(&dir, name, Vec::new())?
             .to_string_lossy()
             .into_owned())
     }
 
     fn list_dir(&self, p: &str) -> io::Result<Vec<String>> {
-        list_host_dir(&self.host(p))
+        let fd = self.open(p, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        list_fd(&fd)
     }
+}
+
+/// The names in the open directory `fd`, unsorted, without `.` and `..`.
+pub(crate) fn list_fd(fd: &OwnedFd) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for e in rustix::fs::Dir::read_from(fd)? {
+        let e = e?;
+        let n = e.file_name().to_string_lossy();
+        if n != "." && n != ".." {
+            names.push(n.into_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// The names in the host directory `p`, unsorted.

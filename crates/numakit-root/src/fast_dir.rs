@@ -85,15 +85,7 @@ impl Source for FastDir {
 
     fn list(&self, path: &str) -> io::Result<Vec<String>> {
         let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        let mut names = Vec::new();
-        for e in rustix::fs::Dir::read_from(&fd)? {
-            let e = e?;
-            let n = e.file_name().to_string_lossy();
-            if n != "." && n != ".." {
-                names.push(n.into_owned());
-            }
-        }
-        Ok(names)
+        crate::dir::list_fd(&fd)
     }
 
     /// The path the kernel reached, read back from `/proc/self/fd`.

@@ -14,16 +14,27 @@ use rustix::io::Errno;
 /// for regular files and for sysfs attributes (which hand over their whole
 /// value in one read), not for procfs files longer than a page, whose reads
 /// stop at record boundaries.
+///
+/// For the live system's files, which the kernel makes: up to 1 GiB (the
+/// maps of a process with millions of mappings run to hundreds of MiB).
 pub(crate) fn read(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
-    read_with(fd, one_shot, None)
+    read_with(fd, one_shot, None, 1 << 30)
 }
 
 /// [`read`] for files that should be regular: a special file (a FIFO
 /// reads as empty when opened with `O_NONBLOCK`, a device fills every read)
 /// is refused. The type is asked only when the first read comes back empty
 /// or full, so the attributes of a copied sysfs cost no extra call.
+/// A copy can hold anything: a file larger than
+/// [`crate::limits::MAX_FILE_BYTES`], more than sysfs or procfs ever hold, is
+/// refused.
 pub(crate) fn read_regular(fd: &OwnedFd, one_shot: bool) -> io::Result<Vec<u8>> {
-    read_with(fd, one_shot, Some(refuse_special))
+    read_with(
+        fd,
+        one_shot,
+        Some(refuse_special),
+        crate::limits::MAX_FILE_BYTES,
+    )
 }
 
 /// Refuses a FIFO, socket or device node: a directory root is a copy of
@@ -42,6 +53,7 @@ fn read_with(
     fd: &OwnedFd,
     one_shot: bool,
     guard: Option<fn(&OwnedFd) -> io::Result<()>>,
+    limit: u64,
 ) -> io::Result<Vec<u8>> {
     thread_local! {
         // one zeroed buffer per thread, reused for every read
@@ -66,8 +78,8 @@ fn read_with(
                 // skip the extra call that would only return 0
                 return Ok(v);
             }
-            if v.len() as u64 > crate::MAX_SNAPSHOT_BYTES {
-                return Err(io::Error::other("file too large"));
+            if v.len() as u64 > limit {
+                return Err(io::Error::from(Errno::FBIG));
             }
         }
     })

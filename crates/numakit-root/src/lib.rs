@@ -35,6 +35,7 @@ mod archive;
 mod dir;
 mod fast_dir;
 mod fd;
+mod limits;
 mod live;
 mod record;
 mod resolve;
@@ -48,9 +49,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use archive::MAX_SNAPSHOT_BYTES;
+pub use limits::{
+    MAX_FILE_BYTES, MAX_HELD_BYTES, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SNAPSHOT_BYTES,
+};
 pub use record::{Recorded, RecordedEntry};
-pub use snapshot::write_snapshot;
+pub use snapshot::{Existing, write_snapshot};
 
 use dir::Dir;
 use fast_dir::FastDir;
@@ -75,6 +78,9 @@ pub enum RootError {
         /// The cause.
         source: io::Error,
     },
+    /// The directory or tarball holds neither `sys/` nor `proc/`.
+    #[error("root '{}' holds neither sys/ nor proc/: it is no copy of a machine", .0.display())]
+    NoMachine(PathBuf),
     /// The tarball could not be read.
     #[error("cannot read snapshot '{}': {reason}", .path.display())]
     BadSnapshot {
@@ -145,21 +151,43 @@ impl Root {
                 path: path.into(),
                 source: e,
             })?;
-            let source: Arc<dyn Source> = if canon == Path::new("/") {
-                Arc::new(Live::new())
-            } else {
-                match FastDir::open(canon.clone()) {
-                    Some(fast) => Arc::new(fast),
-                    None => Arc::new(Dir::new(canon)),
-                }
+            if canon == Path::new("/") {
+                return Ok(Root::with(Arc::new(Live::new()), label));
+            }
+            let source: Arc<dyn Source> = match FastDir::open(canon.clone()) {
+                Some(fast) => Arc::new(fast),
+                None => Arc::new(Dir::new(canon)),
             };
-            return Ok(Root::with(source, label));
+            return Root::checked(source, path, label);
         }
         if meta.is_file() {
             let tree = archive::load(path)?;
-            return Ok(Root::with(Arc::new(tree), label));
+            return Root::checked(Arc::new(tree), path, label);
         }
         Err(RootError::NotARoot(path.into()))
+    }
+
+    /// `source` as a root if it holds a machine: its top can be listed and
+    /// holds `sys/` or `proc/`, each listable where present. An unreadable
+    /// or empty copy is refused, never read as a machine with every fact
+    /// unknown.
+    fn checked(source: Arc<dyn Source>, path: &Path, label: String) -> Result<Root, RootError> {
+        let io = |e| RootError::Io {
+            path: path.into(),
+            source: e,
+        };
+        let top = source.list("/").map_err(io)?;
+        let mut found = false;
+        for d in ["sys", "proc"] {
+            if top.iter().any(|n| n == d) && source.is_dir(&format!("/{d}")) {
+                source.list(&format!("/{d}")).map_err(io)?;
+                found = true;
+            }
+        }
+        if !found {
+            return Err(RootError::NoMachine(path.into()));
+        }
+        Ok(Root::with(source, label))
     }
 
     /// Opens `path` if given, else the live system.

@@ -21,7 +21,11 @@ pub(crate) fn resolve<W: Walk + ?Sized>(
     follow_last: bool,
     mut on_link: impl FnMut(&str, &str),
 ) -> io::Result<String> {
-    let mut done: Vec<String> = Vec::new();
+    // the path resolved so far ("" is the top) and where each of its
+    // components starts: a component is pushed and popped without copying
+    // the path, so resolving is linear in its length
+    let mut cur = String::new();
+    let mut starts: Vec<usize> = Vec::new();
     let mut todo: Vec<String> = path
         .split('/')
         .rev()
@@ -33,26 +37,31 @@ pub(crate) fn resolve<W: Walk + ?Sized>(
         match c.as_str() {
             "." => continue,
             ".." => {
-                done.pop();
+                if let Some(s) = starts.pop() {
+                    cur.truncate(s);
+                }
                 continue;
             }
             _ => {}
         }
-        done.push(c);
-        let is_last = todo.is_empty();
-        if is_last && !follow_last {
+        starts.push(cur.len());
+        cur.push('/');
+        cur.push_str(&c);
+        if todo.is_empty() && !follow_last {
             break;
         }
-        let cur = join_abs(&done);
         if let Some(Node::Symlink(target)) = w.lstat(&cur)? {
             links += 1;
             if links > MAX_LINKS {
                 return Err(io::Error::from(Errno::LOOP));
             }
             on_link(&cur, &target);
-            done.pop();
+            if let Some(s) = starts.pop() {
+                cur.truncate(s);
+            }
             if target.starts_with('/') {
-                done.clear();
+                cur.clear();
+                starts.clear();
             }
             todo.extend(
                 target
@@ -63,7 +72,10 @@ pub(crate) fn resolve<W: Walk + ?Sized>(
             );
         }
     }
-    Ok(join_abs(&done))
+    if cur.is_empty() {
+        cur.push('/');
+    }
+    Ok(cur)
 }
 
 /// [`resolve`] where nobody listens for links.

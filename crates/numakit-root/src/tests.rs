@@ -151,9 +151,16 @@ fn tarball_long_names_count_against_the_size_limit() {
         b.append_data(&mut h, long, &b"1"[..]).unwrap();
         b.finish().unwrap();
     }
-    assert!(archive::load_limited(&f, 1 << 20).is_ok());
+    let limits = |stream| archive::Limits {
+        stream,
+        held: 1 << 20,
+    };
+    assert!(
+        archive::load_limited(&f, limits(1 << 20)).is_err(),
+        "longer than PATH_MAX"
+    );
     assert!(matches!(
-        archive::load_limited(&f, 16 << 10),
+        archive::load_limited(&f, limits(16 << 10)),
         Err(RootError::BadSnapshot { .. })
     ));
     std::fs::remove_dir_all(&d).unwrap();
@@ -271,4 +278,199 @@ fn live_recording_root_records_links_and_is_not_live() {
         Some(&RecordedEntry::Dir)
     );
     assert!(!rec.recorded().entries.contains_key("/proc"));
+}
+
+/// Exchanges two paths atomically, again and again, until `stop` is set.
+fn keep_swapping(pairs: Vec<(PathBuf, PathBuf)>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for (a, b) in &pairs {
+            renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).unwrap();
+        }
+    }
+}
+
+/// Issue 15: a file or a folder of a directory root swapped for a link to a
+/// host file while the root is recorded is refused at open time, never
+/// followed: no byte of the host file is read or recorded, whichever reads
+/// the race lands on.
+#[test]
+fn issue15_recording_never_follows_a_link_swapped_in() {
+    let d = tmp("swap");
+    let secret = d.join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("data"), "SECRET-HOST-BYTES\n").unwrap();
+    let r = d.join("root");
+    std::fs::create_dir_all(r.join("sys/f")).unwrap();
+    std::fs::create_dir_all(r.join("sys/d")).unwrap();
+    std::fs::write(r.join("sys/f/data"), "inside\n").unwrap();
+    std::fs::write(r.join("sys/d/data"), "inside\n").unwrap();
+    // the other side of each exchange: links to the host's secret
+    symlink(secret.join("data"), r.join("sys/f/alt")).unwrap();
+    symlink(&secret, r.join("sys/d.alt")).unwrap();
+    let root = Root::open(&r).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pairs = vec![
+        (r.join("sys/f/data"), r.join("sys/f/alt")),
+        (r.join("sys/d"), r.join("sys/d.alt")),
+    ];
+    let swapper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || keep_swapping(pairs, stop))
+    };
+    let mut leaked = Vec::new();
+    for _ in 0..4000 {
+        let rec = root.start_recording();
+        for p in ["/sys/f/data", "/sys/d/data"] {
+            if let Ok(b) = rec.read(p)
+                && b.starts_with(b"SECRET")
+            {
+                leaked.push(p);
+            }
+        }
+        let _ = rec.read_dir("/sys/d");
+        let _ = rec.exists("/sys/d/data");
+        for e in rec.recorded().entries.values() {
+            if matches!(e, RecordedEntry::File(b) if b.starts_with(b"SECRET")) {
+                leaked.push("a recorded file");
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(
+        leaked.is_empty(),
+        "host bytes read {} times, first through {:?}",
+        leaked.len(),
+        leaked.first()
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A small recording to write.
+fn small_record() -> Recorded {
+    let mut rec = Recorded::default();
+    rec.entries.insert("/sys".into(), RecordedEntry::Dir);
+    rec.entries
+        .insert("/sys/x".into(), RecordedEntry::File(Arc::from(&b"1\n"[..])));
+    rec
+}
+
+/// The names in `d`, sorted.
+fn names(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 15: writing a snapshot never touches a file it did not create: not
+/// another user's `X.tar.partial` or `X.partial`, not what a link planted at
+/// those names (or at the target's) points at; without `Replace` an
+/// existing target is kept; a failed rename leaves nothing behind.
+#[test]
+fn issue15_snapshot_writes_only_its_own_temporary_file() {
+    let d = tmp("snapwrite");
+    let victim = d.join("victim");
+    std::fs::write(&victim, "root only\n").unwrap();
+    for n in ["s.tar.partial", "s.partial", "s.tar.gz.partial"] {
+        symlink(&victim, d.join(n)).unwrap();
+    }
+    std::fs::write(d.join("t.tar.partial"), "someone else's\n").unwrap();
+    let out = d.join("s.tar.gz");
+    let rec = small_record();
+    assert_eq!(write_snapshot(&rec, &out, Existing::Keep).unwrap(), 2);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root only\n");
+    assert!(Root::open(&out).unwrap().read("/sys/x").is_ok());
+    // kept unless asked to replace, even when the file appeared meanwhile
+    let e = write_snapshot(&rec, &out, Existing::Keep).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+    // a link at the target is replaced, never written through
+    let t = d.join("t.tar.gz");
+    symlink(&victim, &t).unwrap();
+    write_snapshot(&rec, &t, Existing::Replace).unwrap();
+    assert!(
+        !std::fs::symlink_metadata(&t)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root only\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("t.tar.partial")).unwrap(),
+        "someone else's\n"
+    );
+    // a rename that fails (a folder at the name) leaves no file behind
+    std::fs::create_dir(d.join("dir.tar.gz")).unwrap();
+    std::fs::write(d.join("dir.tar.gz/inside"), "x").unwrap();
+    assert!(write_snapshot(&rec, &d.join("dir.tar.gz"), Existing::Replace).is_err());
+    assert_eq!(
+        names(&d),
+        [
+            "dir.tar.gz",
+            "s.partial",
+            "s.tar.gz",
+            "s.tar.gz.partial",
+            "s.tar.partial",
+            "t.tar.gz",
+            "t.tar.partial",
+            "victim"
+        ]
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Issue 15: writers racing to one name each own their temporary file: all
+/// succeed, the last rename wins, nothing is left behind.
+#[test]
+fn issue15_concurrent_snapshots_to_one_name() {
+    let d = tmp("snaprace");
+    let out = d.join("s.tar.gz");
+    let rec = small_record();
+    for _ in 0..20 {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| write_snapshot(&rec, &out, Existing::Replace)))
+                .collect();
+            for h in handles {
+                assert_eq!(h.join().unwrap().unwrap(), 2);
+            }
+        });
+        assert_eq!(names(&d), ["s.tar.gz"]);
+        assert!(Root::open(&out).unwrap().read("/sys/x").is_ok());
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Issue 15: a copy that holds no machine is refused: an empty directory, a
+/// tarball without `sys/` or `proc/`.
+#[test]
+fn issue15_a_root_without_sys_or_proc_is_refused() {
+    let d = tmp("nomachine");
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(matches!(Root::open(&empty), Err(RootError::NoMachine(_))));
+    std::fs::create_dir_all(empty.join("etc")).unwrap();
+    assert!(matches!(Root::open(&empty), Err(RootError::NoMachine(_))));
+    std::fs::create_dir_all(empty.join("proc")).unwrap();
+    assert!(Root::open(&empty).is_ok());
+    let f = d.join("other.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&f).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "top/etc/hostname", &b"x"[..])
+            .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, "top/etc/", std::io::empty()).unwrap();
+        b.finish().unwrap();
+    }
+    assert!(matches!(Root::open(&f), Err(RootError::NoMachine(_))));
+    std::fs::remove_dir_all(&d).unwrap();
 }

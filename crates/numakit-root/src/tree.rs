@@ -42,33 +42,65 @@ impl Tree {
     /// Puts `e` at the path made of `comps`, making its parents directories.
     /// A file or link where a directory is needed, or an entry already at
     /// the path, gives way to the later entry; a directory put where one
-    /// already is keeps the names it has.
-    pub(crate) fn insert(&mut self, comps: &[String], e: Entry) {
-        // make parents
-        for i in 0..comps.len() {
-            let parent = join_abs(&comps[..i]);
-            let child = comps[i].clone();
-            match self
-                .entries
-                .entry(parent)
-                .or_insert_with(|| Entry::Dir(BTreeSet::new()))
+    /// already is keeps the names it has. Returns the bytes of the paths and
+    /// names it added.
+    ///
+    /// Linear in the length of the path: only the parents that are missing
+    /// are visited, each once, and every path is a prefix of one string.
+    pub(crate) fn insert(&mut self, comps: &[String], e: Entry) -> usize {
+        if comps.is_empty() {
+            // the top itself is always a directory
+            return 0;
+        }
+        let full = join_abs(comps);
+        // `prefix(k)`: the path of the first k components ("/" for none)
+        let mut ends = Vec::with_capacity(comps.len() + 1);
+        ends.push(1);
+        let mut at = 0;
+        for c in comps {
+            at += 1 + c.len();
+            ends.push(at);
+        }
+        let prefix = |k: usize| &full[..ends[k]];
+        // the deepest parent there is; a file or link there becomes a folder
+        let mut k = comps.len() - 1;
+        loop {
+            match self.entries.get_mut(prefix(k)) {
+                Some(Entry::Dir(_)) => break,
+                Some(other) => {
+                    *other = Entry::Dir(BTreeSet::new());
+                    break;
+                }
+                None if k == 0 => {
+                    self.entries.insert("/".into(), Entry::Dir(BTreeSet::new()));
+                    break;
+                }
+                None => k -= 1,
+            }
+        }
+        let mut added = 0;
+        for j in k..comps.len() {
+            if let Some(Entry::Dir(names)) = self.entries.get_mut(prefix(j))
+                && names.insert(comps[j].clone())
             {
-                Entry::Dir(c) => {
-                    c.insert(child);
-                }
-                other => {
-                    // a file or link where a folder is needed: the later entry wins
-                    *other = Entry::Dir(BTreeSet::from([child]));
-                }
+                added += comps[j].len();
+            }
+            if j + 1 < comps.len() {
+                self.entries
+                    .insert(prefix(j + 1).to_string(), Entry::Dir(BTreeSet::new()));
+                added += ends[j + 1];
             }
         }
-        let p = join_abs(comps);
-        match (self.entries.get_mut(&p), e) {
+        match (self.entries.get_mut(&full), e) {
             (Some(Entry::Dir(_)), Entry::Dir(_)) => {}
-            (_, e) => {
-                self.entries.insert(p, e);
+            (old, e) => {
+                if old.is_none() {
+                    added += full.len();
+                }
+                self.entries.insert(full, e);
             }
         }
+        added
     }
 }
 

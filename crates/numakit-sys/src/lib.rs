@@ -5,10 +5,14 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), memory for
-//! device DMA that is never seen through a reference ([`dmamem`]), VFIO
-//! containers, groups, devices, DMA mapping and region mappings ([`vfio`]),
-//! and eventfds and the kernel log ([`event`]). Modes are
+//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), read-only
+//! file mappings with `mincore` ([`filemap`]), non-temporal stores for
+//! bandwidth kernels ([`stream`]), the effective user
+//! ([`process::geteuid`]), a child's resource limits ([`rlimit`]), memory
+//! for device DMA that is never seen through a reference ([`dmamem`]),
+//! VFIO containers, groups, devices, DMA mapping and region mappings
+//! ([`vfio`]), eventfds and the kernel log ([`event`]) and, with the
+//! `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -31,13 +35,19 @@
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 compile_error!("numakit-sys supports 64-bit Linux only");
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod dmamem;
 mod errno;
 pub mod event;
+pub mod filemap;
 pub mod mempolicy;
 pub mod mm;
 pub mod nr;
+pub mod process;
+pub mod rlimit;
 pub mod sched;
+pub mod stream;
 pub mod vfio;
 
 pub use errno::Errno;

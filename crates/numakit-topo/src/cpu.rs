@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use numakit_root::Root;
-use numakit_types::{CpuId, CpuSet, NodeId, NodeSet};
+use numakit_types::{CpuId, CpuSet, MAX_CPUS, NodeId, NodeSet};
 use serde::Serialize;
 
 use crate::Node;
-use crate::util::{numbered_entries, read_cpulist, read_cpumask, read_nodelist};
+use crate::util::{numbered_below, numbered_entries, read_cpulist, read_cpumask, read_nodelist};
 
 const CPU_DIR: &str = "/sys/devices/system/cpu";
 
@@ -84,12 +84,18 @@ pub struct Allowed {
 
 pub(crate) fn read_cpus(root: &Root) -> Vec<Cpu> {
     let online = read_cpulist(root, &format!("{CPU_DIR}/online"));
-    let mut ids: BTreeSet<u32> = numbered_entries(root, CPU_DIR, "cpu")
+    let mut ids: BTreeSet<u32> = numbered_below(root, CPU_DIR, "cpu", MAX_CPUS)
         .into_iter()
         .map(|(i, _)| i)
         .collect();
     if let Some(p) = read_cpulist(root, &format!("{CPU_DIR}/present")) {
         ids.extend(p.iter_raw());
+    }
+    // no CPU beyond those the kernel could ever bring up
+    if let Some(possible) = read_cpulist(root, &format!("{CPU_DIR}/possible"))
+        && !possible.is_empty()
+    {
+        ids.retain(|i| possible.contains_raw(*i));
     }
     ids.into_iter()
         .map(|i| {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use numakit_root::Root;
 use serde::Serialize;
 
-use crate::util::numbered_entries;
+use crate::util::numbered_below;
 
 /// Kernel settings read from `/proc/sys` and `/sys/kernel/mm`; `None` when unknown.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,7 +62,7 @@ pub(crate) fn read(root: &Root) -> Knobs {
         .read_u64("/proc/sys/kernel/numa_balancing")
         .and_then(|v| u32::try_from(v).ok());
     let wi = "/sys/kernel/mm/mempolicy/weighted_interleave";
-    let weighted_interleave = numbered_entries(root, wi, "node")
+    let weighted_interleave = numbered_below(root, wi, "node", numakit_types::MAX_NODES)
         .into_iter()
         .filter_map(|(n, name)| {
             Some((

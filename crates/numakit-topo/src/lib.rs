@@ -8,7 +8,10 @@
 //! CPUs and nodes this process may use; PCI devices with their NUMA node,
 //! link, BARs, bridges and OS names; IOMMU groups; and the kernel knobs that
 //! shape placement. [`locate`] finds a device by the name a user gives it
-//! (`gpu:0`, `net:eth0`, a PCI address, the block device of a file).
+//! (`gpu:0`, `net:eth0`, a PCI address, the block device of a file), and
+//! [`gpu`] a GPU by the number its framework gives it (`cuda:1` under
+//! `CUDA_VISIBLE_DEVICES`, `rocm:0`) or its UUID, with the links between GPUs
+//! that the drivers publish.
 //!
 //! Nothing here panics on bad input: a missing, unreadable or garbage file
 //! makes the fact it carries unknown (`None`), never a guess.
@@ -35,8 +38,10 @@
 #![deny(missing_docs)]
 
 pub mod cpu;
+pub mod gpu;
 pub mod iommu;
 pub mod knobs;
+pub mod libnuma;
 pub mod locate;
 pub mod matrix;
 pub mod node;

@@ -1,6 +1,6 @@
 //! Devices by the names users give them, resolved to a PCI function and its
-//! NUMA node: `gpu:N`, a PCI address, `net:IFACE`, `block:DEV`, `nvme:N`
-//! ([`DeviceSpec`]), and the block device that holds a file
+//! NUMA node: `gpu:N`, a PCI address, `net:IFACE`, `block:DEV`, `nvme:N`,
+//! `file:PATH` ([`DeviceSpec`]), and the block device that holds a file
 //! ([`block_device_of_file`]).
 //!
 //! A name is looked up first among the OS names of the model's PCI devices
@@ -9,9 +9,9 @@
 //! `/sys/class/<class>/<name>` to the deepest PCI function on the resolved
 //! path, as the model itself assigns OS names.
 //!
-//! This is the one place that turns a device name into a node: `numakit run
-//! --near` and numactl's `netdev:`, `block:`, `file:` and `pci:` node
-//! specifications both come here.
+//! This is where numakit turns a device name into a node (`numakit run
+//! --near`); numactl's `netdev:`, `block:`, `file:` and `pci:` node
+//! specifications, which must behave as libnuma's, are [`crate::libnuma`]'s.
 
 use std::fmt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -46,6 +46,9 @@ pub enum DeviceSpec {
     Block(String),
     /// An NVMe controller (`nvme:0` or `nvme:nvme0`).
     Nvme(u32),
+    /// The block device holding a file of the running system
+    /// (`file:/data/model.bin`).
+    File(PathBuf),
 }
 
 /// A string that is none of the forms [`DeviceSpec`] reads.
@@ -65,7 +68,7 @@ impl fmt::Display for ParseDeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot read device '{}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV or nvme:N",
+            "cannot read device '{}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH",
             self.spec
         )
     }
@@ -100,6 +103,11 @@ impl FromStr for DeviceSpec {
                 .then(|| DeviceSpec::Block(n.to_string()))
                 .ok_or_else(bad);
         }
+        if let Some(p) = s.strip_prefix("file:") {
+            return (!p.is_empty() && !p.contains('\0'))
+                .then(|| DeviceSpec::File(PathBuf::from(p)))
+                .ok_or_else(bad);
+        }
         let a = s.strip_prefix("pci:").unwrap_or(s);
         a.parse().map(DeviceSpec::Pci).map_err(|_| bad())
     }
@@ -113,6 +121,7 @@ impl fmt::Display for DeviceSpec {
             DeviceSpec::Net(n) => write!(f, "net:{n}"),
             DeviceSpec::Block(n) => write!(f, "block:{n}"),
             DeviceSpec::Nvme(n) => write!(f, "nvme:{n}"),
+            DeviceSpec::File(p) => write!(f, "file:{}", p.display()),
         }
     }
 }
@@ -145,6 +154,13 @@ pub enum LocateError {
         /// The device's PCI function.
         device: PciAddress,
     },
+    /// `file:PATH` whose block device cannot be found.
+    File {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
 }
 
 impl fmt::Display for LocateError {
@@ -157,6 +173,13 @@ impl fmt::Display for LocateError {
                 f,
                 "device {device} has no NUMA node (its numa_node is -1 or missing)"
             ),
+            LocateError::File { path, why } => {
+                write!(
+                    f,
+                    "cannot find the device holding {}: {why}",
+                    path.display()
+                )
+            }
         }
     }
 }
@@ -217,6 +240,19 @@ impl DeviceSpec {
             DeviceSpec::Net(name) => by_name("net", name),
             DeviceSpec::Block(name) => by_name("block", name),
             DeviceSpec::Nvme(n) => by_name("nvme", &format!("nvme{n}")),
+            DeviceSpec::File(path) => {
+                let fail = |why: String| LocateError::File {
+                    path: path.clone(),
+                    why,
+                };
+                // the path is stat'ed on the running system: a snapshot
+                // holds no files, and its devices are not this system's
+                let root = root.filter(|r| r.is_live()).ok_or_else(|| {
+                    fail("file: names a file of the running system, not of a snapshot".into())
+                })?;
+                let name = block_device_of_file(root, path).map_err(|e| fail(e.to_string()))?;
+                by_name("block", &name)
+            }
         }
     }
 }
@@ -338,6 +374,32 @@ fn dev_number(dev: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn file_specs_parse_print_and_refuse_snapshots() {
+        let s: DeviceSpec = "file:/data/model.bin".parse().unwrap();
+        assert_eq!(s, DeviceSpec::File(PathBuf::from("/data/model.bin")));
+        assert_eq!(s.to_string(), "file:/data/model.bin");
+        assert!("file:".parse::<DeviceSpec>().is_err());
+        // a snapshot holds no files: file: needs the running system
+        let dir = std::env::temp_dir().join(format!("numakit-locate-file-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sys/class/block")).unwrap();
+        let root = Root::open(&dir).unwrap();
+        let m = Machine::discover(&root);
+        let e = s.find(&m, Some(&root)).unwrap_err().to_string();
+        assert!(e.contains("running system"), "{e}");
+        let e = s.find(&m, None).unwrap_err().to_string();
+        assert!(e.contains("running system"), "{e}");
+        // on the running system a missing file is named with the reason
+        let live = Root::live();
+        let gone = DeviceSpec::File(dir.join("no-such-file"));
+        let e = gone.find(&m, Some(&live)).unwrap_err().to_string();
+        assert!(
+            e.contains("no-such-file") && e.contains("No such file"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use super::*;
 
     /// glibc's `makedev()`.
@@ -389,7 +451,8 @@ mod tests {
     fn block_device_of_a_file_by_its_device_number() {
         let dir = std::env::temp_dir().join(format!("numakit-locate-{}", std::process::id()));
         let file = dir.join("data");
-        std::fs::create_dir_all(&dir).unwrap();
+        // a root holds sys/ or proc/
+        std::fs::create_dir_all(dir.join("proc")).unwrap();
         std::fs::write(&file, "x").unwrap();
         let root = Root::open(&dir).unwrap();
         let err = |p: &Path| block_device_of_file(&root, p).unwrap_err().to_string();

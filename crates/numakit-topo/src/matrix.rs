@@ -30,13 +30,20 @@
 //! Devices under different host bridges are `NODE` when both NUMA nodes are
 //! known and equal, else `SYS` (an unknown node cannot be shown to be near).
 //!
-//! NVLink, xGMI / Infinity Fabric and other device-to-device links do not
-//! appear in sysfs, so GPU pairs joined by them still show their PCIe path.
+//! # GPU-to-GPU links
+//!
+//! Where a GPU's links are known ([`crate::gpu::GpuFacts::links`]), a pair
+//! joined by one also has a [`PeerLink`] ([`Matrix::links`]), shown in place
+//! of the PCIe level as `nvidia-smi topo -m` does: `NV#` for `#` bonded
+//! NVLinks, `XGMI` for AMD's xGMI. xGMI comes from the kernel's KFD topology;
+//! NVLink only from NVML. GPUs whose links are unknown are listed in
+//! [`Matrix::links_unknown`] and keep their PCIe path.
 
 use numakit_types::{CpuSet, NodeId, PciAddress};
 use serde::Serialize;
 
 use crate::Machine;
+use crate::gpu::LinkKind;
 use crate::pci::{DeviceKind, PciDevice};
 
 /// What the path between two devices crosses. Ordered from nearest to
@@ -191,6 +198,26 @@ pub struct Entry {
     pub numa_affinity: Option<NodeId>,
 }
 
+/// A direct GPU-to-GPU link between two devices of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeerLink {
+    /// What kind.
+    pub kind: LinkKind,
+    /// How many links join the pair.
+    pub count: u32,
+}
+
+impl PeerLink {
+    /// The code `nvidia-smi topo -m` (NVLink) or `amd-smi topology` (xGMI)
+    /// prints: `NV4`, `XGMI`.
+    pub fn code(&self) -> String {
+        match self.kind {
+            LinkKind::Nvlink => format!("NV{}", self.count),
+            LinkKind::Xgmi => "XGMI".into(),
+        }
+    }
+}
+
 /// The device-to-device matrix.
 #[derive(Debug, Clone, Serialize)]
 pub struct Matrix {
@@ -198,6 +225,10 @@ pub struct Matrix {
     pub devices: Vec<Entry>,
     /// `cells[i][j]`: the connection between `devices[i]` and `devices[j]`.
     pub cells: Vec<Vec<Connection>>,
+    /// `links[i][j]`: a direct GPU-to-GPU link between them, when known.
+    pub links: Vec<Vec<Option<PeerLink>>>,
+    /// Labels of the GPUs whose links to other GPUs are unknown.
+    pub links_unknown: Vec<String>,
 }
 
 impl Matrix {
@@ -238,7 +269,24 @@ impl Matrix {
             .iter()
             .map(|a| places.iter().map(|b| connection(a, b)).collect())
             .collect();
-        Matrix { devices, cells }
+        let links = devs
+            .iter()
+            .map(|(_, a)| devs.iter().map(|(_, b)| peer_link(a, b)).collect())
+            .collect();
+        let links_unknown = devs
+            .iter()
+            .zip(&devices)
+            .filter(|((_, d), _)| {
+                d.kind == DeviceKind::Gpu && d.gpu.as_ref().is_none_or(|g| g.links.is_none())
+            })
+            .map(|(_, e)| e.label.clone())
+            .collect();
+        Matrix {
+            devices,
+            cells,
+            links,
+            links_unknown,
+        }
     }
 
     /// The connection between the devices labelled `a` and `b`.
@@ -252,6 +300,21 @@ impl Matrix {
     pub fn entry(&self, addr: PciAddress) -> Option<&Entry> {
         self.devices.iter().find(|e| e.address == addr)
     }
+}
+
+/// The link from GPU `a` to GPU `b`, when `a`'s links list `b`.
+fn peer_link(a: &PciDevice, b: &PciDevice) -> Option<PeerLink> {
+    let l = a
+        .gpu
+        .as_ref()?
+        .links
+        .as_ref()?
+        .iter()
+        .find(|l| l.peer == b.address)?;
+    Some(PeerLink {
+        kind: l.kind,
+        count: l.count,
+    })
 }
 
 fn prefix_rank(p: &str) -> usize {

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 
 use numakit_root::Root;
-use numakit_types::{CpuSet, NodeId, NodeSet};
+use numakit_types::{CpuSet, MAX_NODES, NodeId, NodeSet};
 use serde::Serialize;
 
-use crate::util::{meminfo_value, numbered_entries, read_cpulist, read_cpumask, read_nodelist};
+use crate::util::{
+    meminfo_value, numbered_below, numbered_entries, read_cpulist, read_cpumask, read_nodelist,
+};
 use crate::{Cpu, SystemMemory};
 
 const NODE_DIR: &str = "/sys/devices/system/node";
@@ -160,7 +162,17 @@ pub(crate) fn read_states(root: &Root) -> NodeStates {
 }
 
 pub(crate) fn read_nodes(root: &Root, states: &NodeStates, details: bool) -> Vec<Node> {
-    let dirs = numbered_entries(root, NODE_DIR, "node");
+    // no node beyond the kernel's limit or those it could ever bring up
+    let dirs: Vec<(u32, String)> = numbered_below(root, NODE_DIR, "node", MAX_NODES)
+        .into_iter()
+        .filter(|(i, _)| {
+            // an empty `possible` is garbage: the kernel always has a node
+            states
+                .possible
+                .as_ref()
+                .is_none_or(|p| p.is_empty() || p.contains_raw(*i))
+        })
+        .collect();
     let ids: Vec<NodeId> = dirs.iter().map(|(i, _)| NodeId(*i)).collect();
     // A node's `distance` lists distances to the online nodes, in order.
     let columns: Vec<NodeId> = match &states.online {
@@ -314,7 +326,7 @@ fn read_access(root: &Root, base: &str) -> Vec<AccessClass> {
         .filter(|c| root.is_dir(&format!("{base}/access{c}/initiators")))
         .map(|class| {
             let d = format!("{base}/access{class}/initiators");
-            let initiators = numbered_entries(root, &d, "node")
+            let initiators = numbered_below(root, &d, "node", MAX_NODES)
                 .into_iter()
                 .map(|(i, _)| NodeId(i))
                 .collect();

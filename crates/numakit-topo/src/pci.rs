@@ -305,6 +305,10 @@ pub struct PciDevice {
     /// IOMMU group: from the device's `iommu_group` link, else from the
     /// group listings.
     pub iommu_group: Option<u32>,
+    /// For a GPU: UUID, driver facts and links to other GPUs (see
+    /// [`crate::gpu`]); absent for other devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::gpu::GpuFacts>,
 }
 
 impl PciDevice {
@@ -475,6 +479,7 @@ fn read_device(root: &Root, name: &str) -> Option<(PciDevice, Raw)> {
         host_bridge,
         os_names: osnames::from_device_dir(root, &d),
         iommu_group,
+        gpu: None,
     };
     let raw = Raw {
         numa_node: root.read_i64(&format!("{d}/numa_node")),
@@ -508,6 +513,7 @@ pub fn discover(root: &Root, nodes: &[Node]) -> Vec<PciDevice> {
     for d in &mut devs {
         d.gpu_memory_node = gpu_nodes.get(&d.address).copied();
     }
+    crate::gpu::discover(root, &mut devs);
     devs
 }
 

@@ -20,6 +20,18 @@ pub(crate) fn read_cpumask(root: &Root, path: &str) -> Option<CpuSet> {
 
 /// Names in `dir` of the form `PREFIXnumber`, with their numbers, sorted by number.
 pub(crate) fn numbered_entries(root: &Root, dir: &str, prefix: &str) -> Vec<(u32, String)> {
+    numbered_below(root, dir, prefix, u32::MAX)
+}
+
+/// [`numbered_entries`] whose numbers are below `limit` (the kernel's
+/// [`numakit_types::MAX_CPUS`] or [`numakit_types::MAX_NODES`]): a folder
+/// named `cpu4294967295` is not a CPU of any kernel.
+pub(crate) fn numbered_below(
+    root: &Root,
+    dir: &str,
+    prefix: &str,
+    limit: u32,
+) -> Vec<(u32, String)> {
     let mut v: Vec<(u32, String)> = root
         .read_dir(dir)
         .unwrap_or_default()
@@ -29,7 +41,8 @@ pub(crate) fn numbered_entries(root: &Root, dir: &str, prefix: &str) -> Vec<(u32
             if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            Some((rest.parse().ok()?, n))
+            let i: u32 = rest.parse().ok()?;
+            (i < limit).then_some((i, n))
         })
         .collect();
     v.sort();

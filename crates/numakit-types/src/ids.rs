@@ -31,6 +31,14 @@ macro_rules! id_type {
     };
 }
 
+/// The kernel's limit on CPU numbers: `NR_CPUS` is at most 8192 on every
+/// architecture (x86's `MAXSMP`, powerpc), so a CPU number is below it.
+pub const MAX_CPUS: u32 = 8192;
+
+/// The kernel's limit on node numbers: `MAX_NUMNODES` is `1 << NODES_SHIFT`
+/// and `NODES_SHIFT` is at most 10, so a node number is below 1024.
+pub const MAX_NODES: u32 = 1024;
+
 id_type!(
     /// A NUMA node number as the kernel numbers it (`/sys/devices/system/node/nodeN`).
     NodeId

@@ -26,8 +26,8 @@ mod pci;
 mod set;
 mod size;
 
-pub use ids::{CpuId, NodeId};
-pub use num::parse_u64;
+pub use ids::{CpuId, MAX_CPUS, MAX_NODES, NodeId};
+pub use num::{parse_u64, strtoul};
 pub use pci::{PciAddress, PciAddressError};
 pub use set::{CpuSet, IdSet, NodeSet, SetKind, SetParseError};
-pub use size::ByteSize;
+pub use size::{ByteSize, SizeParseError};

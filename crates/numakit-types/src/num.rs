@@ -19,6 +19,60 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     }
 }
 
+/// C's `strtoul(s, &end, 0)`, for the interfaces that must read numbers
+/// exactly as a C tool does: leading blanks, a sign, `0x` hex, `0` octal or
+/// decimal. Returns the value and how many bytes were read (0 when there is
+/// no number). Overflow saturates; a minus sign negates modulo 2^64.
+///
+/// ```
+/// use numakit_types::strtoul;
+/// assert_eq!(strtoul(b" 0x1fz"), (31, 5));
+/// assert_eq!(strtoul(b"010"), (8, 3));
+/// assert_eq!(strtoul(b"-1"), (u64::MAX, 2));
+/// assert_eq!(strtoul(b"x"), (0, 0));
+/// ```
+pub fn strtoul(s: &[u8]) -> (u64, usize) {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        neg = s[i] == b'-';
+        i += 1;
+    }
+    let (base, start) = if s.get(i) == Some(&b'0')
+        && matches!(s.get(i + 1), Some(b'x' | b'X'))
+        && s.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
+    {
+        (16, i + 2)
+    } else if s.get(i) == Some(&b'0') {
+        (8, i)
+    } else {
+        (10, i)
+    };
+    let mut j = start;
+    let mut v: u64 = 0;
+    let mut overflow = false;
+    while let Some(d) = s.get(j).and_then(|c| (*c as char).to_digit(base)) {
+        match v
+            .checked_mul(u64::from(base))
+            .and_then(|x| x.checked_add(u64::from(d)))
+        {
+            Some(x) => v = x,
+            None => overflow = true,
+        }
+        j += 1;
+    }
+    if j == start {
+        return (0, 0);
+    }
+    if overflow {
+        return (u64::MAX, j);
+    }
+    (if neg { v.wrapping_neg() } else { v }, j)
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_u64;

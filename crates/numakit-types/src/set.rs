@@ -5,12 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
 
-use crate::{CpuId, NodeId};
-
-/// The largest id a set accepts from text (2^22). The kernel's `NR_CPUS` tops
-/// out at 8192 and `MAX_NUMNODES` at 1024; the margin is for hypothetical
-/// machines, the bound is so that garbage input cannot ask for gigabytes.
-pub const MAX_ID: u32 = 1 << 22;
+use crate::{CpuId, MAX_CPUS, MAX_NODES, NodeId};
 
 /// What a set holds: ties an [`IdSet`] to its id type so that node sets and CPU
 /// sets cannot be mixed up.
@@ -21,6 +16,11 @@ pub trait SetKind: Copy + Eq + fmt::Debug {
     fn raw(id: Self::Id) -> u32;
     /// What one member is called in messages ("CPU", "node").
     const NOUN: &'static str;
+    /// The kernel's limit: every id is below it ([`MAX_CPUS`],
+    /// [`MAX_NODES`]).
+    const LIMIT: u32;
+    /// Why a number at or above [`SetKind::LIMIT`] is refused.
+    const TOO_LARGE: &'static str;
 }
 
 /// Marker for sets of NUMA nodes.
@@ -36,6 +36,9 @@ impl SetKind for NodeKind {
         id.0
     }
     const NOUN: &'static str = "node";
+    const LIMIT: u32 = MAX_NODES;
+    const TOO_LARGE: &'static str =
+        "number too large: node numbers are below 1024, the kernel's limit";
 }
 impl SetKind for CpuKind {
     type Id = CpuId;
@@ -43,10 +46,16 @@ impl SetKind for CpuKind {
         id.0
     }
     const NOUN: &'static str = "CPU";
+    const LIMIT: u32 = MAX_CPUS;
+    const TOO_LARGE: &'static str =
+        "number too large: CPU numbers are below 8192, the kernel's limit";
 }
 
 /// A set of kernel ids stored as a bitmap, printed and parsed in the kernel's
-/// list syntax (`0-3,8-11`) or mask syntax (`ff,ffffffff`).
+/// list syntax (`0-3,8-11`) or mask syntax (`ff,ffffffff`). Ids are below
+/// the kernel's limit for the kind ([`SetKind::LIMIT`]), so the bitmap is at
+/// most 1 KiB: text or a folder name that asks for more is refused (parsing)
+/// or not kept ([`IdSet::insert_raw`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IdSet<K: SetKind> {
     // invariant: no trailing zero words
@@ -126,9 +135,9 @@ impl<K: SetKind> IdSet<K> {
                 None => (item, None),
             };
             let (a, b) = match range.split_once('-') {
-                Some((a, b)) => (num(s, a)?, num(s, b)?),
+                Some((a, b)) => (num::<K>(s, a)?, num::<K>(s, b)?),
                 None => {
-                    let a = num(s, range)?;
+                    let a = num::<K>(s, range)?;
                     (a, a)
                 }
             };
@@ -141,7 +150,7 @@ impl<K: SetKind> IdSet<K> {
                     let (u, g) = st
                         .split_once('/')
                         .ok_or_else(|| SetParseError::new(s, "stride must be USED/GROUP"))?;
-                    let (u, g) = (num(s, u)?, num(s, g)?);
+                    let (u, g) = (num::<K>(s, u)?, num::<K>(s, g)?);
                     if u == 0 || g == 0 || u > g {
                         return Err(SetParseError::new(s, "stride must have 0 < USED <= GROUP"));
                     }
@@ -171,7 +180,7 @@ impl<K: SetKind> IdSet<K> {
             return Err(SetParseError::new(s, "empty mask"));
         }
         let chunks: Vec<&str> = t.split(',').collect();
-        if chunks.len() as u64 * 32 > MAX_ID as u64 {
+        if chunks.len() as u64 * 32 > K::LIMIT as u64 {
             return Err(SetParseError::new(s, "mask is too long"));
         }
         let mut set = Self::new();
@@ -230,8 +239,13 @@ impl<K: SetKind> IdSet<K> {
         self.insert_raw(K::raw(id));
     }
 
-    /// Adds a member by its kernel number.
+    /// Adds a member by its kernel number. A number at or above the kernel's
+    /// limit ([`SetKind::LIMIT`]) is not kept: no kernel has it, and keeping
+    /// it would cost memory in proportion to the number.
     pub fn insert_raw(&mut self, i: u32) {
+        if i >= K::LIMIT {
+            return;
+        }
         let (w, b) = ((i / 64) as usize, i % 64);
         if self.words.len() <= w {
             self.words.resize(w + 1, 0);
@@ -361,10 +375,12 @@ impl<K: SetKind> IdSet<K> {
         &self.words
     }
 
-    /// Builds a set from a raw bitmap of 64-bit words (least significant first).
+    /// Builds a set from a raw bitmap of 64-bit words (least significant
+    /// first); bits at or above [`SetKind::LIMIT`] are not kept.
     pub fn from_words(words: &[u64]) -> Self {
+        let keep = K::LIMIT.div_ceil(64) as usize;
         let mut s = IdSet {
-            words: words.to_vec(),
+            words: words[..words.len().min(keep)].to_vec(),
             _kind: PhantomData,
         };
         s.trim();
@@ -378,16 +394,16 @@ impl<K: SetKind> IdSet<K> {
     }
 }
 
-fn num(input: &str, t: &str) -> Result<u32, SetParseError> {
+fn num<K: SetKind>(input: &str, t: &str) -> Result<u32, SetParseError> {
     let t = t.trim();
     if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
         return Err(SetParseError::new(input, "expected a decimal number"));
     }
     let v: u64 = t
         .parse()
-        .map_err(|_| SetParseError::new(input, "number too large"))?;
-    if v >= MAX_ID as u64 {
-        return Err(SetParseError::new(input, "number too large"));
+        .map_err(|_| SetParseError::new(input, K::TOO_LARGE))?;
+    if v >= K::LIMIT as u64 {
+        return Err(SetParseError::new(input, K::TOO_LARGE));
     }
     Ok(v as u32)
 }
@@ -406,7 +422,7 @@ impl<K: SetKind> fmt::Display for IdSet<K> {
         let mut it = self.iter_raw().peekable();
         while let Some(a) = it.next() {
             let mut b = a;
-            while it.peek() == Some(&(b + 1)) {
+            while b.checked_add(1).is_some_and(|n| it.peek() == Some(&n)) {
                 b = it.next().unwrap_or(b);
             }
             if !first {
@@ -451,7 +467,7 @@ impl<K: SetKind> serde::Serialize for IdSet<K> {
 impl<'de, K: SetKind> serde::Deserialize<'de> for IdSet<K> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Vec::<u32>::deserialize(d)?;
-        if v.iter().any(|&i| i >= MAX_ID) {
+        if v.iter().any(|&i| i >= K::LIMIT) {
             return Err(serde::de::Error::custom("id too large"));
         }
         Ok(Self::from_raw(v))
@@ -461,6 +477,37 @@ impl<'de, K: SetKind> serde::Deserialize<'de> for IdSet<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15: an id from text, a mask, a folder name or a bitmap is bounded
+    /// by the kernel's limit for its kind, so no input makes a set larger
+    /// than 1 KiB.
+    #[test]
+    fn issue15_ids_are_bounded_by_the_kernels_limits() {
+        assert_eq!(CpuSet::parse_list("8191").unwrap().last_raw(), Some(8191));
+        let e = CpuSet::parse_list("0,8192").unwrap_err();
+        assert!(e.reason().contains("below 8192"), "{e}");
+        assert!(CpuSet::parse_list("4294967295").is_err());
+        assert!(CpuSet::parse_list("0-4294967295").is_err());
+        assert!(NodeSet::parse_list("1023").is_ok());
+        assert!(
+            NodeSet::parse_list("1024")
+                .unwrap_err()
+                .reason()
+                .contains("below 1024")
+        );
+        assert!(NodeSet::parse_mask(&vec!["0"; 33].join(",")).is_err());
+        assert!(CpuSet::parse_mask(&vec!["ffffffff"; 256].join(",")).is_ok());
+        let mut s = NodeSet::new();
+        s.insert_raw(u32::MAX);
+        s.insert_raw(1024);
+        assert!(s.is_empty());
+        let s = NodeSet::from_raw([1, 4_000_000_000]);
+        assert_eq!(s.to_string(), "1");
+        assert!(s.as_words().len() <= 16);
+        let s = CpuSet::from_words(&vec![u64::MAX; 1 << 16]);
+        assert_eq!(s.len(), 8192);
+        assert_eq!(s.as_words().len(), 128);
+    }
 
     #[test]
     fn list_basics() {

@@ -20,7 +20,8 @@ proptest! {
     }
 
     #[test]
-    fn mask_roundtrip(v in ids(), extra in 0u32..6000) {
+    fn mask_roundtrip(v in prop::collection::vec(0u32..1024, 0..200), extra in 0u32..=1024) {
+        // node numbers and node masks stop at the kernel's 1024 nodes
         let s = NodeSet::from_raw(v.iter().copied());
         let m = s.to_mask_string(extra);
         prop_assert_eq!(NodeSet::parse_mask(&m).unwrap(), s);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Boot the test VM once for one topology and wait for it to power off.
 #
-#   boot.sh -t 2node|3node|noiommu -k KERNEL_DIR -i INITRD -w WORKDIR
+#   boot.sh -t 2node|3node|gpuserver|noiommu -k KERNEL_DIR -i INITRD -w WORKDIR
 #           [-T TIMEOUT_S] [-a KERNEL_ARGS] [-v | -S]
 #
 #   -v  copy the console to stderr while the VM runs
@@ -18,11 +18,17 @@
 #   2node  2 sockets x 2 cores: node 0 = CPUs 0-1 + 1 GiB, node 1 = CPUs 2-3
 #          + 1 GiB, SLIT distance 21.
 #   3node  2node + node 2: 512 MiB, no CPUs, distance 30 from node 0, 40 from 1.
+#   gpuserver  2node's CPUs and memory with a GPU server's PCIe tree (below).
 #   PCIe   pxb-pcie bus 0x20 (numa_node 0): root port -> virtio-net 21:00.0
 #          pxb-pcie bus 0x40 (numa_node 1): root port -> NVMe 41:00.0,
 #                                           root port -> edu 42:00.0
 #          pcie.0: root port -> edu 01:00.0 (no node)
 #          intel-iommu (intremap, caching-mode), kernel intel_iommu=on
+#   gpuserver PCIe, per node N (bus 0x20 node 0, 0x40 node 1), as the
+#          qemu-gpuserver fixture: pxb-pcie (numa_node N) -> root port ->
+#          x3130 switch -> 2 GPU-like bochs-display (class 0x0380) and a
+#          virtio-net; NVMe on a second root port; node 1 also an edu on a
+#          third. GPUs: 23:00.0 24:00.0 (node 0), 43:00.0 44:00.0 (node 1).
 #   noiommu  2node without the intel-iommu device and without intel_iommu=on:
 #          the firmware describes no IOMMU
 set -uo pipefail
@@ -44,9 +50,9 @@ truncate -s 16M "$wd/nvme.img"
 q=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
    -accel tcg,thread=multi -cpu max -machine q35)
 case $topo in
-  2node|noiommu) mem=2048;;
+  2node|gpuserver|noiommu) mem=2048;;
   3node) mem=2560;;
-  *) echo "boot: unknown topology $topo (2node, 3node, noiommu)" >&2; exit 90;;
+  *) echo "boot: unknown topology $topo (2node, 3node, gpuserver, noiommu)" >&2; exit 90;;
 esac
 q+=(-smp 4,sockets=2,cores=2,threads=1 -m "${mem}M"
     -object memory-backend-ram,id=mem0,size=1024M
@@ -62,6 +68,30 @@ if [ "$topo" = 3node ]; then
       -numa dist,src=0,dst=2,val=30
       -numa dist,src=1,dst=2,val=40)
 fi
+if [ "$topo" = gpuserver ]; then
+  # per node: root port -> switch -> GPU, GPU, NIC; NVMe on its own root port
+  for n in 0 1; do
+    b=$((32 + 32 * n)) c=$((10 + 10 * n))
+    truncate -s 16M "$wd/nvme$n.img"
+    q+=(-device pxb-pcie,id=pxb$n,bus_nr=$b,numa_node=$n,bus=pcie.0
+        -device pcie-root-port,id=rp${n}s,bus=pxb$n,chassis=$c,slot=0
+        -device x3130-upstream,id=sw${n}u,bus=rp${n}s
+        -device xio3130-downstream,id=sw${n}d0,bus=sw${n}u,chassis=$((c + 1)),slot=0
+        -device bochs-display,vgamem=128M,bus=sw${n}d0
+        -device xio3130-downstream,id=sw${n}d1,bus=sw${n}u,chassis=$((c + 2)),slot=0
+        -device bochs-display,vgamem=128M,bus=sw${n}d1
+        -device xio3130-downstream,id=sw${n}d2,bus=sw${n}u,chassis=$((c + 3)),slot=0
+        -device virtio-net-pci,netdev=n$n,bus=sw${n}d2,mac=52:54:00:4e:4b:1$n
+        -netdev user,id=n$n,restrict=on
+        -device pcie-root-port,id=rp${n}n,bus=pxb$n,chassis=$((c + 4)),slot=0
+        -device nvme,drive=nvm$n,serial=numakit-nvme$n,bus=rp${n}n
+        -drive file="$wd/nvme$n.img",if=none,id=nvm$n,format=raw)
+  done
+  q+=(-device pcie-root-port,id=rp1e,bus=pxb1,chassis=25,slot=0 -device edu,bus=rp1e
+      -device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=0
+      -device edu,bus=rp3
+      -device intel-iommu,intremap=on,caching-mode=on)
+else
 # one PCIe expander root bus per node, then a device on the main root bus
 q+=(-device pxb-pcie,id=pxb0,bus_nr=32,numa_node=0,bus=pcie.0
     -device pcie-root-port,id=rp0,bus=pxb0,chassis=1,slot=0
@@ -75,12 +105,10 @@ q+=(-device pxb-pcie,id=pxb0,bus_nr=32,numa_node=0,bus=pcie.0
     -device edu,bus=rp2
     -device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=0
     -device edu,bus=rp3)
-iommu_arg=intel_iommu=on
-if [ "$topo" = noiommu ]; then
-  iommu_arg=''
-else
-  q+=(-device intel-iommu,intremap=on,caching-mode=on)
+  [ "$topo" = noiommu ] || q+=(-device intel-iommu,intremap=on,caching-mode=on)
 fi
+iommu_arg=intel_iommu=on
+[ "$topo" = noiommu ] && iommu_arg=''
 # numa_balancing=disable: pages stay where the checks put them
 append="console=ttyS0 panic=-1 quiet loglevel=4 $iommu_arg numa_balancing=disable nkvm.topo=$topo $kargs"
 console=("file:$wd/console.log")

@@ -68,6 +68,18 @@ for b in "${bins[@]+"${bins[@]}"}"; do
   [ "$name" = "$b" ] && name=$(basename "$src")
   install -m 755 "$src" "$stage/vm/bin/$name"
 done
+# The host's numastat (dynamically linked), with its libraries under
+# /vm/real, so that a check can run it in a chroot of frozen node files and
+# compare numakit's numastat mode with it byte for byte. Skipped without it.
+real=${NUMAKIT_VM_NUMASTAT:-/usr/bin/numastat}
+if [ -x "$real" ]; then
+  mkdir -p "$stage/vm/real/usr/bin"
+  cp "$real" "$stage/vm/real/usr/bin/numastat"
+  ldd "$real" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+    mkdir -p "$stage/vm/real$(dirname "$lib")"
+    cp -L "$lib" "$stage/vm/real$lib"
+  done
+fi
 for c in "${checks[@]+"${checks[@]}"}"; do
   d=$(basename "$(dirname "$c")")
   mkdir -p "$stage/vm/checks/$d"

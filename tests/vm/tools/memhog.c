@@ -9,6 +9,8 @@
  *                      slice (default 1: the main thread touches everything)
  *       --pin          pin thread i to the i-th CPU of the allowed CPU set
  *       --no-thp       madvise(MADV_NOHUGEPAGE) before touching
+ *       --hugetlb      take the buffer from the 2 MiB hugetlb pool
+ *                      (MAP_HUGETLB | MAP_HUGE_2MB; MIB must be even)
  *       --hold         after touching, stay alive until SIGTERM or SIGINT
  *       --ready FILE   once touched, write the info line to FILE (atomically:
  *                      written to FILE.tmp then renamed), for a waiting test
@@ -48,7 +50,7 @@ static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static void usage(FILE *f)
 {
-    fputs("usage: memhog [-t THREADS] [--pin] [--no-thp] [--hold] [--ready FILE] [--report] MIB\n", f);
+    fputs("usage: memhog [-t THREADS] [--pin] [--no-thp] [--hugetlb] [--hold] [--ready FILE] [--report] MIB\n", f);
 }
 
 static void *touch(void *arg)
@@ -89,7 +91,7 @@ static void report(unsigned long start, unsigned long end)
 
 int main(int argc, char **argv)
 {
-    int threads = 1, pin = 0, nothp = 0, hold = 0, rep = 0;
+    int threads = 1, pin = 0, nothp = 0, hold = 0, rep = 0, hugetlb = 0;
     const char *ready = NULL;
     char *mibarg = NULL;
 
@@ -105,6 +107,8 @@ int main(int argc, char **argv)
             pin = 1;
         } else if (!strcmp(a, "--no-thp")) {
             nothp = 1;
+        } else if (!strcmp(a, "--hugetlb")) {
+            hugetlb = 1;
         } else if (!strcmp(a, "--hold")) {
             hold = 1;
         } else if (!strcmp(a, "--report")) {
@@ -142,13 +146,24 @@ int main(int argc, char **argv)
     pagesz = sysconf(_SC_PAGESIZE);
     size_t len = (size_t)mib << 20;
     size_t total = len + 2 * (size_t)pagesz;
+    char *buf;
+    if (hugetlb) {
+        /* a hugetlb VMA never merges with its neighbours: no guard pages */
+        buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << 26), -1, 0);
+        if (buf == MAP_FAILED) {
+            fprintf(stderr, "memhog: mmap %zu bytes of 2 MiB pages: %s\n", len, strerror(errno));
+            return 1;
+        }
+    } else {
     char *base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
         fprintf(stderr, "memhog: mmap %zu bytes: %s\n", total, strerror(errno));
         return 1;
     }
-    char *buf = base + pagesz;
-    if (mprotect(buf, len, PROT_READ | PROT_WRITE) != 0) {
+    buf = base + pagesz;
+    }
+    if (!hugetlb && mprotect(buf, len, PROT_READ | PROT_WRITE) != 0) {
         fprintf(stderr, "memhog: mprotect: %s\n", strerror(errno));
         return 1;
     }

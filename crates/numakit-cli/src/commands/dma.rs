@@ -49,10 +49,12 @@ pub fn run(root: Option<std::path::PathBuf>, cmd: DmaCommand) -> CliResult<u8> {
     }
 }
 
+/// The largest scenario file read (1 MiB); the shipped ones are a few KiB.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
 fn simulate(file: &std::path::Path, json: bool) -> CliResult<u8> {
     let shown = file.display().to_string();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::new(format!("cannot read {shown}: {e}")))?;
+    let text = read_scenario(file, &shown)?;
     let mut report = scenario::run_str(&text).map_err(|e| {
         CliError::new(format!("{shown}:{e}"))
             .hint("the scenario format is described in docs/dma-model.md")
@@ -68,6 +70,48 @@ fn simulate(file: &std::path::Path, json: bool) -> CliResult<u8> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+/// Reads a scenario: a regular file (not a device, FIFO or directory, which
+/// could stream without end or block), of at most [`MAX_SCENARIO_BYTES`],
+/// in UTF-8. The file is opened once and checked through its descriptor.
+fn read_scenario(file: &std::path::Path, shown: &str) -> CliResult<String> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read;
+    let cannot = |why: String| CliError::new(format!("cannot read {shown}: {why}"));
+    let refuse = |why: String| {
+        cannot(why).hint("a scenario is a text file; the format is described in docs/dma-model.md")
+    };
+    // O_NONBLOCK: opening a FIFO must not wait for a writer
+    let fd = rustix::fs::open(
+        file,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| cannot(std::io::Error::from(e).to_string()))?;
+    let f = std::fs::File::from(fd);
+    let meta = f.metadata().map_err(|e| cannot(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    let too_large = || {
+        refuse(format!(
+            "it is larger than {} KiB, the most a scenario may be",
+            MAX_SCENARIO_BYTES >> 10
+        ))
+    };
+    if meta.len() > MAX_SCENARIO_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        // it grew while read
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|_| cannot("stream did not contain valid UTF-8".into()))
 }
 
 /// The text report: machine, timeline, findings, result.

@@ -7,7 +7,8 @@ use numakit_types::NodeSet;
 use serde::Serialize;
 
 use crate::commands::common::{
-    LiveAction, count_pages, live_placer, open_root, parse_nodes, read_maps,
+    LiveAction, count_pages, explain, live_placer, no_user_memory, open_root, parse_nodes,
+    read_maps,
 };
 use crate::error::{CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output;
@@ -15,7 +16,7 @@ use crate::output;
 /// Arguments of `numakit migrate`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Counts the process's pages per node (move_pages queries) before and after migrate_pages.\n\nExit status: 0 every page moved; 1 some pages were not moved; 2 bad input, no such process, no permission."
+    after_help = "Counts the process's pages per node (move_pages queries) before and after migrate_pages.\n\nExit status: 0 every page moved; 1 some pages were not moved; 2 bad input, no such process, a kernel thread or a zombie (no user memory), no permission."
 )]
 pub struct MigrateArgs {
     /// The process.
@@ -67,9 +68,20 @@ pub fn run(root: Option<PathBuf>, args: MigrateArgs) -> CliResult<u8> {
     let placer = live_placer(&root, LiveAction::MigratePages)?;
     let from = parse_nodes("--from", &args.from, placer.machine())?;
     let to = parse_nodes("--to", &args.to, placer.machine())?;
-    let before = count_pages(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
-    let outcome = placer.migrate_process(args.pid, &from, &to)?;
-    let after = count_pages(&placer, args.pid, &read_maps(&root, args.pid)?, None)?.1;
+    if let Some(e) = no_user_memory(&root, args.pid, "move") {
+        return Err(e);
+    }
+    let count = || {
+        read_maps(&root, args.pid)
+            .and_then(|maps| count_pages(&root, &placer, args.pid, &maps, None))
+            .map(|(_, total)| total)
+            .map_err(|e| explain(&root, args.pid, "move", e))
+    };
+    let before = count()?;
+    let outcome = placer
+        .migrate_process(args.pid, &from, &to)
+        .map_err(|e| explain(&root, args.pid, "move", e.into()))?;
+    let after = count()?;
     let mut ids: Vec<u32> = placer.machine().node_ids().iter_raw().collect();
     ids.extend(before.by_node.keys().chain(after.by_node.keys()));
     ids.sort_unstable();

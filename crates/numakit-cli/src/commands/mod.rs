@@ -2,13 +2,17 @@
 //! ([`common`]). The argv[0] compatibility interfaces live in
 //! [`crate::compat`].
 
+pub mod bench;
 pub mod common;
 pub mod dma;
+pub mod doctor;
+pub mod exporter;
 pub mod iommu;
 pub mod migrate;
 pub mod pages;
 pub mod run;
 pub mod show;
 pub mod snapshot;
+pub mod stat;
 pub mod topo;
 pub mod vfio;

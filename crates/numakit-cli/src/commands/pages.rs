@@ -8,7 +8,8 @@ use numakit_placement::{PageCounts, Placer};
 use serde::Serialize;
 
 use crate::commands::common::{
-    LiveAction, MappingPages, count_pages, live_placer, open_root, read_maps,
+    LiveAction, MappingPages, count_pages, explain, live_placer, no_user_memory, open_root,
+    read_maps,
 };
 use crate::error::CliResult;
 use crate::output;
@@ -16,7 +17,7 @@ use crate::output;
 /// Arguments of `numakit pages`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Counts come from move_pages queries (one per 16384 pages), like numa_maps. Mappings without access rights (guard pages) are skipped.\n\nExit status: 0 ok; 2 no such process, no permission, bad range."
+    after_help = "Counts come from move_pages queries (one per 16384 pages), like numa_maps. Mappings without access rights (guard pages) are skipped, and so are the queries of mappings with nothing resident (Rss 0 in /proc/PID/smaps). A long count shows its progress on a terminal.\n\nExit status: 0 ok; 2 no such process, a kernel thread or a zombie (no user memory), no permission, bad range."
 )]
 pub struct PagesArgs {
     /// The process.
@@ -54,8 +55,12 @@ pub fn run(root: Option<PathBuf>, args: PagesArgs) -> CliResult<u8> {
         Some(r) => Some(parse_range(r)?),
         None => None,
     };
-    let maps = read_maps(&root, args.pid)?;
-    let (mappings, total) = count_pages(&placer, args.pid, &maps, range)?;
+    if let Some(e) = no_user_memory(&root, args.pid, "count") {
+        return Err(e);
+    }
+    let (mappings, total) = read_maps(&root, args.pid)
+        .and_then(|maps| count_pages(&root, &placer, args.pid, &maps, range))
+        .map_err(|e| explain(&root, args.pid, "count", e))?;
     let report = PagesReport {
         schema: "numakit.pages/1",
         pid: args.pid,

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use numakit_root::Existing;
 use numakit_topo::Machine;
 
 use crate::commands::common::open_root;
@@ -16,6 +17,15 @@ pub struct SnapshotArgs {
     /// Replace FILE if it exists.
     #[arg(long, short)]
     pub force: bool,
+}
+
+/// The refusal to replace an existing file without `--force`.
+fn exists(file: &std::path::Path) -> CliError {
+    CliError::new(format!(
+        "cannot write snapshot '{}': the file exists",
+        file.display()
+    ))
+    .hint("pass --force to replace it")
 }
 
 /// Runs `numakit snapshot`.
@@ -32,12 +42,9 @@ pub fn run(root: Option<PathBuf>, args: SnapshotArgs) -> CliResult<u8> {
         ))
         .hint("for example: numakit snapshot my-machine.tar.gz"));
     }
-    if args.file.exists() && !args.force {
-        return Err(CliError::new(format!(
-            "cannot write snapshot '{}': the file exists",
-            args.file.display()
-        ))
-        .hint("pass --force to replace it"));
+    // a link at the name counts as the file: it is what --force replaces
+    if !args.force && std::fs::symlink_metadata(&args.file).is_ok() {
+        return Err(exists(&args.file));
     }
     let root = open_root(root)?;
     let rec_root = root.start_recording();
@@ -46,7 +53,16 @@ pub fn run(root: Option<PathBuf>, args: SnapshotArgs) -> CliResult<u8> {
     // capabilities, the VFIO modules) goes into the snapshot too.
     let _ = numakit_vfio::report::report(&rec_root, &model);
     let recorded = rec_root.recorded();
-    let n = numakit_root::write_snapshot(&recorded, &args.file).map_err(|e| {
+    let existing = if args.force {
+        Existing::Replace
+    } else {
+        Existing::Keep
+    };
+    let n = numakit_root::write_snapshot(&recorded, &args.file, existing).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            // it appeared while the machine was read
+            return exists(&args.file);
+        }
         CliError::new(format!(
             "cannot write snapshot '{}': {e}",
             args.file.display()
@@ -70,12 +86,12 @@ pub fn run(root: Option<PathBuf>, args: SnapshotArgs) -> CliResult<u8> {
             args.file.display()
         )));
     }
-    eprintln!(
-        "numakit: wrote {} ({} entries, {} bytes); replay with: numakit topo --root {}",
+    crate::output::eprint(&format!(
+        "numakit: wrote {} ({} entries, {} bytes); replay with: numakit topo --root {}\n",
         args.file.display(),
         n,
         std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0),
         args.file.display()
-    );
+    ));
     Ok(0)
 }

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::commands::common::open_root;
 use crate::error::{CliError, CliResult, EXIT_OK};
-use crate::output::{print, print_json, sanitize};
+use crate::output::{eprint, print, print_json, sanitize};
 
 const VFIO_HELP: &str = "\
 DEVICE is a PCI address (0000:42:00.0), net:IFACE, block:DEV, nvme:N or gpu:N.
@@ -129,7 +129,7 @@ pub fn run(root: Option<PathBuf>, cmd: VfioCommand) -> CliResult<u8> {
             ));
         }
         for u in &uses {
-            eprintln!("numakit: warning: --force: {}", sanitize(u));
+            eprint(&format!("numakit: warning: --force: {}\n", sanitize(u)));
         }
     }
     if !which.apply || plan.is_empty() {

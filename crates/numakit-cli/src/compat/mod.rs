@@ -5,3 +5,4 @@
 
 pub mod migratepages;
 pub mod numactl;
+pub mod numastat;

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use numakit_topo::Machine;
+use numakit_topo::gpu::LinkKind;
 use numakit_topo::matrix::{Connection, Matrix};
 
 use crate::output::sanitize;
@@ -35,10 +36,14 @@ pub fn render_matrix(mx: &Matrix) -> String {
         let _ = write!(out, "{:<w$}", e.label);
     }
     out.push_str("CPU Affinity    NUMA Affinity\n");
-    for (e, row) in mx.devices.iter().zip(&mx.cells) {
+    for ((e, row), links) in mx.devices.iter().zip(&mx.cells).zip(&mx.links) {
         let _ = write!(out, "{:<w$}", e.label);
-        for c in row {
-            let code = if *c == Connection::X { " X" } else { c.code() };
+        for (c, l) in row.iter().zip(links) {
+            let code = match (c, l) {
+                (Connection::X, _) => " X".to_string(),
+                (_, Some(l)) => l.code(),
+                (c, None) => c.code().to_string(),
+            };
             let _ = write!(out, "{code:<w$}");
         }
         let cpus = e
@@ -67,13 +72,43 @@ pub fn render_matrix(mx: &Matrix) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    out.push_str(&legend(mx));
+    out
+}
+
+/// The legend: every PCIe level, the link kinds present, and which GPUs'
+/// links are unknown.
+fn legend(mx: &Matrix) -> String {
+    let mut out = String::new();
     out.push_str("\nLegend:\n\n");
     for c in Connection::ALL {
         let _ = writeln!(out, "  {:<4} = {}", c.code(), c.meaning());
     }
-    out.push_str(
-        "\nNVLink, xGMI / Infinity Fabric and other GPU-to-GPU links are not visible in sysfs, so\n\
-         they are not shown: GPUs joined by them appear with their PCIe path.\n",
-    );
+    let kinds: std::collections::BTreeSet<LinkKind> = mx
+        .links
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|l| l.kind)
+        .collect();
+    for k in kinds {
+        let _ = writeln!(
+            out,
+            "  {}",
+            match k {
+                LinkKind::Nvlink => "NV#  = Connection traversing a bonded set of # NVLinks",
+                LinkKind::Xgmi => "XGMI = Connection traversing AMD xGMI (Infinity Fabric) links",
+            }
+        );
+    }
+    if !mx.links_unknown.is_empty() {
+        let _ = write!(
+            out,
+            "\nGPU-to-GPU links of {} are unknown: NVIDIA publishes NVLink only through NVML,\n\
+             which numakit does not load, AMD xGMI through the kernel's KFD topology, other\n\
+             vendors nowhere; these GPUs are shown with their PCIe path.\n",
+            mx.links_unknown.join(", ")
+        );
+    }
     out
 }

@@ -2,7 +2,7 @@
 //! machine > package > node > CPUs, with each device under the node that
 //! owns it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use numakit_topo::node::NodeKind;
@@ -318,16 +318,18 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", st.bold(&summary(m)));
     let mut root = T::new("Machine");
+    let placed = gpu_memory_nodes(m);
     let dev_nodes = |id: Option<NodeId>| -> Vec<T> {
         m.pci_devices
             .iter()
             .filter(|d| d.numa_node == id && shown(d, verbose))
-            .map(|d| T::new(device_label(d, color)))
+            .map(|d| device_tree(m, d, &placed, &st))
             .collect()
     };
-    // node -> package (when all its CPUs sit in one package)
+    // node -> package (when all its CPUs sit in one package); GPU memory
+    // nodes go under their GPU instead
     let mut pkg_nodes: BTreeMap<Option<u32>, Vec<&Node>> = BTreeMap::new();
-    for n in &m.nodes {
+    for n in m.nodes.iter().filter(|n| !placed.contains(&n.id)) {
         let pkgs: std::collections::BTreeSet<Option<u32>> = m
             .cpus
             .iter()
@@ -382,6 +384,39 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
         out.push_str(&distance_table(m));
     }
     out
+}
+
+/// A device's line, with its GPU memory node under it when that node is
+/// drawn there (`placed`).
+fn device_tree(m: &Machine, d: &PciDevice, placed: &BTreeSet<NodeId>, st: &Style) -> T {
+    let mut t = T::new(device_label(d, st.color));
+    if let Some(n) = d
+        .gpu_memory_node
+        .filter(|g| placed.contains(g))
+        .and_then(|g| m.node(g))
+    {
+        t.kids.push(T::new(format!(
+            "{}, GPU memory of {}",
+            node_label(m, n, st),
+            d.address
+        )));
+    }
+    t
+}
+
+/// The GPU memory nodes that are drawn under their GPU: CPU-less nodes a
+/// GPU names as its memory, whose GPU sits on another node the tree shows.
+fn gpu_memory_nodes(m: &Machine) -> BTreeSet<NodeId> {
+    let known = m.node_ids();
+    m.pci_devices
+        .iter()
+        .filter_map(|d| {
+            let g = d.gpu_memory_node?;
+            let home = d.numa_node?;
+            let cpu_less = m.node(g).is_some_and(|n| n.cpus.is_empty());
+            (cpu_less && home != g && known.contains(home)).then_some(g)
+        })
+        .collect()
 }
 
 /// Above this many nodes the matrix would not fit a terminal: it is summarised.

@@ -147,6 +147,11 @@ impl Cache {
         self.line
     }
 
+    /// How many bytes the cache holds when full.
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.capacity as u64 * self.line
+    }
+
     fn addr_of(&self, idx: u64) -> PhysAddr {
         PhysAddr::new(idx << self.shift)
     }

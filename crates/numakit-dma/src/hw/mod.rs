@@ -85,6 +85,25 @@ impl Hardware {
         }
     }
 
+    /// The CPU zeroes `r` through its cache, as the page allocator does.
+    /// Storing zeros line by line leaves the last lines a full cache holds
+    /// dirty in it and writes the rest back as zeros; so it is done as that
+    /// end state: the range's lines dropped, its memory zeroed (pages never
+    /// written read as zeros and cost nothing), and zeros stored through the
+    /// cache over the tail the cache can hold.
+    pub(crate) fn cpu_zero(&mut self, r: PhysRange) {
+        self.cache.invalidate(&mut self.mem, r);
+        self.mem.zero(r.addr, r.len);
+        let tail = r.len.min(self.cache.capacity_bytes());
+        let zeros = vec![0u8; tail.min(1 << 16) as usize];
+        let mut at = r.end().raw() - tail;
+        while at < r.end().raw() {
+            let n = (r.end().raw() - at).min(zeros.len() as u64) as usize;
+            self.cpu_store(PhysAddr::new(at), &zeros[..n]);
+            at += n as u64;
+        }
+    }
+
     /// The CPU copies `len` bytes from `src` to `dst` (as swiotlb does).
     pub(crate) fn cpu_copy(&mut self, src: PhysAddr, dst: PhysAddr, len: u64) {
         let mut buf = vec![0u8; len.min(1 << 16) as usize];

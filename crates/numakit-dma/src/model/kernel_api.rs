@@ -123,7 +123,9 @@ impl ModelBackend {
         self.map_raw(dev, MapFunc::Page, r, dir, attrs, site)
     }
 
-    fn map_raw(
+    /// A single mapping with the kernel's contract: the DMA address, or
+    /// `DMA_MAPPING_ERROR` with the reason kept for `last_error`.
+    pub(super) fn map_raw(
         &mut self,
         dev: DeviceId,
         func: MapFunc,

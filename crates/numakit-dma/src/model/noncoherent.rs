@@ -135,6 +135,7 @@ impl ModelBackend {
             return Err(Error::ZeroLength);
         }
         let len = req.size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        self.room_for_iommu(len / PAGE_SIZE, 1)?;
         let zone = if self.hw.iommu.enabled() || mask.covers(HIGH_RAM_END.raw() - 1, 1) {
             Zone::Normal
         } else {
@@ -151,7 +152,7 @@ impl ModelBackend {
             },
         );
         // The page allocator zeroes the pages through the CPU's cache.
-        self.hw.cpu_store(phys, &vec![0u8; len as usize]);
+        self.hw.cpu_zero(PhysRange::new(phys, len));
         let map = MapRequest {
             dev: req.dev,
             func: req.func,

@@ -5,9 +5,8 @@
 use std::panic::Location;
 
 use super::ModelBackend;
-use super::map::MapRequest;
 use crate::addr::{DMA_MAPPING_ERROR, Iova, PhysAddr, PhysRange};
-use crate::calls::{DmaAttrs, ErrorCheck, MapFunc, UnmapArgs, UnmapCall};
+use crate::calls::{DmaAttrs, MapFunc, UnmapArgs, UnmapCall};
 use crate::direction::DmaDirection;
 use crate::error::Error;
 use crate::ids::DeviceId;
@@ -30,27 +29,8 @@ impl ModelBackend {
             self.check(site, |c, _| c.on_map_failed(dev));
             return DMA_MAPPING_ERROR;
         }
-        let req = MapRequest {
-            dev,
-            func: MapFunc::Resource,
-            dir,
-            ents: &[PhysRange::new(phys, size)],
-            label: None,
-            check: ErrorCheck::Pending,
-            dmabuf: None,
-            attrs: DmaAttrs::NONE,
-        };
-        match self.map(req, site) {
-            Ok(id) => {
-                self.last_error = None;
-                self.maps.live(id).dma()
-            }
-            Err(e) => {
-                self.last_error = Some(e);
-                self.check(site, |c, _| c.on_map_failed(dev));
-                DMA_MAPPING_ERROR
-            }
-        }
+        let r = PhysRange::new(phys, size);
+        self.map_raw(dev, MapFunc::Resource, r, dir, DmaAttrs::NONE, site)
     }
 
     /// `dma_unmap_resource`.

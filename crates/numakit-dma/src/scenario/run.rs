@@ -348,6 +348,28 @@ impl Runner {
         }
     }
 
+    /// The part of buffer `bname` (`whole`) that `buf` and `size` name: from
+    /// its offset, `size` bytes or to the end.
+    fn part(
+        &self,
+        bname: &str,
+        buf: &Ref,
+        whole: PhysRange,
+        size: Option<u64>,
+    ) -> Result<PhysRange, ScenarioError> {
+        if buf.off >= whole.len {
+            return Err(self.err(
+                buf.col,
+                format!(
+                    "offset {} is outside {bname} ({} bytes)",
+                    buf.off, whole.len
+                ),
+            ));
+        }
+        let len = size.unwrap_or(whole.len - buf.off);
+        Ok(PhysRange::new(whole.addr.unchecked_add(buf.off), len))
+    }
+
     /// `map-resource`: `dma_map_resource`.
     fn map_resource(&mut self, op: &Op) -> Ran {
         let Op::MapResource {
@@ -365,15 +387,8 @@ impl Runner {
             .name
             .as_deref()
             .ok_or_else(|| self.err(buf.col, "map named device memory"))?;
-        let PhysRange { addr, len: blen } = self.objs.buffer(bname, buf.col)?;
-        if buf.off >= blen {
-            return Err(self.err(
-                buf.col,
-                format!("offset {} is outside {bname} ({blen} bytes)", buf.off),
-            ));
-        }
-        let len = size.unwrap_or(blen - buf.off);
-        let p = addr.unchecked_add(buf.off);
+        let whole = self.objs.buffer(bname, buf.col)?;
+        let PhysRange { addr: p, len } = self.part(bname, buf, whole, *size)?;
         let dma = self.m.dma_map_resource(d, p, len, *dir);
         if dma == DMA_MAPPING_ERROR {
             self.map_failed(map.col, d, map.text.clone(), "returned DMA_MAPPING_ERROR")?;
@@ -532,19 +547,12 @@ impl Runner {
             .name
             .as_deref()
             .ok_or_else(|| self.err(buf.col, "map a named buffer"))?;
-        let (phys, blen) = match self.objs.get(bname, buf.col)? {
-            Obj::Buf { phys, len } => (*phys, *len),
-            Obj::Coherent { cpu, len, .. } => (*cpu, *len),
+        let whole = match self.objs.get(bname, buf.col)? {
+            Obj::Buf { phys, len } => PhysRange::new(*phys, *len),
+            Obj::Coherent { cpu, len, .. } => PhysRange::new(*cpu, *len),
             _ => return Err(self.objs.wrong(bname, buf.col, "a buffer")),
         };
-        if buf.off >= blen {
-            return Err(self.err(
-                buf.col,
-                format!("offset {} is outside {bname} ({blen} bytes)", buf.off),
-            ));
-        }
-        let len = size.unwrap_or(blen - buf.off);
-        let p = phys.unchecked_add(buf.off);
+        let PhysRange { addr: p, len } = self.part(bname, buf, whole, *size)?;
         let dma = if func == MapFunc::Page {
             // a driver gets the page of vmalloc memory with vmalloc_to_page
             let p = self.m.vmalloc_to_page(p).unwrap_or(p);

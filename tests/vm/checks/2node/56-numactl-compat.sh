@@ -38,7 +38,13 @@ show_has "--interleave=all --show" "--interleave=all" "policy: interleave" "inte
 show_has "--preferred=1 --show" "--preferred=1" "policy: preferred" "preferred node: 1" "preferred: 1 "
 show_has "--cpunodebind=1 --show" "--cpunodebind=1" "physcpubind: 2 3 " "cpubind: 1 " "nodebind: 1 "
 show_has "-N +1 -m same --show" "-N +1 -m same" "policy: bind" "physcpubind: 2 3 " "membind: 1 "
-show_has "--membind=pci:0:41:0.0 --show" "--membind=pci:0:41:0.0" "policy: bind" "membind: 1 "
+# libnuma looks a pci: device up under /sys/devices/pciSEG:BUS/ only: a
+# device behind a bridge (0000:41:00.0, under root port 0000:40:00.0) is
+# refused as numactl refuses it, and the root port is found.
+bad=$(numactl --membind=pci:0:41:0.0 true 2>&1 >/dev/null | head -1)
+expect_eq "numactl --membind=pci:0:41:0.0 (behind a bridge): refused as by libnuma" "$bad" \
+  "libnuma: Warning: Cannot read node mask for  device \`0:41:0.0'"
+show_has "--membind=pci:0:40:0.0 --show" "--membind=pci:0:40:0.0" "policy: bind" "membind: 1 "
 show_has "--membind=block:nvme0n1 --show" "--membind=block:nvme0n1" "policy: bind" "membind: 1 "
 net=$(ls /sys/class/net 2>/dev/null | grep -v '^lo$' | head -1)
 if [ -n "$net" ]; then

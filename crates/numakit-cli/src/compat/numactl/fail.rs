@@ -17,15 +17,18 @@ pub(super) enum Fail {
     /// A specification libnuma refused: its warning, `<SPEC> is invalid` on
     /// stdout, usage.
     Invalid {
-        /// The specification as given.
-        spec: String,
+        /// The specification as given, byte for byte.
+        spec: Vec<u8>,
         /// libnuma's warning (formatted, with its line ends), if it prints one.
-        warning: Option<String>,
+        warning: Option<Vec<u8>>,
     },
-    /// `complain()`: `numactl: MSG` on stderr, a line end on stdout.
-    Complain(String),
+    /// `complain()`: `numactl: MSG` on stderr, a line end on stdout; the
+    /// message holds the user's bytes as given.
+    Complain(Vec<u8>),
     /// A getopt complaint (already formatted), then usage.
-    Getopt(String),
+    Getopt(Vec<u8>),
+    /// What a failed call prints in C (`perror` lines), as is, on stderr.
+    Perror(&'static str),
     /// Anything numakit refuses or fails at: `numactl: MSG`.
     Error(String),
 }
@@ -45,19 +48,23 @@ impl Fail {
             }
             Fail::Invalid { spec, warning } => {
                 if let Some(w) = warning {
-                    err.extend_from_slice(w.as_bytes());
+                    err.extend_from_slice(&w);
                 }
-                out.extend_from_slice(format!("<{spec}> is invalid\n").as_bytes());
+                out.push(b'<');
+                out.extend_from_slice(&spec);
+                out.extend_from_slice(b"> is invalid\n");
                 err.extend_from_slice(USAGE.as_bytes());
             }
             Fail::Complain(m) => {
-                err.extend_from_slice(format!("numactl: {m}").as_bytes());
+                err.extend_from_slice(b"numactl: ");
+                err.extend_from_slice(&m);
                 out.push(b'\n');
             }
             Fail::Getopt(m) => {
-                err.extend_from_slice(m.as_bytes());
+                err.extend_from_slice(&m);
                 err.extend_from_slice(USAGE.as_bytes());
             }
+            Fail::Perror(m) => err.extend_from_slice(m.as_bytes()),
             Fail::Error(m) => {
                 err.extend_from_slice(format!("numactl: {}\n", sanitize(&m)).as_bytes());
             }

@@ -152,7 +152,7 @@ pub struct Getopt {
 
 /// One step: an option with its argument, or glibc's complaint (one line,
 /// with its newline, for stderr).
-pub type Step = Result<(Opt, Option<OsString>), String>;
+pub type Step = Result<(Opt, Option<OsString>), Vec<u8>>;
 
 impl Getopt {
     /// Options from `args` (without `argv[0]`); `prog` names the program in
@@ -172,6 +172,16 @@ impl Getopt {
         &self.args[self.optind.min(self.args.len())..]
     }
 
+    /// glibc's complaint: the program's name, then `parts` byte for byte
+    /// (the user's argument as given).
+    fn msg(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut m = self.prog.as_bytes().to_vec();
+        for p in parts {
+            m.extend_from_slice(p);
+        }
+        m
+    }
+
     fn take_next(&mut self) -> Option<OsString> {
         let a = self.args.get(self.optind).cloned();
         if a.is_some() {
@@ -186,7 +196,6 @@ impl Getopt {
             Some(i) => (&body[..i], Some(&body[i + 1..])),
             None => (body, None),
         };
-        let shown = String::from_utf8_lossy(body);
         let exact = LONG.iter().find(|(n, _, _)| n.as_bytes() == name);
         let found = match exact {
             Some(f) => f,
@@ -197,35 +206,38 @@ impl Getopt {
                     .collect();
                 match cands.as_slice() {
                     [] => {
-                        return Err(format!("{}: unrecognized option '--{shown}'\n", self.prog));
+                        return Err(self.msg(&[b": unrecognized option '--", body, b"'\n"]));
                     }
                     [one] => *one,
                     many => {
                         let list: String =
                             many.iter().map(|(n, _, _)| format!(" '--{n}'")).collect();
-                        return Err(format!(
-                            "{}: option '--{shown}' is ambiguous; possibilities:{list}\n",
-                            self.prog
-                        ));
+                        return Err(self.msg(&[
+                            b": option '--",
+                            body,
+                            b"' is ambiguous; possibilities:",
+                            list.as_bytes(),
+                            b"\n",
+                        ]));
                     }
                 }
             }
         };
         let &(full, takes, opt) = found;
         match (takes, value) {
-            (false, Some(_)) => Err(format!(
-                "{}: option '--{full}' doesn't allow an argument\n",
-                self.prog
-            )),
+            (false, Some(_)) => {
+                Err(self
+                    .msg(&[format!(": option '--{full}' doesn't allow an argument\n").as_bytes()]))
+            }
             (false, None) => Ok((opt, None)),
             (true, Some(v)) => Ok((opt, Some(OsString::from(std::ffi::OsStr::from_bytes(v))))),
-            (true, None) => match self.take_next() {
-                Some(v) => Ok((opt, Some(v))),
-                None => Err(format!(
-                    "{}: option '--{full}' requires an argument\n",
-                    self.prog
-                )),
-            },
+            (true, None) => {
+                match self.take_next() {
+                    Some(v) => Ok((opt, Some(v))),
+                    None => Err(self
+                        .msg(&[format!(": option '--{full}' requires an argument\n").as_bytes()])),
+                }
+            }
         }
     }
 }
@@ -260,11 +272,7 @@ impl Iterator for Getopt {
             if at_end {
                 finish(self);
             }
-            return Some(Err(format!(
-                "{}: invalid option -- '{}'\n",
-                self.prog,
-                String::from_utf8_lossy(&[c])
-            )));
+            return Some(Err(self.msg(&[b": invalid option -- '", &[c], b"'\n"])));
         };
         if !takes {
             if at_end {
@@ -280,10 +288,7 @@ impl Iterator for Getopt {
         finish(self);
         Some(match self.take_next() {
             Some(v) => Ok((opt, Some(v))),
-            None => Err(format!(
-                "{}: option requires an argument -- '{}'\n",
-                self.prog, c as char
-            )),
+            None => Err(self.msg(&[b": option requires an argument -- '", &[c], b"'\n"])),
         })
     }
 }
@@ -300,7 +305,10 @@ mod tests {
         let mut out = Vec::new();
         for s in g.by_ref() {
             let bad = s.is_err();
-            out.push(s.map(|(o, a)| (o, a.map(|a| a.to_string_lossy().into_owned()))));
+            out.push(
+                s.map(|(o, a)| (o, a.map(|a| a.to_string_lossy().into_owned())))
+                    .map_err(|e| String::from_utf8(e).unwrap()),
+            );
             if bad {
                 break;
             }

@@ -31,10 +31,12 @@ mod getopt;
 mod options;
 mod resolve;
 mod show;
-mod spec;
+pub(crate) mod spec;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use numakit_placement::{KernelSupport, Plan, RunRequest};
 use numakit_root::Root;
@@ -95,17 +97,20 @@ const PARTS: Parts = Parts {
     ..Parts::NODES
 };
 
-/// What a device name in a node specification reads too.
-const PARTS_WITH_PCI: Parts = Parts { pci: true, ..PARTS };
-
-/// Runs the numactl-compatible interface with numactl's arguments (argv[0] removed).
-pub fn run(args: Vec<OsString>) -> CliResult<u8> {
-    // A NUMAKIT_ROOT that does not open is an error, never a silent fallback
-    // to the live system.
-    let root = match std::env::var_os("NUMAKIT_ROOT") {
+/// Runs the numactl-compatible interface with numactl's arguments (argv[0]
+/// removed), on `root` (`numakit --root R numactl ...`), else on
+/// `NUMAKIT_ROOT` where set and not empty, else on the live system.
+pub fn run(args: Vec<OsString>, root: Option<PathBuf>) -> CliResult<u8> {
+    // A root that does not open is an error, never a silent fallback to the
+    // live system.
+    let (what, path) = match root {
+        Some(p) => ("--root", Some(p)),
+        None => ("NUMAKIT_ROOT", crate::cli::env_root()),
+    };
+    let root = match path {
         Some(p) => match Root::open(&p) {
             Ok(r) => r,
-            Err(e) => return Ok(Fail::Error(format!("NUMAKIT_ROOT: {}", chain(&e))).report()),
+            Err(e) => return Ok(Fail::Error(format!("{what}: {}", chain(&e))).report()),
         },
         None => Root::live(),
     };
@@ -118,6 +123,22 @@ pub fn run(args: Vec<OsString>) -> CliResult<u8> {
     Ok(match s.main(args) {
         Ok(code) => code,
         Err(f) => f.report(),
+    })
+}
+
+/// libnuma's `numa_parse_nodestring` on the live system, for migratepages:
+/// the nodes, or libnuma's warning (where it prints one) when the
+/// specification is refused.
+pub fn parse_nodestring(arg: &OsStr) -> Result<NodeSet, Option<Vec<u8>>> {
+    let mut s = Session {
+        prog: "migratepages".into(),
+        root: Root::live(),
+        machine: MachineCache::default(),
+        opts: Options::default(),
+    };
+    s.node_spec(arg).map_err(|f| match f {
+        Fail::Invalid { warning, .. } => warning,
+        _ => None,
     })
 }
 
@@ -280,14 +301,14 @@ fn exec(program: &OsString, args: &[OsString]) -> Fail {
         numakit_placement::Error::Exec { why, .. } => why,
         other => chain(&other),
     };
-    Fail::Complain(format!(
-        "execution of `{}': {why}\n",
-        program.to_string_lossy()
-    ))
+    let mut m = b"execution of `".to_vec();
+    m.extend_from_slice(program.as_bytes());
+    m.extend_from_slice(format!("': {why}\n").as_bytes());
+    Fail::Complain(m)
 }
 
 /// The C library's text for an OS error (`No such file or directory`).
-fn strerror(e: &std::io::Error) -> String {
+pub fn strerror(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.rfind(" (os error ") {
         Some(i) => s[..i].to_string(),

@@ -50,6 +50,14 @@ pub(super) struct Options {
     pub(super) last_spec: Option<Vec<u8>>,
 }
 
+/// What numactl prints when the kernel refuses an empty set: libnuma's
+/// `perror` of the call, then numactl's `checkerror` of the option.
+const EMPTY_MEMBIND: &str = "set_mempolicy: Invalid argument\nsetting membind: Invalid argument\n";
+const EMPTY_PREFERRED_MANY: &str =
+    "set_mempolicy: Invalid argument\nsetting preferred node: Invalid argument\n";
+const EMPTY_CPUNODEBIND: &str = "numa_sched_setaffinity_v2_int() failed: Invalid argument\nsched_setaffinity: Invalid argument\n";
+const EMPTY_PHYSCPUBIND: &str = "sched_setaffinity: Invalid argument\n";
+
 impl Session {
     /// Handles one option; `Some(code)` ends the program.
     pub(super) fn option(&mut self, opt: Opt, arg: &OsStr) -> Result<Option<u8>, Fail> {
@@ -116,6 +124,9 @@ impl Session {
         self.no_second_policy()?;
         let nodes = self.node_spec(arg)?;
         self.opts.seen |= Seen::SPEC;
+        if nodes.is_empty() {
+            return Err(Fail::Perror(EMPTY_MEMBIND));
+        }
         // Like libnuma: balancing is dropped where the kernel lacks it.
         let balancing = self.opts.seen.contains(Seen::BALANCING);
         let flags = if balancing && self.kernel().numa_balancing {
@@ -145,6 +156,9 @@ impl Session {
         }
         let nodes = self.node_spec(arg)?;
         self.opts.seen |= Seen::SPEC;
+        if nodes.is_empty() {
+            return Err(Fail::Perror(EMPTY_PREFERRED_MANY));
+        }
         self.set_policy(Policy::preferred_many(nodes))
     }
 
@@ -152,6 +166,9 @@ impl Session {
     fn cpunodebind(&mut self, arg: &OsStr) -> Result<(), Fail> {
         self.no_shm_before("-c/--cpubind/--cpunodebind")?;
         let nodes = self.node_spec(arg)?;
+        if nodes.is_empty() {
+            return Err(Fail::Perror(EMPTY_CPUNODEBIND));
+        }
         self.set_cpus(CpuBinding::Nodes(nodes));
         Ok(())
     }
@@ -160,6 +177,9 @@ impl Session {
     fn physcpubind(&mut self, arg: &OsStr) -> Result<(), Fail> {
         self.no_shm_before("-C/--physcpubind")?;
         let cpus = self.cpu_spec(arg)?;
+        if cpus.is_empty() {
+            return Err(Fail::Perror(EMPTY_PHYSCPUBIND));
+        }
         self.set_cpus(CpuBinding::Cpus(cpus));
         Ok(())
     }

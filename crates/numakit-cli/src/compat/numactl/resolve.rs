@@ -1,24 +1,17 @@
 //! Node and CPU specifications read against this machine: the bounds
 //! libnuma checks numbers against (the allowed nodes and CPUs, or every one
 //! with `--all`), `same`, and numactl's device forms (`netdev:`, `block:`,
-//! `file:`, `pci:`), translated into [`DeviceSpec`]s for
-//! [`numakit_topo::locate`] to find.
+//! `file:`, `pci:`), resolved as libnuma resolves them (`numakit_topo::libnuma`).
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
-use numakit_placement::DeviceSpec;
-use numakit_root::Root;
-use numakit_topo::Machine;
-use numakit_topo::locate::block_device_of_file;
-use numakit_types::{CpuSet, NodeSet, PciAddress};
+use numakit_types::{CpuSet, NodeSet};
 
 use super::fail::Fail;
 use super::options::Seen;
-use super::{PARTS, PARTS_WITH_PCI, Session, spec};
-use crate::output::sanitize;
+use super::{PARTS, Session, spec};
 
 /// libnuma's node mask size when `/proc/self/status` does not tell.
 const DEFAULT_MASK_BITS: u32 = 1024;
@@ -40,16 +33,21 @@ impl Session {
             self.opts.last_spec = Some(s.clone());
         }
         let bounds = self.node_bounds();
-        // device names need the PCI devices, which nothing else reads
+        // numa_num_task_nodes(): one more than the task's highest node
+        let m = self.machine.get(&self.root, PARTS);
+        let task_nodes = m
+            .allowed
+            .mems
+            .as_ref()
+            .and_then(|a| a.last_raw())
+            .or_else(|| m.node_ids().last_raw())
+            .map_or(1, |n| n as usize + 1);
         let root = &self.root;
-        let m = s
-            .contains(&b':')
-            .then(|| self.machine.get(root, PARTS_WITH_PCI));
-        let mut resolve = |rest: &[u8]| device_nodes(root, m?, rest);
+        let mut resolve = |rest: &[u8]| numakit_topo::libnuma::resolve(root, task_nodes, rest);
         spec::parse(&s, spec::Kind::Node, &bounds, &mut resolve)
             .map(NodeSet::from_raw)
             .map_err(|e| Fail::Invalid {
-                spec: arg.to_string_lossy().into_owned(),
+                spec: arg.as_bytes().to_vec(),
                 warning: e.warning,
             })
     }
@@ -61,7 +59,7 @@ impl Session {
         spec::parse(arg.as_bytes(), spec::Kind::Cpu, &bounds, &mut none)
             .map(CpuSet::from_raw)
             .map_err(|e| Fail::Invalid {
-                spec: arg.to_string_lossy().into_owned(),
+                spec: arg.as_bytes().to_vec(),
                 warning: e.warning,
             })
     }
@@ -108,44 +106,4 @@ impl Session {
             invert_limit: max + 1,
         }
     }
-}
-
-/// The node of a device specification (`netdev:`, `pci:`, `block:`,
-/// `file:`, `ip:`), or the warning numactl prints for it; `None` when
-/// `rest` is not one.
-fn device_nodes(root: &Root, m: &Machine, rest: &[u8]) -> Option<Result<BTreeSet<u32>, String>> {
-    let text = String::from_utf8_lossy(rest).into_owned();
-    let (kind, what) = text.split_once(':')?;
-    let spec = match device_spec(root, kind, what.trim_start())? {
-        Ok(s) => s,
-        Err(e) => return Some(Err(format!("numactl: {}\n", sanitize(&e)))),
-    };
-    Some(
-        spec.resolve(m, Some(root))
-            .map(|d| BTreeSet::from([d.node.0]))
-            .map_err(|e| format!("numactl: {text}: {}\n", sanitize(&e.to_string()))),
-    )
-}
-
-/// numactl's device forms as [`DeviceSpec`]s: `netdev:IF` a network
-/// interface, `block:DEV` a block device, `pci:[seg:]bus:dev[.func]` a PCI
-/// function, `file:PATH` the block device holding the file. `ip:` is not
-/// supported. `None` for any other prefix.
-fn device_spec(root: &Root, kind: &str, what: &str) -> Option<Result<DeviceSpec, String>> {
-    Some(match kind {
-        "netdev" => Ok(DeviceSpec::Net(what.to_string())),
-        "block" => Ok(DeviceSpec::Block(what.to_string())),
-        "pci" => PciAddress::parse_libnuma(what)
-            .map(DeviceSpec::Pci)
-            .ok_or_else(|| {
-                format!("cannot read PCI device '{what}': expected [seg:]bus:dev[.func] in hex")
-            }),
-        "file" => block_device_of_file(root, Path::new(what))
-            .map(DeviceSpec::Block)
-            .map_err(|e| e.to_string()),
-        "ip" => Err(format!(
-            "ip:{what}: node specifications by IP address are not supported by numakit yet"
-        )),
-        _ => return None,
-    })
 }

@@ -50,68 +50,26 @@ pub struct Bounds {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     /// The text for stderr, or `None` when libnuma stays silent.
-    pub warning: Option<String>,
+    pub warning: Option<Vec<u8>>,
 }
 
 /// Resolves a device specification (`netdev:eth0`) to nodes. Returns `None`
 /// when `rest` does not start with a device prefix, `Some(Err(warning))`
 /// when it names no usable device.
-pub type Resolver<'a> = dyn FnMut(&[u8]) -> Option<Result<BTreeSet<u32>, String>> + 'a;
+pub type Resolver<'a> = dyn FnMut(&[u8]) -> Option<Result<BTreeSet<u32>, Vec<u8>>> + 'a;
 
-/// libnuma's warning format: prefix, message, newline.
-fn warn(msg: String) -> Invalid {
-    Invalid {
-        warning: Some(format!("libnuma: Warning: {msg}\n")),
+/// libnuma's warning format: prefix, message, newline. The message's parts
+/// are bytes: what the user gave is echoed exactly, as C prints it.
+fn warn(parts: &[&[u8]]) -> Invalid {
+    let mut w = b"libnuma: Warning: ".to_vec();
+    for p in parts {
+        w.extend_from_slice(p);
     }
+    w.push(b'\n');
+    Invalid { warning: Some(w) }
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// `strtoul(s, &end, 0)`: the value and how many bytes were read (0 when
-/// there is no number). Overflow saturates; a minus sign negates modulo 2^64.
-pub fn strtoul(s: &[u8]) -> (u64, usize) {
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-        i += 1;
-    }
-    let mut neg = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        neg = s[i] == b'-';
-        i += 1;
-    }
-    let (base, start) = if s.get(i) == Some(&b'0')
-        && matches!(s.get(i + 1), Some(b'x' | b'X'))
-        && s.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
-    {
-        (16, i + 2)
-    } else if s.get(i) == Some(&b'0') {
-        (8, i)
-    } else {
-        (10, i)
-    };
-    let mut j = start;
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    while let Some(d) = s.get(j).and_then(|c| (*c as char).to_digit(base)) {
-        match v
-            .checked_mul(u64::from(base))
-            .and_then(|x| x.checked_add(u64::from(d)))
-        {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-        j += 1;
-    }
-    if j == start {
-        return (0, 0);
-    }
-    if overflow {
-        return (u64::MAX, j);
-    }
-    (if neg { v.wrapping_neg() } else { v }, j)
-}
+pub use numakit_types::strtoul;
 
 /// libnuma's `get_nr`: a number, or with `relative` the n-th allowed one.
 fn get_nr(s: &[u8], b: &Bounds, relative: bool) -> (u64, usize) {
@@ -192,13 +150,21 @@ pub fn parse(
         }
         let (arg, n) = get_nr(rest, b, relative);
         if n == 0 {
-            return Err(warn(format!("unparseable {desc} `{}'\n", lossy(rest))));
+            return Err(warn(&[
+                b"unparseable ",
+                desc.as_bytes(),
+                b" `",
+                rest,
+                b"'\n",
+            ]));
         }
         if !allowed(b, arg) {
-            return Err(warn(match kind {
-                Kind::Node => format!("node argument {} is out of range\n", as_c_int(arg)),
-                Kind::Cpu => format!("cpu argument {} is out of range\n", lossy(rest)),
-            }));
+            return Err(match kind {
+                Kind::Node => {
+                    warn(&[format!("node argument {} is out of range\n", as_c_int(arg)).as_bytes()])
+                }
+                Kind::Cpu => warn(&[b"cpu argument ", rest, b" is out of range\n"]),
+            });
         }
         mask.insert(arg as u32);
         i += n;
@@ -207,13 +173,23 @@ pub fn parse(
             let rest2 = &s[i..];
             let (arg2, n2) = get_nr(rest2, b, relative);
             if n2 == 0 {
-                return Err(warn(format!("missing {what} argument {}\n", lossy(rest2))));
+                return Err(warn(&[
+                    b"missing ",
+                    what.as_bytes(),
+                    b" argument ",
+                    rest2,
+                    b"\n",
+                ]));
             }
             if !allowed(b, arg2) {
-                return Err(warn(match kind {
-                    Kind::Node => format!("node argument {} out of range\n", as_c_int(arg2)),
-                    Kind::Cpu => format!("cpu argument {} out of range\n", lossy(rest2)),
-                }));
+                return Err(match kind {
+                    Kind::Node => {
+                        warn(&[
+                            format!("node argument {} out of range\n", as_c_int(arg2)).as_bytes()
+                        ])
+                    }
+                    Kind::Cpu => warn(&[b"cpu argument ", rest2, b" out of range\n"]),
+                });
             }
             if arg <= arg2 {
                 mask.extend(b.allowed.range(arg as u32..=arg2 as u32).copied());
@@ -249,14 +225,14 @@ mod tests {
         }
     }
 
-    fn no_devices(_: &[u8]) -> Option<Result<BTreeSet<u32>, String>> {
+    fn no_devices(_: &[u8]) -> Option<Result<BTreeSet<u32>, Vec<u8>>> {
         None
     }
 
     fn p(s: &str, kind: Kind, b: &Bounds) -> Result<Vec<u32>, Option<String>> {
         parse(s.as_bytes(), kind, b, &mut no_devices)
             .map(|m| m.into_iter().collect())
-            .map_err(|e| e.warning)
+            .map_err(|e| e.warning.map(|w| String::from_utf8(w).unwrap()))
     }
 
     #[test]
@@ -356,7 +332,7 @@ mod tests {
     #[test]
     fn devices_end_the_list() {
         let b = bounds(&[0, 1], 2);
-        let mut r = |s: &[u8]| -> Option<Result<BTreeSet<u32>, String>> {
+        let mut r = |s: &[u8]| -> Option<Result<BTreeSet<u32>, Vec<u8>>> {
             match s {
                 b"netdev:eth0" => Some(Ok([1].into())),
                 b"netdev:lo" => Some(Err("no node\n".into())),
