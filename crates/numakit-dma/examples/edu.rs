@@ -14,7 +14,7 @@
 
 use std::process::ExitCode;
 
-use numakit_dma::edu::{Completion, Edu, model_backend};
+use numakit_dma::edu::{Completion, Edu, model_backend, regs};
 use numakit_dma::vfio::{ReservedIova, VfioBackend, VfioDeviceSpec};
 use numakit_dma::{DeviceId, DeviceIo, DmaBackend, DmaDirection, IrqMode, Result};
 use numakit_root::Root;
@@ -94,19 +94,23 @@ fn real(address: &str, data: &[u8]) -> Result<Vec<u8>> {
     let id = dev.id();
     let back = copy_through(&mut dma, id, dev, data)?;
     for p in dma.placements() {
-        println!(
-            "DMA memory: {} of {} pages on node {:?} ({})",
-            p.pages_on_node(),
-            p.pages(),
-            p.node,
-            p.kind
-        );
+        match p.node {
+            Some(n) => println!(
+                "DMA memory: {} of {} pages on node {n}, the device's ({})",
+                p.pages_on_node(),
+                p.pages(),
+                p.kind
+            ),
+            None => println!("DMA memory: {} pages, the device has no node ({})", p.pages(), p.kind),
+        }
     }
     Ok(back)
 }
 
 fn main() -> ExitCode {
-    let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    // As much as one transfer can carry: the device's buffer less the last
+    // byte, which QEMU up to 7.2 refuses to reach.
+    let data: Vec<u8> = (0..regs::BUF_USABLE).map(|i| (i * 7 + 3) as u8).collect();
     let r = match std::env::args().nth(1) {
         Some(address) => real(&address, &data),
         None => model_backend("edu").and_then(|(mut m, io)| {
