@@ -25,7 +25,7 @@
 # Environment:
 #   NUMAKIT_VM_REQUIRED=1      missing QEMU/busybox/... is an error, not a skip
 #   NUMAKIT_VM_CACHE           kernel cache (default /var/tmp/numakit-vm)
-#   NUMAKIT_VM_KERNEL_PKG      kernel package (default linux-image-6.12-cloud-amd64)
+#   NUMAKIT_VM_KERNEL_PKG      kernel package (default linux-image-6.12-amd64)
 #   NUMAKIT_VM_KERNEL_DIR      use this unpacked kernel tree instead
 #   NUMAKIT_VM_BIN             use this static numakit binary (skip cargo)
 #   NUMAKIT_VM_ADD             extra files for the guest's /vm/bin (space separated)
@@ -35,6 +35,7 @@
 #   NUMAKIT_VM_RESULTS         where logs go (default target-vm/vm-results)
 #   NUMAKIT_VM_JOBS            cargo -j (default 2)
 #   NUMAKIT_VM_QEMU_ARGS       extra QEMU arguments (split on spaces)
+#   NUMAKIT_VM_KARGS           extra kernel command line (nkvm.bench_frames=N, ...)
 set -uo pipefail
 vmdir=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$vmdir/../.." && pwd)
@@ -122,6 +123,7 @@ else
   if ! ( cd "$repo" && RUSTFLAGS='-C target-feature=+crt-static' \
          cargo build --release --target x86_64-unknown-linux-gnu -p numakit-cli \
          -p numakit-placement --bin numakit --example first_touch \
+         -p numakit-dmabuf --example sync_fences --example pipeline \
          --target-dir "$out" -j"${NUMAKIT_VM_JOBS:-2}" ) >> "$build_log" 2>&1; then
     tail -n 30 "$build_log" | sed 's/^/vm: cargo: /'
     rig_fail "the static numakit build failed (log: $build_log)"
@@ -135,6 +137,11 @@ bins=("$numakit:numakit")
 # the first-touch helper example of numakit-placement, when built
 ft=$out/x86_64-unknown-linux-gnu/release/examples/first_touch
 [ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$ft" ] && bins+=("$ft:first_touch")
+# the DMA-BUF examples of numakit-dmabuf (sync_fences checks its own claims)
+for ex in sync_fences pipeline; do
+  exb=$out/x86_64-unknown-linux-gnu/release/examples/$ex
+  [ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$exb" ] && bins+=("$exb:dmabuf-$ex")
+done
 for src in "$vmdir"/tools/*.c; do
   [ -f "$src" ] || continue
   b=$out/vm-tools/$(basename "$src" .c)
@@ -171,7 +178,12 @@ for topo in $topos; do
   expect[$topo]=$list
 done
 mods=(vfio-pci vfio_iommu_type1 virtio_net)
+# the full kernel: nvme is a module there; for DMA-BUF, vivid (a V4L2
+# camera) and vgem (a DRM device)
+mods+=(nvme vivid vgem)
 kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
+# TCG on a busy host can miss the early timer check, which panics with VT-d
+kargs_base+=" no_timer_check ${NUMAKIT_VM_KARGS:-}"
 kargs=$kargs_base
 [ "$verbose" = 1 ] && kargs+=" nkvm.verbose=1"
 t0=$(date +%s.%N)

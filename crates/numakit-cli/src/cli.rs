@@ -11,7 +11,7 @@ use crate::{commands, compat};
 
 /// See, control, verify and measure memory locality on Linux.
 #[derive(Debug, Parser)]
-#[command(name = "numakit", version, about, long_about = None, after_help = EXIT_HELP)]
+#[command(name = "numakit", version = VERSION, about, long_about = None, after_help = EXIT_HELP)]
 pub struct Cli {
     /// Read the machine from this root instead of `/`: a directory or a
     /// `.tar.gz`/`.tar.bz2` snapshot. Default: `NUMAKIT_ROOT` where set and
@@ -22,7 +22,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_HELP: &str = "Exit status: 0 success; 1 the work ran and found problems; 2 usage, input or system error; `run` returns its command's status.";
+/// `numakit --version`: the crate version and the git revision it was
+/// built from (`-modified` when the tree had uncommitted changes).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("NUMAKIT_GIT_REV"),
+    ")"
+);
+
+pub(crate) const EXIT_HELP: &str = "Exit status: 0 success; 1 the work ran and found problems; 2 usage, input or system error; `run` returns its command's status.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -72,6 +81,17 @@ pub enum Command {
     /// Model of the kernel DMA API with a checker.
     #[command(subcommand)]
     Dma(commands::dma::DmaCommand),
+    /// Node Feature Discovery labels for this machine (a features.d file).
+    Nfd(commands::nfd::NfdArgs),
+    /// List, reserve or release persistent huge pages per NUMA node.
+    Hugepages(commands::hugepages::HugepagesArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Write the manual pages (numakit.1 and one per command) to a directory.
+    Manpages(commands::completions::ManpagesArgs),
+    /// Real DMA-BUFs: allocate on a node, pass between processes, list, run the camera -> GPU -> display pipeline.
+    #[command(subcommand)]
+    Dmabuf(commands::dmabuf::DmabufCommand),
     /// The IOMMU, its mode, and every group with whether VFIO can take it.
     Iommu(commands::iommu::IommuArgs),
     /// Move devices to vfio-pci and back (a dry run unless --apply).
@@ -118,6 +138,11 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Numastat { args } => compat::numastat::run("numastat".into(), args),
         Command::Dma(a) => commands::dma::run(root, a),
         Command::Bench(a) => commands::bench::run(root, a),
+        Command::Nfd(a) => commands::nfd::run(root, a),
+        Command::Hugepages(a) => commands::hugepages::run(root, a),
+        Command::Completions(a) => commands::completions::run(a),
+        Command::Manpages(a) => commands::completions::manpages(a),
+        Command::Dmabuf(a) => commands::dmabuf::run(root, a),
         Command::Iommu(a) => commands::iommu::run(root, a),
         Command::Vfio(a) => commands::vfio::run(root, a),
     }

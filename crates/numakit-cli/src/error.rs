@@ -156,6 +156,21 @@ impl From<numakit_root::RootError> for CliError {
     }
 }
 
+/// A DMA-BUF error: its chain on one line, its hint, and its exit status
+/// (1 for a frame or page check that failed).
+impl From<numakit_dmabuf::Error> for CliError {
+    fn from(e: numakit_dmabuf::Error) -> Self {
+        if let numakit_dmabuf::Error::Placement(p) = e {
+            return p.into();
+        }
+        let mut c = CliError::new(chain(&e)).code(e.exit_status());
+        if let Some(h) = e.hint() {
+            c = c.hint(h);
+        }
+        c
+    }
+}
+
 /// Output that could not be rendered or written.
 impl From<OutputError> for CliError {
     fn from(e: OutputError) -> Self {

@@ -167,6 +167,50 @@ fn cases() -> Vec<Case> {
             v.push(case(format!("numastat/{name}.{fmt}"), Some(root), args));
         }
     }
+    // the exports (hwloc XML, NodeResourceTopology, NFD labels, SVG) on a
+    // few machines
+    for (name, root) in [
+        (
+            "qemu-gpuserver",
+            "tests/fixtures/qemu-gpuserver/sysfs.tar.gz",
+        ),
+        (
+            "qemu-3node-hmat",
+            "tests/fixtures/qemu-3node-hmat/sysfs.tar.gz",
+        ),
+        (
+            "40intel64-2g2n4c+pcilocality",
+            "tests/fixtures/hwloc-linux/40intel64-2g2n4c+pcilocality.tar.bz2",
+        ),
+        (
+            "8em64t-2s2ca2c-buggynuma",
+            "tests/fixtures/hwloc-linux/8em64t-2s2ca2c-buggynuma.tar.bz2",
+        ),
+    ] {
+        for (fmt, extra) in [
+            ("hwloc.xml", &["--of", "hwloc-xml"][..]),
+            ("nrt.yaml", &["--of", "nrt", "--node-name", "worker-1"][..]),
+            (
+                "nrt.json",
+                &["--of", "nrt-json", "--node-name", "worker-1"][..],
+            ),
+            ("svg", &["--of", "svg"][..]),
+        ] {
+            let mut args = vec!["--root", root, "topo"];
+            args.extend_from_slice(extra);
+            v.push(case(format!("export/{name}.{fmt}"), None, &args));
+        }
+        v.push(case(
+            format!("export/{name}.nfd"),
+            None,
+            &["--root", root, "nfd"],
+        ));
+        v.push(case(
+            format!("export/{name}.hugepages"),
+            None,
+            &["--root", root, "hugepages"],
+        ));
+    }
     let two = "tests/fixtures/qemu-2node/sysfs.tar.gz";
     for (name, args) in [
         (
@@ -235,6 +279,42 @@ fn cases() -> Vec<Case> {
             &["--root", two, "stat", "--audit"],
         ),
         ("stat-watch-zero", &["--root", two, "stat", "--watch", "0"]),
+        (
+            "hugepages-on-snapshot",
+            &[
+                "--root",
+                two,
+                "hugepages",
+                "--node",
+                "1",
+                "--size",
+                "2M",
+                "--count",
+                "4",
+            ],
+        ),
+        (
+            "hugepages-bad-size",
+            &[
+                "--root",
+                two,
+                "hugepages",
+                "--node",
+                "1",
+                "--size",
+                "huge",
+                "--count",
+                "4",
+            ],
+        ),
+        (
+            "hugepages-node-without-count",
+            &["--root", two, "hugepages", "--node", "1"],
+        ),
+        (
+            "nfd-write-no-such-dir",
+            &["--root", two, "nfd", "--write", "/nonexistent/features.d"],
+        ),
     ] {
         v.push(case(format!("errors/{name}.txt"), None, args));
     }

@@ -670,3 +670,102 @@ fn issue15_kernel_threads_and_zombies_are_named() {
     }
     drop(zombie);
 }
+
+/// What `numactl ARGS` does when started through `wrap` (a command line
+/// that ends by running its arguments): exit status, stdout, and stderr up
+/// to the usage text, for the real numactl and for numakit's.
+fn both_under(wrap: &[&str], args: &[&str]) -> [(Option<i32>, String, String); 2] {
+    let link = symlink_dir().join("numactl");
+    let link = link.to_str().unwrap().to_string();
+    let probe = ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"];
+    [REAL.to_string(), link].map(|prog| {
+        let mut argv: Vec<&str> = wrap.to_vec();
+        argv.push(&prog);
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&probe);
+        let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+        let (err, _) = split_usage(&out.stderr);
+        (out.status.code(), text(&out.stdout), err)
+    })
+}
+
+/// Every option that takes CPUs or nodes, with and without `--all`.
+const RESTRICTED_CASES: &[&[&str]] = &[
+    &["--physcpubind=1"],
+    &["-C", "1"],
+    &["-C", "+1"],
+    &["-C", "0-1"],
+    &["-C", "all"],
+    &["-C", "!0"],
+    &["-C", "0"],
+    &["--all", "--physcpubind=1"],
+    &["-a", "-C", "0-1"],
+    &["-a", "-C", "+1"],
+    &["--cpunodebind=0"],
+    &["-a", "-N", "0"],
+    &["-N", "all"],
+    &["--membind=0"],
+    &["-a", "-m", "0"],
+    &["--interleave=all"],
+    &["--preferred=0"],
+    &["-a", "--preferred-many=0"],
+];
+
+fn two_cpus() -> bool {
+    let ok = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    if !ok {
+        eprintln!("skipped: needs two CPUs");
+    }
+    ok
+}
+
+#[test]
+fn cpu_and_node_options_under_a_restricted_affinity_match_numactl() {
+    // `taskset -c 0 numactl --physcpubind=1 true`: libnuma checks CPUs
+    // against the current affinity and refuses CPU 1
+    if !real_available() || !two_cpus() || !Path::new("/usr/bin/taskset").exists() {
+        return;
+    }
+    for args in RESTRICTED_CASES {
+        let [want, got] = both_under(&["/usr/bin/taskset", "-c", "0"], args);
+        assert_eq!(got, want, "taskset -c 0 numactl {args:?}");
+    }
+}
+
+/// A cgroup v1 cpuset holding CPU 0 and node 0, removed on drop; `None`
+/// where cpusets cannot be made (not root, cgroup v2 only, a container).
+struct Cpuset(PathBuf);
+
+impl Cpuset {
+    fn make() -> Option<Cpuset> {
+        let base = Path::new("/sys/fs/cgroup/cpuset");
+        let dir = base.join(format!("numakit-compat-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let set = Cpuset(dir);
+        std::fs::write(set.0.join("cpuset.cpus"), "0").ok()?;
+        std::fs::write(set.0.join("cpuset.mems"), "0").ok()?;
+        Some(set)
+    }
+}
+
+impl Drop for Cpuset {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn cpu_and_node_options_under_a_restricted_cpuset_match_numactl() {
+    if !real_available() || !two_cpus() {
+        return;
+    }
+    let Some(set) = Cpuset::make() else {
+        eprintln!("skipped: cannot make a cgroup v1 cpuset here");
+        return;
+    };
+    let enter = format!("echo $$ > {}/tasks && exec \"$@\"", set.0.to_str().unwrap());
+    for args in RESTRICTED_CASES {
+        let [want, got] = both_under(&["sh", "-c", &enter, "sh"], args);
+        assert_eq!(got, want, "numactl {args:?} in a cpuset of CPU 0");
+    }
+}

@@ -27,6 +27,26 @@ pub enum Error {
         /// The nodes the machine has.
         known: NodeSet,
     },
+    /// No persistent huge page pool of this size on the node (or system).
+    #[error("{place} has no {size} huge page pool (sizes: {sizes})")]
+    NoHugePagePool {
+        /// `node 1` or `the system`.
+        place: String,
+        /// The size asked for, in the kernel's words (`2048kB`).
+        size: String,
+        /// The sizes there are.
+        sizes: String,
+    },
+    /// Writing a huge page count failed.
+    #[error("cannot set {path} to {count}: {source}")]
+    HugePageWrite {
+        /// The sysfs file.
+        path: String,
+        /// The count written.
+        count: u64,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A node that exists but is offline.
     #[error("node {node} is offline")]
     OfflineNode {

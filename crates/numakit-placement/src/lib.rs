@@ -42,6 +42,7 @@
 mod backend;
 mod error;
 pub mod fallback;
+pub mod hugepages;
 pub mod launcher;
 mod mapping;
 pub mod maps;

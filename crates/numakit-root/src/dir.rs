@@ -143,14 +143,16 @@ impl Walk for Dir {
 
     fn list_dir(&self, p: &str) -> io::Result<Vec<String>> {
         let fd = self.open(p, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        list_fd(&fd)
+        list_fd(fd)
     }
 }
 
-/// The names in the open directory `fd`, unsorted, without `.` and `..`.
-pub(crate) fn list_fd(fd: &OwnedFd) -> io::Result<Vec<String>> {
+/// The names in the directory open at `fd`, unsorted, without `.` and
+/// `..`. The listing takes `fd` (`Dir::read_from` would query its flags and
+/// open `.` again: three more system calls per listing).
+pub(crate) fn list_fd(fd: OwnedFd) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
-    for e in rustix::fs::Dir::read_from(fd)? {
+    for e in rustix::fs::Dir::new(fd)? {
         let e = e?;
         let n = e.file_name().to_string_lossy();
         if n != "." && n != ".." {

@@ -85,7 +85,7 @@ impl Source for FastDir {
 
     fn list(&self, path: &str) -> io::Result<Vec<String>> {
         let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        crate::dir::list_fd(&fd)
+        crate::dir::list_fd(fd)
     }
 
     /// The path the kernel reached, read back from `/proc/self/fd`.

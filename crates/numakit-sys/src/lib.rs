@@ -5,14 +5,6 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
-//! [`sched::sched_getaffinity`]), anonymous mappings ([`mm`]), read-only
-//! file mappings with `mincore` ([`filemap`]), non-temporal stores for
-//! bandwidth kernels ([`stream`]), the effective user
-//! ([`process::geteuid`]), a child's resource limits ([`rlimit`]), memory
-//! for device DMA that is never seen through a reference ([`dmamem`]),
-//! VFIO containers, groups, devices, DMA mapping and region mappings
-//! ([`vfio`]), eventfds and the kernel log ([`event`]) and, with the
-//! `cuda` feature, the CUDA driver loaded at run time (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -49,6 +41,17 @@ pub mod rlimit;
 pub mod sched;
 pub mod stream;
 pub mod vfio;
+// DMA-BUF: heaps, udmabuf, sync, fd passing, V4L2 and DRM import.
+pub mod dma_heap;
+pub mod dmabuf;
+pub mod drm;
+pub mod fd;
+pub mod ioctl;
+pub mod memfd;
+pub mod pagemap;
+pub mod scm;
+pub mod udmabuf;
+pub mod v4l2;
 
 pub use errno::Errno;
 

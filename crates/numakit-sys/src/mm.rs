@@ -1,10 +1,12 @@
-//! Anonymous mappings: `mmap`, `munmap`, `madvise`.
+//! Mappings: anonymous ones (`mmap`, `munmap`, `madvise`) and shared
+//! mappings of a file descriptor ([`SharedMapping`]).
 //!
 //! # References
 //! - [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
 //! - [`madvise(2)`](https://man7.org/linux/man-pages/man2/madvise.2.html)
 
 use std::ffi::c_void;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
 use bitflags::bitflags;
@@ -185,6 +187,147 @@ impl Drop for AnonMapping {
 impl std::fmt::Debug for AnonMapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AnonMapping({:#x}+{:#x})", self.addr(), self.len)
+    }
+}
+
+/// How a [`SharedMapping`] may be accessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// `PROT_READ`.
+    Read,
+    /// `PROT_READ | PROT_WRITE`.
+    ReadWrite,
+}
+
+/// A `MAP_SHARED` mapping of a file descriptor (a DMA-BUF, a memfd),
+/// unmapped on drop. Other processes and devices may change its bytes at
+/// any time, so it hands out no slices: DMA-BUF access goes through
+/// [`crate::dmabuf::CpuAccess`], other uses through the raw pointer.
+pub struct SharedMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    prot: Protection,
+}
+
+// SAFETY: the mapping is owned by this value; it is only reached through
+// raw pointers by code that documents its own synchronisation.
+unsafe impl Send for SharedMapping {}
+// SAFETY: as above; `&SharedMapping` gives no references into the memory.
+unsafe impl Sync for SharedMapping {}
+
+impl SharedMapping {
+    /// `mmap(NULL, len, prot, MAP_SHARED, fd, offset)`.
+    ///
+    /// # Errors
+    /// `EINVAL` for a zero length or an offset the file refuses (a DMA-BUF
+    /// refuses a range beyond its size), `EACCES` when `fd` was not opened
+    /// for the protection asked, `ENODEV` when the file cannot be mapped.
+    pub fn map(fd: BorrowedFd<'_>, len: usize, offset: u64, prot: Protection) -> Result<Self> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let p = match prot {
+            Protection::Read => libc::PROT_READ,
+            Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+        };
+        // SAFETY: a null hint without MAP_FIXED lets the kernel choose an
+        // unused range, so no existing memory is replaced; `fd` is open.
+        let r = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                p,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if r == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let ptr = NonNull::new(r.cast()).ok_or(Errno::EINVAL)?;
+        Ok(SharedMapping { ptr, len, prot })
+    }
+
+    /// The start address.
+    pub fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether it was mapped writable.
+    pub fn writable(&self) -> bool {
+        self.prot == Protection::ReadWrite
+    }
+
+    /// The start, for code in this crate that documents its access.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Sets the memory policy of the whole mapping (see
+    /// [`crate::mempolicy::mbind`]); for a shared memory file the policy is
+    /// the file's, and pages allocated later through any mapping follow it.
+    pub fn mbind(
+        &self,
+        mode: crate::mempolicy::MpolMode,
+        nodes: &[u64],
+        flags: crate::mempolicy::MbindFlags,
+    ) -> Result<()> {
+        crate::mempolicy::mbind(
+            self.addr(),
+            self.len,
+            mode,
+            crate::mempolicy::MpolFlags::empty(),
+            nodes,
+            flags,
+        )
+    }
+
+    /// Rewrites the first byte of every page of a writable mapping with its
+    /// own value, in order, so that each page is allocated now (under the
+    /// mapping's policy). Meant for memory nobody else writes yet (a fresh
+    /// memfd): a concurrent writer of those bytes could be overwritten.
+    ///
+    /// # Errors
+    /// `EACCES` for a read-only mapping.
+    pub fn touch_pages(&self) -> Result<()> {
+        if !self.writable() {
+            return Err(Errno::EACCES);
+        }
+        let ps = page_size();
+        for off in (0..self.len).step_by(ps) {
+            // SAFETY: inside the live, writable mapping; the byte read is
+            // stored back unchanged (see the doc for concurrent writers).
+            unsafe {
+                let p = self.ptr.as_ptr().add(off);
+                std::ptr::write_volatile(p, std::ptr::read_volatile(p));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SharedMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping belongs to `self`, which is going away; no
+        // reference into it exists (none is ever handed out).
+        let _ = unsafe { munmap(self.ptr, self.len) };
+    }
+}
+
+impl std::fmt::Debug for SharedMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedMapping({:#x}+{:#x})", self.addr(), self.len)
     }
 }
 

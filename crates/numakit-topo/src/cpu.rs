@@ -133,8 +133,17 @@ pub(crate) fn read_cpus(root: &Root) -> Vec<Cpu> {
         .collect()
 }
 
-pub(crate) fn fill_nodes(cpus: &mut [Cpu], nodes: &[Node]) {
+pub(crate) fn fill_nodes(
+    cpus: &mut [Cpu],
+    nodes: &[Node],
+    inconsistent: Option<&crate::NumaInconsistency>,
+) {
     for c in cpus {
+        // a CPU several nodes claim has no known node
+        if inconsistent.is_some_and(|bad| bad.cpus.contains(c.id)) {
+            c.node = None;
+            continue;
+        }
         c.node = nodes.iter().find(|n| n.cpus.contains(c.id)).map(|n| n.id);
     }
 }
@@ -153,9 +162,15 @@ pub fn parse_cache_size(s: &str) -> Option<u64> {
 
 pub(crate) fn read_caches(root: &Root, cpus: &[Cpu]) -> Vec<Cache> {
     let mut seen: BTreeMap<(u32, String, Vec<u32>), Cache> = BTreeMap::new();
+    // per `indexN`, the CPUs whose cache at that index was read through
+    // another CPU sharing it: theirs is the same instance, not read again
+    let mut covered: BTreeMap<String, CpuSet> = BTreeMap::new();
     for c in cpus.iter().filter(|c| c.online != Some(false)) {
         let d = format!("{CPU_DIR}/cpu{}/cache", c.id);
         for (_, name) in numbered_entries(root, &d, "index") {
+            if covered.get(&name).is_some_and(|s| s.contains(c.id)) {
+                continue;
+            }
             let p = format!("{d}/{name}");
             let Some(level) = root.read_u64(&format!("{p}/level")) else {
                 continue;
@@ -167,6 +182,8 @@ pub(crate) fn read_caches(root: &Root, cpus: &[Cpu]) -> Vec<Cache> {
                 .or_else(|| read_cpumask(root, &format!("{p}/shared_cpu_map")))
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| CpuSet::from_raw([c.id.0]));
+            let cover = covered.entry(name.clone()).or_default();
+            *cover = cover.union(&shared);
             let key = (level as u32, kind.clone(), shared.iter_raw().collect());
             seen.entry(key).or_insert_with(|| Cache {
                 level: level as u32,

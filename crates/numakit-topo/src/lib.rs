@@ -177,6 +177,60 @@ pub struct Machine {
     pub iommu: Iommu,
     /// Kernel knobs that shape placement.
     pub knobs: Knobs,
+    /// Set when the firmware's NUMA information contradicts itself (a CPU
+    /// listed under more than one node): which CPUs are affected. Their
+    /// `Cpu::node` is then unknown. `None` when the information is
+    /// consistent.
+    pub numa_inconsistent: Option<NumaInconsistency>,
+}
+
+/// Firmware NUMA information that contradicts itself, the broken-BIOS
+/// pattern where several (often all) nodes claim the same CPUs. hwloc
+/// detects and ignores it; numakit says so and leaves those CPUs' node
+/// unknown, while each node's own `cpus` keeps what sysfs says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NumaInconsistency {
+    /// The CPUs listed under more than one node.
+    pub cpus: CpuSet,
+    /// The nodes that list them.
+    pub nodes: NodeSet,
+}
+
+impl NumaInconsistency {
+    /// Finds CPUs that several nodes claim.
+    ///
+    /// # Example
+    /// ```
+    /// use numakit_topo::NumaInconsistency;
+    /// use numakit_types::CpuSet;
+    /// let all: CpuSet = "0-7".parse().unwrap();
+    /// let half: CpuSet = "0-3".parse().unwrap();
+    /// let other: CpuSet = "4-7".parse().unwrap();
+    /// assert!(NumaInconsistency::find([(0.into(), &half), (1.into(), &other)]).is_none());
+    /// let bad = NumaInconsistency::find([(0.into(), &all), (1.into(), &all)]).unwrap();
+    /// assert_eq!(bad.cpus, all);
+    /// ```
+    pub fn find<'a>(nodes: impl IntoIterator<Item = (NodeId, &'a CpuSet)>) -> Option<Self> {
+        let mut seen = CpuSet::new();
+        let mut shared = CpuSet::new();
+        let list: Vec<(NodeId, &CpuSet)> = nodes.into_iter().collect();
+        for (_, cpus) in &list {
+            shared = shared.union(&seen.intersection(cpus));
+            seen = seen.union(cpus);
+        }
+        if shared.is_empty() {
+            return None;
+        }
+        let nodes = list
+            .iter()
+            .filter(|(_, c)| c.intersects(&shared))
+            .map(|(id, _)| *id)
+            .collect();
+        Some(NumaInconsistency {
+            cpus: shared,
+            nodes,
+        })
+    }
 }
 
 impl Machine {
@@ -224,7 +278,9 @@ impl Machine {
             pci_devices: Vec::new(),
             iommu: Iommu::default(),
             knobs: Knobs::default(),
+            numa_inconsistent: None,
         };
+        m.numa_inconsistent = NumaInconsistency::find(m.nodes.iter().map(|n| (n.id, &n.cpus)));
         if parts.cpus || parts.allowed {
             m.allowed = cpu::read_allowed(root);
         }
@@ -246,7 +302,7 @@ impl Machine {
                 None
             };
             if parts.cpus {
-                cpu::fill_nodes(&mut m.cpus, &m.nodes);
+                cpu::fill_nodes(&mut m.cpus, &m.nodes, m.numa_inconsistent.as_ref());
                 m.caches = cpu::read_caches(root, &m.cpus);
                 m.cpu_kinds = cpu::read_kinds(root, &m.cpus);
             }

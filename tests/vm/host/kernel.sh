@@ -6,15 +6,16 @@
 #
 #   kernel.sh [PACKAGE]
 #
-# PACKAGE defaults to $NUMAKIT_VM_KERNEL_PKG or linux-image-6.12-cloud-amd64
-# (Debian bookworm-security). A meta package is followed to the versioned
-# image package it depends on. The tree lands in
+# PACKAGE defaults to $NUMAKIT_VM_KERNEL_PKG or linux-image-6.12-amd64
+# (Debian bookworm-security; the full kernel, whose modules include the
+# vivid camera and vgem GPU the DMA-BUF checks use). A meta package is
+# followed to the versioned image package it depends on. The tree lands in
 #   ${NUMAKIT_VM_CACHE:-/var/tmp/numakit-vm}/kernel/<versioned package>/
 # and is reused on later runs (also from other clones on the same machine).
 # On success the directory is printed on stdout; progress goes to stderr.
 # Exit status: 0 ok, 1 download/unpack failed, 3 a needed tool is missing.
 set -euo pipefail
-pkg=${1:-${NUMAKIT_VM_KERNEL_PKG:-linux-image-6.12-cloud-amd64}}
+pkg=${1:-${NUMAKIT_VM_KERNEL_PKG:-linux-image-6.12-amd64}}
 cache=${NUMAKIT_VM_CACHE:-/var/tmp/numakit-vm}
 say() { echo "vm: kernel: $*" >&2; }
 

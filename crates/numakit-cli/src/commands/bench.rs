@@ -50,6 +50,8 @@ pub enum BenchCommand {
         after_help = "Without a GPU or a GPU driver it says so and exits 0, measuring nothing.\n\nExit status: 0 measured, or nothing to measure; 1 a buffer was misplaced; 2 bad input, a driver error, or GPUs present in a build without GPU support."
     )]
     Gpu(GpuArgs),
+    /// The camera -> GPU -> display DMA-BUF pipeline zero-copy against copying: frames/s, CPU per frame, ratios.
+    Dmabuf(super::dmabuf::bench::BenchArgs),
 }
 
 /// Huge pages for the buffers.
@@ -241,6 +243,15 @@ impl Ctx {
 
 /// Runs a benchmark.
 pub fn run(root: Option<PathBuf>, cmd: BenchCommand) -> CliResult<u8> {
+    match cmd {
+        // the DMA-BUF pipeline is `dmabuf`'s: real devices, not memory kernels
+        BenchCommand::Dmabuf(a) => super::dmabuf::bench::run_bench(root, a),
+        memory => run_memory(root, memory),
+    }
+}
+
+/// The memory benchmarks, on the machine the root describes.
+fn run_memory(root: Option<PathBuf>, cmd: BenchCommand) -> CliResult<u8> {
     let ctx = Ctx::open(root)?;
     let m = ctx.machine();
     match cmd {
@@ -293,6 +304,7 @@ pub fn run(root: Option<PathBuf>, cmd: BenchCommand) -> CliResult<u8> {
         }
         BenchCommand::Weights(a) => weights(&ctx, &a),
         BenchCommand::Gpu(a) => gpu(&ctx, &a),
+        BenchCommand::Dmabuf(_) => unreachable!("run gives bench dmabuf to the dmabuf command"),
     }
 }
 

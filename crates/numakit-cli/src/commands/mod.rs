@@ -4,11 +4,15 @@
 
 pub mod bench;
 pub mod common;
+pub mod completions;
 pub mod dma;
+pub mod dmabuf;
 pub mod doctor;
 pub mod exporter;
+pub mod hugepages;
 pub mod iommu;
 pub mod migrate;
+pub mod nfd;
 pub mod pages;
 pub mod run;
 pub mod show;

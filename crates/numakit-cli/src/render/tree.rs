@@ -123,8 +123,16 @@ fn node_label(m: &Machine, n: &Node, st: &Style) -> String {
         }
         _ => s.push_str(": memory unknown"),
     }
-    if !n.cpus.is_empty() {
-        let _ = write!(s, ", CPUs {}", n.cpus);
+    let bad = m.numa_inconsistent.as_ref();
+    let own = match bad {
+        Some(b) => n.cpus.difference(&b.cpus),
+        None => n.cpus.clone(),
+    };
+    if !own.is_empty() {
+        let _ = write!(s, ", CPUs {own}");
+    }
+    if bad.is_some_and(|b| b.nodes.contains(n.id)) {
+        s.push_str(&st.warn(", CPUs unknown"));
     }
     match n.kind {
         NodeKind::MemoryOnly => s.push_str(", no CPUs"),
@@ -210,20 +218,74 @@ fn cpu_lines(m: &Machine, cpus: &CpuSet, verbose: bool, st: &Style) -> Vec<T> {
             }
             v.push(T::new(l));
         }
-    } else if !cores.is_empty() {
-        let threads = cpus.len();
-        let smt = if cores.len() < threads {
-            format!(", {} threads per core", threads / cores.len().max(1))
-        } else {
-            String::new()
-        };
-        let mut l = format!("{} core{}{}", cores.len(), plural(cores.len()), smt);
+    } else {
+        let present: CpuSet = m.cpus.iter().map(|c| c.id).collect();
+        let absent = cpus.difference(&present);
+        let mut l = core_summary(m, cpus);
         if !offline.is_empty() {
             l.push_str(&st.warn(&format!(", CPUs {offline} offline")));
         }
-        v.push(T::new(l));
+        if !absent.is_empty() {
+            l.push_str(&st.warn(&format!(", CPUs {absent} absent")));
+        }
+        if !l.is_empty() {
+            v.push(T::new(l.trim_start_matches(", ").to_string()));
+        }
     }
     v
+}
+
+/// Cores among `cpus` and their threads, counted from the online CPUs
+/// (an offline CPU's core is unknown) and their SMT siblings that are
+/// online: `8 cores, 2 threads per core`, or on a machine whose cores
+/// differ, `7 cores (5 with 2 threads, 2 with 1)`. Empty when no online
+/// CPU's core is known.
+fn core_summary(m: &Machine, cpus: &CpuSet) -> String {
+    let online: Vec<&numakit_topo::Cpu> = m
+        .cpus
+        .iter()
+        .filter(|c| cpus.contains(c.id) && c.online != Some(false))
+        .collect();
+    let online_set: CpuSet = online.iter().map(|c| c.id).collect();
+    // a core is its set of online SMT siblings (the kernel's
+    // thread_siblings_list), which core ids alone do not name: they repeat
+    // across packages, and the package is not always known
+    let mut cores: std::collections::BTreeSet<Vec<u32>> = Default::default();
+    for c in &online {
+        let mut sib = c.smt_siblings.intersection(&online_set);
+        sib.insert(c.id);
+        cores.insert(sib.iter_raw().collect());
+    }
+    if cores.is_empty() {
+        return String::new();
+    }
+    // threads per core -> number of such cores, most threads first
+    let mut shapes: BTreeMap<std::cmp::Reverse<usize>, usize> = BTreeMap::new();
+    for sib in &cores {
+        *shapes.entry(std::cmp::Reverse(sib.len())).or_insert(0) += 1;
+    }
+    let n = cores.len();
+    let mut s = format!("{n} core{}", plural(n));
+    match shapes.len() {
+        1 => {
+            let t = shapes.keys().next().map_or(1, |r| r.0);
+            if t > 1 {
+                let _ = write!(s, ", {t} threads per core");
+            }
+        }
+        _ => {
+            let parts: Vec<String> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, (t, k))| match i {
+                    0 => format!("{k} with {} thread{}", t.0, plural(t.0)),
+                    _ => format!("{k} with {}", t.0),
+                })
+                .collect();
+            let _ = write!(s, " ({})", parts.join(", "));
+        }
+    }
+    s
 }
 
 /// One line for a PCI device: address, kind, names, driver, OS names, link
@@ -333,7 +395,7 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
         let pkgs: std::collections::BTreeSet<Option<u32>> = m
             .cpus
             .iter()
-            .filter(|c| n.cpus.contains(c.id))
+            .filter(|c| n.cpus.contains(c.id) && c.node == Some(n.id))
             .map(|c| c.package)
             .collect();
         let pkg = if pkgs.len() == 1 {
@@ -343,9 +405,14 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
         };
         pkg_nodes.entry(pkg).or_default().push(n);
     }
+    let bad = m.numa_inconsistent.as_ref();
+    if let Some(b) = bad {
+        let _ = writeln!(out, "{}", st.warn(&inconsistency(b)));
+    }
     let node_tree = |n: &Node| -> T {
         let mut t = T::new(node_label(m, n, &st));
-        t.kids.extend(cpu_lines(m, &n.cpus, verbose, &st));
+        let own = bad.map_or(n.cpus.clone(), |b| n.cpus.difference(&b.cpus));
+        t.kids.extend(cpu_lines(m, &own, verbose, &st));
         t.kids.extend(dev_nodes(Some(n.id)));
         t
     };
@@ -359,6 +426,11 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
             }
             None => root.kids.extend(nodes.iter().map(|n| node_tree(n))),
         }
+    }
+    if let Some(b) = bad {
+        let mut t = T::new(st.warn(&format!("CPUs {} (node unknown)", b.cpus)));
+        t.kids = cpu_lines(m, &b.cpus, verbose, &st);
+        root.kids.push(t);
     }
     let orphans = dev_nodes(None);
     if !orphans.is_empty() {
@@ -417,6 +489,14 @@ fn gpu_memory_nodes(m: &Machine) -> BTreeSet<NodeId> {
             (cpu_less && home != g && known.contains(home)).then_some(g)
         })
         .collect()
+}
+
+/// The warning for firmware that lists CPUs under several nodes.
+fn inconsistency(b: &numakit_topo::NumaInconsistency) -> String {
+    format!(
+        "warning: the NUMA information is inconsistent: CPUs {} are listed under more than one of nodes {}; their node is unknown",
+        b.cpus, b.nodes
+    )
 }
 
 /// Above this many nodes the matrix would not fit a terminal: it is summarised.

@@ -27,8 +27,9 @@ pub(super) enum Fail {
     Complain(Vec<u8>),
     /// A getopt complaint (already formatted), then usage.
     Getopt(Vec<u8>),
-    /// What a failed call prints in C (`perror` lines), as is, on stderr.
-    Perror(&'static str),
+    /// What a failed call prints in C (`perror` lines, each with its line
+    /// end), as is, on stderr.
+    Perror(String),
     /// Anything numakit refuses or fails at: `numactl: MSG`.
     Error(String),
 }

@@ -38,7 +38,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use numakit_placement::{KernelSupport, Plan, RunRequest};
+use numakit_placement::{CpuBinding, KernelSupport, Plan, RunRequest};
 use numakit_root::Root;
 use numakit_topo::{Machine, Parts};
 use numakit_types::NodeSet;
@@ -238,6 +238,17 @@ impl Session {
         numakit_placement::require_live(&self.root, "apply a placement")?;
         let kernel = self.kernel();
         let m = self.machine.get(&self.root, PARTS);
+        // sched_setaffinity keeps the CPUs the cpuset allows and fails
+        // only when none is left; numactl then prints perror's line
+        if let (Some(CpuBinding::Cpus(cpus)), Some(allowed)) =
+            (&self.opts.req.cpus, &m.allowed.cpus)
+        {
+            let kept = cpus.intersection(allowed);
+            if kept.is_empty() {
+                return Err(Fail::Perror("sched_setaffinity: Invalid argument\n".into()));
+            }
+            self.opts.req.cpus = Some(CpuBinding::Cpus(kept));
+        }
         Ok(Some(self.opts.req.validate_with_root(
             m,
             &kernel,

@@ -125,7 +125,7 @@ impl Session {
         let nodes = self.node_spec(arg)?;
         self.opts.seen |= Seen::SPEC;
         if nodes.is_empty() {
-            return Err(Fail::Perror(EMPTY_MEMBIND));
+            return Err(Fail::Perror(EMPTY_MEMBIND.into()));
         }
         // Like libnuma: balancing is dropped where the kernel lacks it.
         let balancing = self.opts.seen.contains(Seen::BALANCING);
@@ -157,7 +157,7 @@ impl Session {
         let nodes = self.node_spec(arg)?;
         self.opts.seen |= Seen::SPEC;
         if nodes.is_empty() {
-            return Err(Fail::Perror(EMPTY_PREFERRED_MANY));
+            return Err(Fail::Perror(EMPTY_PREFERRED_MANY.into()));
         }
         self.set_policy(Policy::preferred_many(nodes))
     }
@@ -167,7 +167,7 @@ impl Session {
         self.no_shm_before("-c/--cpubind/--cpunodebind")?;
         let nodes = self.node_spec(arg)?;
         if nodes.is_empty() {
-            return Err(Fail::Perror(EMPTY_CPUNODEBIND));
+            return Err(Fail::Perror(EMPTY_CPUNODEBIND.into()));
         }
         self.set_cpus(CpuBinding::Nodes(nodes));
         Ok(())
@@ -178,7 +178,7 @@ impl Session {
         self.no_shm_before("-C/--physcpubind")?;
         let cpus = self.cpu_spec(arg)?;
         if cpus.is_empty() {
-            return Err(Fail::Perror(EMPTY_PHYSCPUBIND));
+            return Err(Fail::Perror(EMPTY_PHYSCPUBIND.into()));
         }
         self.set_cpus(CpuBinding::Cpus(cpus));
         Ok(())

@@ -96,7 +96,11 @@ impl Session {
         let m = self.machine.get(&self.root, PARTS);
         let max = m.cpus.iter().map(|c| c.id.0).max().unwrap_or(0);
         let configured: BTreeSet<u32> = (0..=max).collect();
-        let allowed = match (&m.allowed.cpus, all) {
+        // libnuma checks CPUs against `Cpus_allowed` of /proc/self/status:
+        // this thread's affinity, which `taskset` may have narrowed below
+        // the cpuset
+        let current = m.allowed.affinity.as_ref().or(m.allowed.cpus.as_ref());
+        let allowed = match (current, all) {
             (Some(a), false) => a.iter_raw().filter(|c| *c <= max).collect(),
             _ => configured,
         };
