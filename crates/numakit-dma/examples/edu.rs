@@ -101,7 +101,11 @@ fn real(address: &str, data: &[u8]) -> Result<Vec<u8>> {
                 p.pages(),
                 p.kind
             ),
-            None => println!("DMA memory: {} pages, the device has no node ({})", p.pages(), p.kind),
+            None => println!(
+                "DMA memory: {} pages, the device has no node ({})",
+                p.pages(),
+                p.kind
+            ),
         }
     }
     Ok(back)

@@ -11,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::fd::{PollFlags, poll_one};
 use crate::{Errno, Result};
 
 /// A non-blocking eventfd: VFIO adds one to it per interrupt.
@@ -80,22 +81,7 @@ impl AsFd for EventFd {
 /// `poll` for `POLLIN` on one descriptor: true when it became readable
 /// within `timeout`. An interrupted wait is retried.
 pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool> {
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: `p` is one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        match r {
-            0 => return Ok(false),
-            r if r > 0 => return Ok(p.revents & libc::POLLIN != 0),
-            _ if Errno::last() == Errno::EINTR => continue,
-            _ => return Err(Errno::last()),
-        }
-    }
+    poll_one(fd, PollFlags::IN, Some(timeout)).map(|r| r.contains(PollFlags::IN))
 }
 
 /// Opens a kernel log device (`/dev/kmsg`) for non-blocking reads: each

@@ -17,15 +17,16 @@ use std::ptr::NonNull;
 use bitflags::bitflags;
 
 use crate::dmamem::DmaMemory;
+use crate::ioctl::ioctl_ptr;
 use crate::{Errno, Result};
 
 /// `VFIO_API_VERSION`: the only version there has been.
 pub const API_VERSION: i32 = 0;
 
-/// The ioctl numbers: `_IO(';', 100 + n)`.
+/// The ioctl numbers: `_IO(VFIO_TYPE, VFIO_BASE + n)`, `_IO(';', 100 + n)`.
 pub mod nr {
-    const fn io(n: u32) -> u32 {
-        ((b';' as u32) << 8) | (100 + n)
+    const fn io(n: u8) -> u32 {
+        crate::ioctl::io(b';', 100 + n)
     }
     /// `VFIO_GET_API_VERSION`.
     pub const GET_API_VERSION: u32 = io(0);
@@ -293,16 +294,6 @@ pub struct IommuInfo {
 /// Turns an `ioctl` return into a result.
 fn ret(r: c_int) -> Result<c_int> {
     if r < 0 { Err(Errno::last()) } else { Ok(r) }
-}
-
-/// `ioctl(fd, request, arg)` with a pointer argument.
-///
-/// # Safety
-/// `arg` must point at memory laid out as `request` expects, valid for the
-/// reads and writes that request makes, for the duration of the call.
-unsafe fn ioctl_ptr<T>(fd: BorrowedFd<'_>, request: u32, arg: *mut T) -> Result<c_int> {
-    // SAFETY: the caller guarantees `arg` is what `request` expects.
-    ret(unsafe { libc::ioctl(fd.as_raw_fd(), request as c_ulong, arg) })
 }
 
 /// `ioctl(fd, request, value)` with an integer argument.
