@@ -124,6 +124,7 @@ else
          cargo build --release --target x86_64-unknown-linux-gnu -p numakit-cli \
          -p numakit-placement --bin numakit --example first_touch \
          -p numakit-dmabuf --example sync_fences --example pipeline \
+         -p numakit-dma --example edu \
          --target-dir "$out" -j"${NUMAKIT_VM_JOBS:-2}" ) >> "$build_log" 2>&1; then
     tail -n 30 "$build_log" | sed 's/^/vm: cargo: /'
     rig_fail "the static numakit build failed (log: $build_log)"
@@ -142,6 +143,9 @@ for ex in sync_fences pipeline; do
   exb=$out/x86_64-unknown-linux-gnu/release/examples/$ex
   [ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$exb" ] && bins+=("$exb:dmabuf-$ex")
 done
+# the edu example of numakit-dma (the driver on the typed DMA API)
+edu=$out/x86_64-unknown-linux-gnu/release/examples/edu
+[ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$edu" ] && bins+=("$edu:dma-edu")
 for src in "$vmdir"/tools/*.c; do
   [ -f "$src" ] || continue
   b=$out/vm-tools/$(basename "$src" .c)
@@ -178,9 +182,10 @@ for topo in $topos; do
   expect[$topo]=$list
 done
 mods=(vfio-pci vfio_iommu_type1 virtio_net)
-# the full kernel: nvme is a module there; for DMA-BUF, vivid (a V4L2
-# camera) and vgem (a DRM device)
-mods+=(nvme vivid vgem)
+# the full kernel: nvme and ext4 (which mounts the checks' ext2 file
+# systems) are modules there; for DMA-BUF, vivid (a V4L2 camera) and vgem
+# (a DRM device)
+mods+=(nvme ext4 vivid vgem)
 kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
 # TCG on a busy host can miss the early timer check, which panics with VT-d
 kargs_base+=" no_timer_check ${NUMAKIT_VM_KARGS:-}"

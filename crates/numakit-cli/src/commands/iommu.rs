@@ -8,11 +8,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use numakit_topo::Machine;
 use numakit_topo::iommu::ReservedRegion;
-use numakit_topo::{Machine, Parts};
 use numakit_vfio::report::{GroupReport, IommuReport, State, Translation, VfioSupport, report};
 
-use crate::commands::common::open_root;
+use crate::commands::common::{IOMMU_PARTS, open_root};
 use crate::error::{CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output::{print, print_json, sanitize};
 
@@ -33,17 +33,10 @@ pub struct IommuArgs {
     pub json: bool,
 }
 
-/// The parts of the machine the IOMMU report reads.
-pub const PARTS: Parts = Parts {
-    pci: true,
-    iommu: true,
-    ..Parts::NODES
-};
-
 /// Runs `numakit iommu`.
 pub fn run(root: Option<PathBuf>, args: IommuArgs) -> CliResult<u8> {
     let root = open_root(root)?;
-    let m = Machine::discover_parts(&root, PARTS);
+    let m = Machine::discover_parts(&root, IOMMU_PARTS);
     let r = report(&root, &m);
     if args.json {
         print_json(&r)?;

@@ -21,7 +21,7 @@ use numakit_vfio::{
 };
 use serde::Serialize;
 
-use crate::commands::common::open_root;
+use crate::commands::common::{IOMMU_PARTS, open_root};
 use crate::error::{CliError, CliResult, EXIT_OK};
 use crate::output::{eprint, print, print_json, sanitize};
 
@@ -101,7 +101,7 @@ struct Out<'a> {
 /// Runs a `numakit vfio` subcommand.
 pub fn run(root: Option<PathBuf>, cmd: VfioCommand) -> CliResult<u8> {
     let root = open_root(root)?;
-    let m = Machine::discover_parts(&root, super::iommu::PARTS);
+    let m = Machine::discover_parts(&root, IOMMU_PARTS);
     let (action, which, force) = match &cmd {
         VfioCommand::Bind(a) => (Action::Bind, &a.which, a.force),
         VfioCommand::Unbind(a) => (Action::Unbind, &a.which, false),

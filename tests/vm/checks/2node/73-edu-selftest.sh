@@ -81,6 +81,30 @@ md=$(echo "$mflat" | sed -n 's/^\.steps\[[0-9]*\]\.digest=//p' | tr '\n' ' ')
 if [ -n "$rd" ] && [ "$rd" = "$md" ]; then ok "the model gives the same data (digests $rd)"
 else not_ok "same data as the model" "real '$rd' model '$md'"; fi
 
+# the library's edu example: the same driver code on the model and on the
+# real device (4095 bytes through the device's buffer by MSI)
+if command -v dma-edu >/dev/null; then
+  out=$(dma-edu 2>&1); rc=$?
+  echo "$out"
+  if [ $rc = 0 ] && echo "$out" | grep -q '^4095 bytes through the device: every byte matches'; then
+    ok "edu example on the model: every byte matches"
+  else
+    not_ok "edu example on the model" "exit $rc"
+  fi
+  out=$(dma-edu $EDU 2>&1); rc=$?
+  echo "$out"
+  mem=$(echo "$out" | sed -n 's/^DMA memory: \([0-9]*\) of \([0-9]*\) pages on node \([0-9]*\),.*/\1 \2 \3/p' | head -1)
+  set -- $mem
+  if [ $rc = 0 ] && echo "$out" | grep -q '^4095 bytes through the device: every byte matches' &&
+     [ "${3:-}" = 1 ] && [ "${1:-0}" -gt 0 ] && [ "$1" = "$2" ]; then
+    ok "edu example on $EDU through VFIO: every byte matches, its DMA memory on node 1 ($1 of $2 pages)"
+  else
+    not_ok "edu example on $EDU" "exit $rc, memory '$mem'"
+  fi
+else
+  skip "edu example" "not built (NUMAKIT_VM_BIN given)"
+fi
+
 # the edu on pcie.0 has no node: MSI, INTx and polling there, memory
 # anywhere, the same bytes as the model
 E2=0000:01:00.0

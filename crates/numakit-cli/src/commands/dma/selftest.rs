@@ -22,6 +22,7 @@ use numakit_topo::locate::DeviceSpec;
 use numakit_topo::{Machine, Parts, PciDevice};
 use serde::Serialize;
 
+use crate::commands::common::{IOMMU_PARTS, open_root};
 use crate::error::{CliError, CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output::{print, print_json, sanitize};
 
@@ -88,7 +89,7 @@ pub fn run(root: Option<PathBuf>, a: SelftestArgs) -> CliResult<u8> {
     let out = if a.model {
         on_model(&opts)?
     } else {
-        let root = crate::commands::common::open_root(root)?;
+        let root = open_root(root)?;
         on_device(&root, a.device.as_deref().unwrap_or_default(), &opts)?
     };
     if a.json {
@@ -171,7 +172,7 @@ fn on_device(root: &Root, name: &str, opts: &SelftestOptions) -> CliResult<Out> 
         root,
         Parts {
             node_details: true,
-            ..super::super::iommu::PARTS
+            ..IOMMU_PARTS
         },
     );
     let d = edu_device(root, &m, name)?;
