@@ -3,11 +3,12 @@
 # GPU server's PCIe tree, run the checks of tests/vm/checks/ inside, print
 # their results.
 #
-#   tests/vm/run.sh [--topo 2node|3node|gpuserver|noiommu|all] [--keep-going] [-v]
-#   tests/vm/run.sh --shell [--topo 2node|3node|gpuserver|noiommu]
+#   tests/vm/run.sh [--topo 2node|3node|gpuserver|noiommu|iommuoff|all] [--keep-going] [-v]
+#   tests/vm/run.sh --shell [--topo 2node|3node|gpuserver|noiommu|iommuoff]
 #
 #   --topo T       boot only this topology (default: all = 2node, 3node,
-#                  gpuserver, noiommu: 2node without an IOMMU)
+#                  gpuserver, noiommu: 2node without an IOMMU, iommuoff:
+#                  2node with its IOMMU turned off by intel_iommu=off)
 #   --keep-going   boot every selected topology even after one had a failure
 #                  (default: stop after the first topology with a failure)
 #   -v, --verbose  stream the VM console, show every check's log and the
@@ -54,9 +55,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $topos in
-  all) topos='2node 3node gpuserver noiommu';;
-  2node|3node|gpuserver|noiommu) ;;
-  *) echo "vm: --topo must be 2node, 3node, gpuserver, noiommu or all" >&2; exit 2;;
+  all) topos='2node 3node gpuserver noiommu iommuoff';;
+  2node|3node|gpuserver|noiommu|iommuoff) ;;
+  *) echo "vm: --topo must be 2node, 3node, gpuserver, noiommu, iommuoff or all" >&2; exit 2;;
 esac
 
 t_start=$(date +%s.%N)

@@ -342,6 +342,7 @@ fn vfio_cases() -> Vec<Case> {
             "tests/fixtures/qemu-2node-vfio/sysfs.tar.gz",
         ),
         ("qemu-noiommu", "tests/fixtures/qemu-noiommu/sysfs.tar.gz"),
+        ("qemu-iommuoff", "tests/fixtures/qemu-iommuoff/sysfs.tar.gz"),
     ] {
         v.push(case(
             format!("iommu/{name}.txt"),
@@ -418,6 +419,16 @@ fn vfio_cases() -> Vec<Case> {
         (
             "bind-without-iommu",
             &["--root", off, "vfio", "bind", "0000:42:00.0"],
+        ),
+        (
+            "bind-iommu-off-on-the-command-line",
+            &[
+                "--root",
+                "tests/fixtures/qemu-iommuoff/sysfs.tar.gz",
+                "vfio",
+                "bind",
+                "0000:42:00.0",
+            ],
         ),
         ("selftest-model", &["dma", "selftest", "--model"]),
         (
