@@ -22,6 +22,49 @@
 //! [`DmaBackend::CpuAddr`] ([`PhysAddr`] or [`VirtAddr`]), so a buffer of
 //! one backend cannot be handed to the other. Handles are created only by
 //! the backends of this crate.
+//!
+//! What the types allow, on the model's `edu` device: the CPU reads a
+//! buffer the device wrote only after taking it back.
+//! ```
+//! use numakit_dma::edu::model_backend;
+//! use numakit_dma::{DmaBackend, DmaDirection};
+//! let (mut m, edu) = model_backend("edu").unwrap();
+//! let buf = m.alloc(64).unwrap();
+//! let map = m.map_single(edu.device(), buf, DmaDirection::FromDevice).map_err(|e| e.error).unwrap();
+//! let map = m.sync_for_cpu(map);
+//! let mut out = [0u8; 4];
+//! m.read_mapped(&map, 0, &mut out).unwrap();
+//! let buf = m.unmap(map);
+//! m.free(buf);
+//! ```
+//! and what they refuse: reading a mapping the device owns,
+//! ```compile_fail,E0308
+//! # use numakit_dma::edu::model_backend;
+//! # use numakit_dma::{DmaBackend, DmaDirection};
+//! # let (mut m, edu) = model_backend("edu").unwrap();
+//! let buf = m.alloc(64).unwrap();
+//! let map = m.map_single(edu.device(), buf, DmaDirection::FromDevice).map_err(|e| e.error).unwrap();
+//! let mut out = [0u8; 4];
+//! m.read_mapped(&map, 0, &mut out).unwrap(); // a StreamingMap<Device>
+//! ```
+//! writing a buffer after it was handed to the device,
+//! ```compile_fail,E0382
+//! # use numakit_dma::edu::model_backend;
+//! # use numakit_dma::{DmaBackend, DmaDirection};
+//! # let (mut m, edu) = model_backend("edu").unwrap();
+//! let mut buf = m.alloc(64).unwrap();
+//! let map = m.map_single(edu.device(), buf, DmaDirection::ToDevice);
+//! m.write(&mut buf, 0, b"late").unwrap(); // moved into the mapping
+//! ```
+//! and handing one backend's buffer to the other.
+//! ```compile_fail,E0308
+//! use numakit_dma::vfio::VfioBackend;
+//! use numakit_dma::{DeviceId, DmaBackend, DmaDirection, ModelBackend};
+//! fn hand_over(model: &mut ModelBackend, vfio: &mut VfioBackend, dev: DeviceId) {
+//!     let buf = model.alloc(64).unwrap(); // a CpuBuf<PhysAddr>
+//!     let _ = vfio.map_single(dev, buf, DmaDirection::ToDevice);
+//! }
+//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
