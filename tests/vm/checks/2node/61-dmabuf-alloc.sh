@@ -12,17 +12,24 @@ mib=32 want=$((32 * 256))
 for src in "--heap system" "--udmabuf"; do
   for node in 1 0; do
     other=$((1 - node)) what="alloc $src --size ${mib}M --node $node"
-    b0=$(free_kib $node) o0=$(free_kib $other)
-    rm -f "$CHECK_TMP/a.json"
-    numakit dmabuf alloc $src --size ${mib}M --node $node --name "probe-$node" --hold --json > "$CHECK_TMP/a.json" 2> "$CHECK_TMP/a.err" &
-    pid=$!
-    i=0; while [ $i -lt 300 ] && ! grep -q '^}' "$CHECK_TMP/a.json" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
-    b1=$(free_kib $node) o1=$(free_kib $other)
-    f=$(json_flat < "$CHECK_TMP/a.json")
-    kill $pid; wait $pid 2>/dev/null
+    # MemFree is a global counter that other work moves too (deferred
+    # frees, per-CPU page lists): a reading that falls short is taken
+    # again, up to three times, and the last is judged
+    for attempt in 1 2 3; do
+      b0=$(free_kib $node) o0=$(free_kib $other)
+      rm -f "$CHECK_TMP/a.json"
+      numakit dmabuf alloc $src --size ${mib}M --node $node --name "probe-$node" --hold --json > "$CHECK_TMP/a.json" 2> "$CHECK_TMP/a.err" &
+      pid=$!
+      i=0; while [ $i -lt 300 ] && ! grep -q '^}' "$CHECK_TMP/a.json" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+      b1=$(free_kib $node) o1=$(free_kib $other)
+      f=$(json_flat < "$CHECK_TMP/a.json")
+      kill $pid; wait $pid 2>/dev/null
+      took=$(( (b0 - b1) / 1024 )) otook=$(( (o0 - o1) / 1024 ))
+      diag "$what (reading $attempt): node $node free fell by $took MiB, node $other by $otook MiB (this script's reading)"
+      [ "$took" -ge $((mib * 9 / 10)) ] && [ "$otook" -lt $((mib / 4)) ] && break
+      sleep 1
+    done
     echo "$f"; cat "$CHECK_TMP/a.err"
-    took=$(( (b0 - b1) / 1024 )) otook=$(( (o0 - o1) / 1024 ))
-    diag "$what: node $node free fell by $took MiB, node $other by $otook MiB (this script's reading)"
     [ "$took" -ge $((mib * 9 / 10)) ] && [ "$otook" -lt $((mib / 4)) ] && ok "$what: node $node gave the memory ($took MiB), node $other did not ($otook MiB)" || not_ok "$what: memory from node $node" "node $node: $took MiB, node $other: $otook MiB"
     nt=$(jget "$f" ".free_change.$node")
     [ -n "$nt" ] && [ $(( -nt / 1048576 )) -ge $((mib * 9 / 10)) ] && ok "$what: numakit saw node $node give $(( -nt / 1048576 )) MiB" || not_ok "$what: numakit's free-memory reading" "free_change.$node = '$nt'"
