@@ -5,6 +5,9 @@
 //! replays files, folders or stdin through the same checks.
 #![cfg_attr(fuzzing, no_main)]
 
+#[cfg(not(fuzzing))]
+mod replay;
+
 use numakit_stat::{counters, meminfo};
 
 /// No panic; every non-blank line is either a value or counted as
@@ -41,36 +44,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 
 #[cfg(not(fuzzing))]
 fn main() {
-    use std::io::Read;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut n = 0usize;
-    if args.is_empty() {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).expect("read stdin");
-        check(&buf);
-        n += 1;
-    }
-    for a in &args {
-        let p = std::path::Path::new(a);
-        let files: Vec<std::path::PathBuf> = if p.is_dir() {
-            let mut v: Vec<_> = std::fs::read_dir(p)
-                .expect("read corpus folder")
-                .map(|e| e.expect("corpus entry").path())
-                .collect();
-            v.sort();
-            v
-        } else {
-            vec![p.to_path_buf()]
-        };
-        for f in files {
-            let data = std::fs::read(&f).expect("read input");
-            check(&data);
-            // and every prefix, as a cheap stand-in for mutation
-            for cut in 0..data.len() {
-                check(&data[..cut]);
-            }
-            n += 1;
-        }
-    }
-    eprintln!("parse_vmstat: {n} inputs passed");
+    replay::main("parse_vmstat", check, |d| (0..d.len()).collect());
 }

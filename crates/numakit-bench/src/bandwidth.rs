@@ -74,14 +74,7 @@ pub fn plan(machine: &Machine, o: &BandwidthOptions) -> Result<BandwidthPlan> {
     let selection = options::select(machine, c)?;
     let threads = options::threads_for(&selection, c.threads)?;
     let (want, llc) = array_bytes(machine, &threads, c.size);
-    let pages = buffer::choose_pages(machine, c.huge, &selection.targets, want.saturating_mul(3))?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
-    let array_bytes = options::round_up(want.max(64), unit);
-    options::check_fits(machine, &selection.targets, array_bytes.saturating_mul(3))?;
+    let (pages, array_bytes) = options::triad_arrays(machine, c.huge, &selection.targets, want)?;
     let asked = o.kernels.clone().unwrap_or_else(|| Kernel::ALL.to_vec());
     if asked.is_empty() {
         return Err(Error::Zero {

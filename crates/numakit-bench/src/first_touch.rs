@@ -11,7 +11,7 @@ use numakit_types::{ByteSize, CpuId, NodeId};
 use serde::Serialize;
 
 use crate::bandwidth::{self, Arrays};
-use crate::buffer::{self, Pages, Placement};
+use crate::buffer::{Pages, Placement};
 use crate::kernels::Kernel;
 use crate::options::{self, Llc, Options};
 use crate::report::{self, Methodology, Report, Session};
@@ -97,14 +97,7 @@ pub fn plan(machine: &Machine, o: &FirstTouchOptions) -> Result<FirstTouchPlan> 
         })
     });
     let nodes = [init.node, work.node];
-    let pages = buffer::choose_pages(machine, c.huge, &nodes, want.saturating_mul(3))?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
-    let array_bytes = options::round_up(want.max(64), unit);
-    options::check_fits(machine, &nodes, array_bytes.saturating_mul(3))?;
+    let (pages, array_bytes) = options::triad_arrays(machine, c.huge, &nodes, want)?;
     Ok(FirstTouchPlan {
         init: (init.node, init.cpus[0]),
         work: (work.node, threads),

@@ -84,11 +84,7 @@ pub fn plan(machine: &Machine, o: &LatencyOptions) -> Result<LatencyPlan> {
         })
     });
     let pages = buffer::choose_pages(machine, c.huge, &selection.targets, want)?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
+    let unit = options::page_unit(pages);
     let bytes = options::round_up(want.max(LINE as u64), unit);
     options::check_fits(machine, &selection.targets, bytes)?;
     let lines = bytes / LINE as u64;

@@ -98,11 +98,7 @@ pub fn plan(machine: &Machine, o: &LoadedOptions) -> Result<LoadedPlan> {
     });
     let both = chase_want.saturating_add(inject_want);
     let pages = buffer::choose_pages(machine, c.huge, &selection.targets, both)?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
+    let unit = options::page_unit(pages);
     let (chase_bytes, inject_bytes) = (
         options::round_up(chase_want.max(64), unit),
         options::round_up(inject_want.max(64), unit),

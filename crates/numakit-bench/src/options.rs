@@ -244,6 +244,30 @@ pub fn round_up(bytes: u64, unit: u64) -> u64 {
     bytes.div_ceil(unit).saturating_mul(unit)
 }
 
+/// The page kind and the size of each of three triad arrays of about
+/// `want` bytes on `targets`: the pages chosen for all three, each array
+/// rounded up to whole pages, checked to fit in each target's free memory.
+pub fn triad_arrays(
+    machine: &Machine,
+    huge: HugeChoice,
+    targets: &[NodeId],
+    want: u64,
+) -> Result<(crate::buffer::Pages, u64)> {
+    let pages = crate::buffer::choose_pages(machine, huge, targets, want.saturating_mul(3))?;
+    let array_bytes = round_up(want.max(64), page_unit(pages));
+    check_fits(machine, targets, array_bytes.saturating_mul(3))?;
+    Ok((pages, array_bytes))
+}
+
+/// The size buffers of `pages` are rounded to.
+pub fn page_unit(pages: crate::buffer::Pages) -> u64 {
+    if pages == crate::buffer::Pages::Base {
+        4096
+    } else {
+        crate::buffer::HUGE
+    }
+}
+
 /// Checks that `need` bytes fit in each target's free memory.
 pub fn check_fits(machine: &Machine, targets: &[NodeId], need: u64) -> Result<()> {
     for t in targets {

@@ -129,11 +129,7 @@ pub fn plan(machine: &Machine, o: &PolicyOptions) -> Result<PolicyPlan> {
     });
     let total = array_bytes.saturating_mul(3).saturating_add(chase_bytes);
     let pages = buffer::choose_pages(machine, c.huge, &sel.targets, total)?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
+    let unit = options::page_unit(pages);
     let (array_bytes, chase_bytes) = (
         options::round_up(array_bytes.max(64), unit),
         options::round_up(chase_bytes.max(64), unit),

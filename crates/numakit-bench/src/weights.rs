@@ -12,7 +12,7 @@ use numakit_types::{ByteSize, CpuId, NodeId};
 use serde::Serialize;
 
 use crate::bandwidth::{self, Arrays};
-use crate::buffer::{self, Pages};
+use crate::buffer::Pages;
 use crate::kernels::Kernel;
 use crate::options::{self, Llc, Options};
 use crate::report::{self, Methodology, Report, Session};
@@ -68,14 +68,7 @@ pub fn plan(machine: &Machine, o: &WeightsOptions) -> Result<WeightsPlan> {
             l.total_bytes.saturating_mul(bandwidth::LLC_FACTOR)
         })
     });
-    let pages = buffer::choose_pages(machine, c.huge, &sel.targets, want.saturating_mul(3))?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
-    let array_bytes = options::round_up(want.max(64), unit);
-    options::check_fits(machine, &sel.targets, array_bytes.saturating_mul(3))?;
+    let (pages, array_bytes) = options::triad_arrays(machine, c.huge, &sel.targets, want)?;
     let kernel = o.kernel.unwrap_or(Kernel::Read);
     if kernel.non_temporal() && numakit_sys::stream::kind().is_none() {
         return Err(Error::NoStreamingStores {

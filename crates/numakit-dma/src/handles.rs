@@ -7,7 +7,11 @@
 //! that is what makes CPU access to device-owned memory a type error. So
 //! handles are made, changed and taken apart only through a
 //! [`HandleMaker`], and every handle carries the [`Instance`] of the maker
-//! that made it.
+//! that made it. A maker makes handles of one kind of CPU address
+//! ([`CpuAddress`]): `HandleMaker<PhysAddr>` for a backend whose buffers
+//! are physical memory (the model), `HandleMaker<VirtAddr>` for one whose
+//! buffers are memory of this process (VFIO); the backend's
+//! [`DmaBackend::CpuAddr`](crate::DmaBackend::CpuAddr) is the same kind.
 //!
 //! # The contract
 //!
@@ -25,7 +29,7 @@
 //!    it (the model: a `foreign-handle` finding) and returns a *refused*
 //!    handle ([`HandleMaker::refused_buf`] and its siblings), zero bytes
 //!    long, which it ignores when it comes back;
-//! 4. treats the pieces of a split [`CpuBuf`] (same allocation key,
+//! 4. treats the pieces of a split [`CpuBuf`] (same allocation address,
 //!    disjoint offsets) as separate owners of their bytes: the allocation
 //!    is released when the last piece is freed.
 //!
@@ -35,19 +39,21 @@
 //!
 //! # Example
 //! A test double that records what a driver asks for lives in the
-//! `numakit` crate's `dma_driver` example.
+//! `numakit` crate's `dma_driver` example; inside this crate, the model
+//! (`model/typed.rs`) and the VFIO backend (`vfio/`) keep the same
+//! contract through the same maker.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::addr::Iova;
+use crate::addr::{Iova, PhysAddr};
 use crate::calls::MapFunc;
 use crate::direction::DmaDirection;
 use crate::error::Error;
 use crate::ids::DeviceId;
 use crate::mapping::DmaSegment;
-use crate::typed::{CoherentBuf, CpuBuf, Device, Owner, SgMap, SgTable, StreamingMap};
+use crate::typed::{CoherentBuf, CpuAddress, CpuBuf, Device, Owner, SgMap, SgTable, StreamingMap};
 
 /// Which backend value a handle belongs to: one per [`HandleMaker`],
 /// unique in the process.
@@ -67,17 +73,11 @@ impl fmt::Display for Instance {
     }
 }
 
-/// A backend's own name for one of its CPU allocations: the model uses the
-/// allocation's physical address; another backend any number it can find
-/// the allocation by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BufKey(pub u64);
-
 /// What a [`CpuBuf`] says: which allocation, where in it, how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BufParts {
-    /// The allocation.
-    pub alloc: BufKey,
+pub struct BufParts<A: CpuAddress = PhysAddr> {
+    /// The allocation: the CPU address of its first byte.
+    pub alloc: A,
     /// Where the piece starts in it (0 unless split).
     pub offset: u64,
     /// Its length in bytes.
@@ -110,11 +110,11 @@ pub struct SgParts {
 
 /// What a [`CoherentBuf`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoherentParts {
+pub struct CoherentParts<A: CpuAddress = PhysAddr> {
     /// The device it was allocated for.
     pub dev: DeviceId,
-    /// The backend's name for its CPU side.
-    pub cpu: BufKey,
+    /// The CPU address of its first byte.
+    pub cpu: A,
     /// The address the device uses.
     pub dma: Iova,
     /// Its size in bytes.
@@ -150,25 +150,27 @@ impl<T> Foreign<T> {
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
-/// Makes, changes and takes apart handles for one backend value. Not
-/// `Clone`: keep it private to the backend (see the [module
-/// documentation](self) for the contract).
+/// Makes, changes and takes apart handles for one backend value, whose
+/// buffers are at CPU addresses of kind `A`. Not `Clone`: keep it private
+/// to the backend (see the [module documentation](self) for the contract).
 #[derive(Debug)]
-pub struct HandleMaker {
+pub struct HandleMaker<A: CpuAddress = PhysAddr> {
     instance: Instance,
+    _addr: PhantomData<fn() -> A>,
 }
 
-impl Default for HandleMaker {
+impl<A: CpuAddress> Default for HandleMaker<A> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl HandleMaker {
+impl<A: CpuAddress> HandleMaker<A> {
     /// A maker with a new [`Instance`].
-    pub fn new() -> HandleMaker {
+    pub fn new() -> HandleMaker<A> {
         HandleMaker {
             instance: Instance(NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)),
+            _addr: PhantomData,
         }
     }
 
@@ -190,12 +192,12 @@ impl HandleMaker {
         }
     }
 
-    fn mine(&self, buf: &CpuBuf) -> bool {
+    fn mine(&self, buf: &CpuBuf<A>) -> bool {
         buf.instance == self.instance
     }
 
     /// A CPU buffer: a piece of allocation `parts.alloc`.
-    pub fn cpu_buf(&self, parts: BufParts) -> CpuBuf {
+    pub fn cpu_buf(&self, parts: BufParts<A>) -> CpuBuf<A> {
         CpuBuf {
             instance: self.instance,
             alloc: parts.alloc,
@@ -205,7 +207,7 @@ impl HandleMaker {
     }
 
     /// What a CPU buffer says, if this backend made it.
-    pub fn buf_parts(&self, buf: &CpuBuf) -> Result<BufParts, Error> {
+    pub fn buf_parts(&self, buf: &CpuBuf<A>) -> Result<BufParts<A>, Error> {
         if !self.mine(buf) {
             return Err(Error::ForeignHandle {
                 what: "CPU buffer",
@@ -221,7 +223,7 @@ impl HandleMaker {
     }
 
     /// Checks that every handle of `table` is this backend's.
-    pub fn check_table(&self, table: &SgTable) -> Result<(), Error> {
+    pub fn check_table(&self, table: &SgTable<A>) -> Result<(), Error> {
         table
             .entries
             .iter()
@@ -232,8 +234,8 @@ impl HandleMaker {
     pub fn streaming_map(
         &self,
         parts: MapParts,
-        buf: CpuBuf,
-    ) -> Result<StreamingMap<Device>, Foreign<CpuBuf>> {
+        buf: CpuBuf<A>,
+    ) -> Result<StreamingMap<Device, A>, Foreign<CpuBuf<A>>> {
         if !self.mine(&buf) {
             let by = buf.instance;
             return Err(self.foreign(buf, by));
@@ -251,8 +253,8 @@ impl HandleMaker {
     /// What a streaming mapping says, and its buffer's parts.
     pub fn map_parts<O: Owner>(
         &self,
-        map: &StreamingMap<O>,
-    ) -> Result<(MapParts, BufParts), Error> {
+        map: &StreamingMap<O, A>,
+    ) -> Result<(MapParts, BufParts<A>), Error> {
         let buf = self.buf_parts(&map.buf)?;
         let parts = MapParts {
             dev: map.dev,
@@ -267,8 +269,8 @@ impl HandleMaker {
     /// backend has done it.
     pub fn hand_over<O: Owner, P: Owner>(
         &self,
-        map: StreamingMap<O>,
-    ) -> Result<StreamingMap<P>, Foreign<StreamingMap<O>>> {
+        map: StreamingMap<O, A>,
+    ) -> Result<StreamingMap<P, A>, Foreign<StreamingMap<O, A>>> {
         if !self.mine(&map.buf) {
             let by = map.buf.instance;
             return Err(self.foreign(map, by));
@@ -279,8 +281,8 @@ impl HandleMaker {
     /// The buffer of an unmapped mapping, owned by the CPU again.
     pub fn unmapped<O: Owner>(
         &self,
-        map: StreamingMap<O>,
-    ) -> Result<CpuBuf, Foreign<StreamingMap<O>>> {
+        map: StreamingMap<O, A>,
+    ) -> Result<CpuBuf<A>, Foreign<StreamingMap<O, A>>> {
         if !self.mine(&map.buf) {
             let by = map.buf.instance;
             return Err(self.foreign(map, by));
@@ -292,8 +294,8 @@ impl HandleMaker {
     pub fn sg_map(
         &self,
         parts: SgParts,
-        table: SgTable,
-    ) -> Result<SgMap<Device>, Foreign<SgTable>> {
+        table: SgTable<A>,
+    ) -> Result<SgMap<Device, A>, Foreign<SgTable<A>>> {
         if let Some(b) = table.entries.iter().find(|b| !self.mine(b)) {
             let by = b.instance;
             return Err(self.foreign(table, by));
@@ -308,7 +310,10 @@ impl HandleMaker {
     }
 
     /// What a scatterlist mapping says, and its entries' parts.
-    pub fn sg_parts<O: Owner>(&self, map: &SgMap<O>) -> Result<(SgParts, Vec<BufParts>), Error> {
+    pub fn sg_parts<O: Owner>(
+        &self,
+        map: &SgMap<O, A>,
+    ) -> Result<(SgParts, Vec<BufParts<A>>), Error> {
         let entries = map
             .table
             .entries
@@ -326,8 +331,8 @@ impl HandleMaker {
     /// The same scatterlist mapping, now owned by `P`.
     pub fn hand_over_sg<O: Owner, P: Owner>(
         &self,
-        map: SgMap<O>,
-    ) -> Result<SgMap<P>, Foreign<SgMap<O>>> {
+        map: SgMap<O, A>,
+    ) -> Result<SgMap<P, A>, Foreign<SgMap<O, A>>> {
         if let Some(b) = map.table.entries.iter().find(|b| !self.mine(b)) {
             let by = b.instance;
             return Err(self.foreign(map, by));
@@ -336,7 +341,10 @@ impl HandleMaker {
     }
 
     /// The table of an unmapped scatterlist, owned by the CPU again.
-    pub fn unmapped_sg<O: Owner>(&self, map: SgMap<O>) -> Result<SgTable, Foreign<SgMap<O>>> {
+    pub fn unmapped_sg<O: Owner>(
+        &self,
+        map: SgMap<O, A>,
+    ) -> Result<SgTable<A>, Foreign<SgMap<O, A>>> {
         if let Some(b) = map.table.entries.iter().find(|b| !self.mine(b)) {
             let by = b.instance;
             return Err(self.foreign(map, by));
@@ -345,7 +353,7 @@ impl HandleMaker {
     }
 
     /// New coherent memory.
-    pub fn coherent_buf(&self, parts: CoherentParts) -> CoherentBuf {
+    pub fn coherent_buf(&self, parts: CoherentParts<A>) -> CoherentBuf<A> {
         CoherentBuf {
             instance: self.instance,
             dev: parts.dev,
@@ -356,7 +364,7 @@ impl HandleMaker {
     }
 
     /// What coherent memory says, if this backend made it.
-    pub fn coherent_parts(&self, buf: &CoherentBuf) -> Result<CoherentParts, Error> {
+    pub fn coherent_parts(&self, buf: &CoherentBuf<A>) -> Result<CoherentParts<A>, Error> {
         if buf.instance != self.instance {
             return Err(Error::ForeignHandle {
                 what: "coherent buffer",
@@ -374,16 +382,16 @@ impl HandleMaker {
 
     /// A zero-length buffer of this backend: what an infallible call that
     /// refused a foreign handle returns, and ignores when it comes back.
-    pub fn refused_buf(&self) -> CpuBuf {
+    pub fn refused_buf(&self) -> CpuBuf<A> {
         self.cpu_buf(BufParts {
-            alloc: BufKey(0),
+            alloc: A::zero(),
             offset: 0,
             len: 0,
         })
     }
 
     /// A refused streaming mapping (zero bytes at `DMA_MAPPING_ERROR`).
-    pub fn refused_map<O: Owner>(&self, dev: DeviceId, dir: DmaDirection) -> StreamingMap<O> {
+    pub fn refused_map<O: Owner>(&self, dev: DeviceId, dir: DmaDirection) -> StreamingMap<O, A> {
         StreamingMap {
             dev,
             dma: crate::addr::DMA_MAPPING_ERROR,
@@ -395,7 +403,7 @@ impl HandleMaker {
     }
 
     /// A refused scatterlist mapping (no entries).
-    pub fn refused_sg<O: Owner>(&self, dev: DeviceId, dir: DmaDirection) -> SgMap<O> {
+    pub fn refused_sg<O: Owner>(&self, dev: DeviceId, dir: DmaDirection) -> SgMap<O, A> {
         SgMap {
             dev,
             dir,
@@ -412,10 +420,10 @@ mod tests {
 
     #[test]
     fn makers_refuse_each_others_handles() {
-        let (a, b) = (HandleMaker::new(), HandleMaker::new());
+        let (a, b) = (HandleMaker::<PhysAddr>::new(), HandleMaker::new());
         assert_ne!(a.instance(), b.instance());
         let parts = BufParts {
-            alloc: BufKey(0x1000),
+            alloc: PhysAddr::new(0x1000),
             offset: 0,
             len: 64,
         };

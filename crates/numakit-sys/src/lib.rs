@@ -11,6 +11,9 @@
 //! ([`process::geteuid`]), the CPU and node a thread runs on
 //! ([`sched::getcpu`]), faulting pages in without changing them
 //! ([`touch`]), a child's resource limits ([`rlimit`]);
+//! memory for DMA reached only by volatile copies ([`dmamem`]), VFIO's
+//! container, group and device calls ([`vfio`]), eventfds and
+//! `/dev/kmsg` ([`event`]);
 //! DMA-BUF's kernel interfaces: heap allocation ([`dma_heap`]), memfds and
 //! `/dev/udmabuf` ([`memfd`], [`udmabuf`]), sync, names, sync files and the
 //! CPU-access guard ([`dmabuf`]), descriptor passing ([`scm`]), V4L2
@@ -42,7 +45,9 @@ compile_error!("numakit-sys supports 64-bit Linux only");
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod dmamem;
 mod errno;
+pub mod event;
 pub mod filemap;
 pub mod mempolicy;
 pub mod mm;
@@ -52,6 +57,7 @@ pub mod rlimit;
 pub mod sched;
 pub mod stream;
 pub mod touch;
+pub mod vfio;
 // DMA-BUF: heaps, udmabuf, sync, fd passing, V4L2 and DRM import.
 pub mod dma_heap;
 pub mod dmabuf;

@@ -12,11 +12,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::Checks;
-use numakit::dma::handles::{BufKey, BufParts, CoherentParts, HandleMaker, MapParts, SgParts};
+use numakit::dma::handles::{BufParts, CoherentParts, HandleMaker, MapParts, SgParts};
 use numakit::dma::{
     Coherence, CoherentBuf, Cpu, CpuBuf, Device, DeviceConfig, DeviceId, DeviceInfo, DmaBackend,
-    DmaDirection, DmaMask, DmaSegment, Error, Iova, MapError, MapFunc, ModelBackend, Owner, Result,
-    Rule, SgMap, SgTable, StreamingMap,
+    DmaDirection, DmaMask, DmaSegment, Error, Iova, MapError, MapFunc, ModelBackend, Owner,
+    PhysAddr, Result, Rule, SgMap, SgTable, StreamingMap,
 };
 
 /// A device's side of a transfer: what the tests play.
@@ -217,7 +217,7 @@ impl Recorder {
         let size = p.len;
         let (mem, _) = self
             .live
-            .get_mut(&p.alloc.0)
+            .get_mut(&p.alloc.raw())
             .ok_or(Error::StaleHandle("CPU buffer"))?;
         let start = p.offset as usize + offset;
         match offset.checked_add(len) {
@@ -254,7 +254,12 @@ impl FakeDevice for Recorder {
     }
 }
 
+/// Its buffers are at made-up physical addresses, the same kind as the
+/// model's: a buffer of either type-checks on the other, and it is the
+/// instance each handle carries that refuses it.
 impl DmaBackend for Recorder {
+    type CpuAddr = PhysAddr;
+
     fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
         let name = self
             .devices
@@ -274,7 +279,7 @@ impl DmaBackend for Recorder {
         self.live.insert(k, (vec![0; size], size as u64));
         self.log.push(format!("alloc {size}"));
         Ok(self.handles.cpu_buf(BufParts {
-            alloc: BufKey(k),
+            alloc: PhysAddr::new(k),
             offset: 0,
             len: size as u64,
         }))
@@ -285,10 +290,10 @@ impl DmaBackend for Recorder {
             return;
         };
         self.log.push(format!("free {}", p.len));
-        if let Some((_, held)) = self.live.get_mut(&p.alloc.0) {
+        if let Some((_, held)) = self.live.get_mut(&p.alloc.raw()) {
             *held -= p.len.min(*held);
             if *held == 0 {
-                self.live.remove(&p.alloc.0);
+                self.live.remove(&p.alloc.raw());
             }
         }
     }
@@ -308,14 +313,14 @@ impl DmaBackend for Recorder {
         let dma = Iova::new(k);
         Ok(self.handles.coherent_buf(CoherentParts {
             dev,
-            cpu: BufKey(k),
+            cpu: PhysAddr::new(k),
             dma,
             len: size as u64,
         }))
     }
     fn free_coherent(&mut self, buf: CoherentBuf) {
         if let Ok(p) = self.handles.coherent_parts(&buf) {
-            self.live.remove(&p.cpu.0);
+            self.live.remove(&p.cpu.raw());
         }
     }
     fn coherent_read(&mut self, buf: &CoherentBuf, offset: usize, out: &mut [u8]) -> Result<()> {

@@ -21,7 +21,8 @@
 //!   process and per cgroup.
 //! - [`dmabuf`]: real DMA-BUFs on a chosen node, shared between processes
 //!   and devices; [`export`]: the machine as hwloc XML, a Kubernetes
-//!   NodeResourceTopology, NFD labels or a picture.
+//!   NodeResourceTopology, NFD labels or a picture; [`vfio`]: the IOMMU
+//!   groups and binding devices to `vfio-pci`, for [`dma::vfio`].
 //! - At the root: node and CPU ids and sets ([`NodeId`], [`NodeSet`],
 //!   [`CpuId`], [`CpuSet`]), [`PciAddress`], [`ByteSize`], address ranges
 //!   ([`AddrRange`]), [`Root`].
@@ -185,6 +186,15 @@ pub mod stat {
 pub mod dmabuf {
     #[doc(inline)]
     pub use numakit_dmabuf::*;
+}
+
+/// The IOMMU and VFIO from the machine's side: which IOMMU and mode, every
+/// group and whether VFIO can take it, what holds a device, binding devices
+/// to `vfio-pci` and back; everything the crate `numakit-vfio` holds. (The
+/// DMA API on a device VFIO owns is [`dma::vfio`].)
+pub mod vfio {
+    #[doc(inline)]
+    pub use numakit_vfio::*;
 }
 
 /// The machine in other tools' formats: hwloc XML, Kubernetes

@@ -150,11 +150,7 @@ pub fn plan(machine: &Machine, o: &GpuOptions) -> Result<GpuPlan> {
     let selection = options::select(machine, c)?;
     let want = c.size.unwrap_or(DEFAULT_BYTES);
     let pages = buffer::choose_pages(machine, c.huge, &selection.targets, want)?;
-    let unit = if pages == Pages::Base {
-        4096
-    } else {
-        buffer::HUGE
-    };
+    let unit = options::page_unit(pages);
     let bytes = options::round_up(want, unit);
     options::check_fits(machine, &selection.targets, bytes)?;
     Ok(GpuPlan {

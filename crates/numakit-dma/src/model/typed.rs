@@ -18,7 +18,7 @@ use crate::check::rules::Rule;
 use crate::config::{MemKind, Zone};
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
-use crate::handles::{BufKey, BufParts, CoherentParts, MapParts, SgParts};
+use crate::handles::{BufParts, CoherentParts, MapParts, SgParts};
 use crate::ids::DeviceId;
 use crate::mapping::DmaSegment;
 use crate::trace::Site;
@@ -47,7 +47,7 @@ fn sg_dma<O: Owner>(map: &SgMap<O>) -> Iova {
 
 /// The physical address of a piece of one of the model's allocations.
 fn phys(p: &BufParts) -> PhysAddr {
-    PhysAddr::new(p.alloc.0).unchecked_add(p.offset)
+    p.alloc.unchecked_add(p.offset)
 }
 
 impl ModelBackend {
@@ -165,15 +165,15 @@ impl ModelBackend {
     /// and the allocation is freed with its last piece.
     #[track_caller]
     fn free_piece(&mut self, p: BufParts) {
-        let Some(held) = self.typed_held.get_mut(&p.alloc.0) else {
+        let Some(held) = self.typed_held.get_mut(&p.alloc.raw()) else {
             // a piece of an allocation already gone: only a zero-length one
             // (its sibling took every byte) or a refused handle gets here
             return;
         };
         *held = held.saturating_sub(p.len);
         if *held == 0 {
-            self.typed_held.remove(&p.alloc.0);
-            self.kfree(PhysAddr::new(p.alloc.0));
+            self.typed_held.remove(&p.alloc.raw());
+            self.kfree(p.alloc);
         }
     }
 
@@ -194,6 +194,8 @@ impl ModelBackend {
 }
 
 impl DmaBackend for ModelBackend {
+    type CpuAddr = PhysAddr;
+
     fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
         let d = self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
         Ok(DeviceInfo {
@@ -213,7 +215,7 @@ impl DmaBackend for ModelBackend {
         let addr = self.kmalloc(size as u64, 0, Zone::Normal, MemKind::Kmalloc, &label)?;
         self.typed_held.insert(addr.raw(), size as u64);
         Ok(self.handles.cpu_buf(BufParts {
-            alloc: BufKey(addr.raw()),
+            alloc: addr,
             offset: 0,
             len: size as u64,
         }))
@@ -250,7 +252,7 @@ impl DmaBackend for ModelBackend {
         let r = self.maps.live(id);
         Ok(self.handles.coherent_buf(CoherentParts {
             dev,
-            cpu: BufKey(r.cpu().raw()),
+            cpu: r.cpu(),
             dma: r.dma(),
             len: r.size,
         }))
@@ -261,7 +263,7 @@ impl DmaBackend for ModelBackend {
         let site = Location::caller();
         match self.handles.coherent_parts(&buf) {
             Ok(c) => {
-                let cpu = PhysAddr::new(c.cpu.0);
+                let cpu = c.cpu;
                 ModelBackend::free_coherent(self, c.dev, c.len, cpu, c.dma, site);
             }
             Err(e) => self.foreign_finding(&e, "dma_free_coherent", site),
@@ -271,16 +273,14 @@ impl DmaBackend for ModelBackend {
     fn coherent_read(&mut self, buf: &CoherentBuf, offset: usize, out: &mut [u8]) -> Result<()> {
         let c = self.handles.coherent_parts(buf)?;
         let o = bounds(offset, out.len(), c.len)?;
-        self.hw
-            .cpu_load(PhysAddr::new(c.cpu.0).unchecked_add(o), out);
+        self.hw.cpu_load(c.cpu.unchecked_add(o), out);
         Ok(())
     }
 
     fn coherent_write(&mut self, buf: &CoherentBuf, offset: usize, data: &[u8]) -> Result<()> {
         let c = self.handles.coherent_parts(buf)?;
         let o = bounds(offset, data.len(), c.len)?;
-        self.hw
-            .cpu_store(PhysAddr::new(c.cpu.0).unchecked_add(o), data);
+        self.hw.cpu_store(c.cpu.unchecked_add(o), data);
         Ok(())
     }
 
