@@ -15,8 +15,9 @@
 //!   machine before any system call.
 //! - [`dma`]: the DMA API a driver is written against
 //!   ([`dma::DmaBackend`], ownership of every buffer in its type), a
-//!   deterministic model of the kernel's DMA API with a checker, and the
-//!   contract for writing a backend of your own ([`dma::handles`]).
+//!   deterministic model of the kernel's DMA API with a checker, a VFIO
+//!   backend for a real device ([`dma::vfio`]), and the contract for
+//!   writing a backend of your own ([`dma::handles`]).
 //! - [`stat`]: where memory is: `numa_maps`, numastat, meminfo, per
 //!   process and per cgroup.
 //! - [`dmabuf`]: real DMA-BUFs on a chosen node, shared between processes

@@ -13,7 +13,7 @@
 //! [`VfioBackend`] keeps the typed ownership of the model: a buffer handed
 //! to the device cannot be touched by safe code until it comes back, and
 //! the direction is the IOMMU permission (to-device: the device may only
-//! read; from-device: only write). Its memory is [`DmaMemory`] bound to the
+//! read; from-device: only write). Its memory is [`DmaMemory`](numakit_sys::dmamem::DmaMemory) bound to the
 //! device's NUMA node before its pages exist and checked with a page query
 //! ([`Placement`]), 2 MiB hugetlb pages when the node has them. IOVAs come
 //! from the kernel's own allocator ([`IovaAllocator`]) below the device's
@@ -26,7 +26,7 @@
 //! (with a fence); no user-space cache maintenance is attempted.
 //!
 //! Its handles are made and taken apart by its own
-//! [`HandleMaker`](crate::handles::HandleMaker), under the contract any
+//! [`HandleMaker`], under the contract any
 //! backend keeps ([`crate::handles`]): another instance's handle is
 //! refused (an error, or one of [`take_errors`](VfioBackend::take_errors)
 //! from the calls that cannot return one), and the pieces of a split
