@@ -3,10 +3,12 @@
 # GPU server's PCIe tree, run the checks of tests/vm/checks/ inside, print
 # their results.
 #
-#   tests/vm/run.sh [--topo 2node|3node|gpuserver|all] [--keep-going] [-v]
-#   tests/vm/run.sh --shell [--topo 2node|3node|gpuserver]
+#   tests/vm/run.sh [--topo 2node|3node|gpuserver|noiommu|iommuoff|all] [--keep-going] [-v]
+#   tests/vm/run.sh --shell [--topo 2node|3node|gpuserver|noiommu|iommuoff]
 #
-#   --topo T       boot only this topology (default: all = 2node, 3node, gpuserver)
+#   --topo T       boot only this topology (default: all = 2node, 3node,
+#                  gpuserver, noiommu: 2node without an IOMMU, iommuoff:
+#                  2node with its IOMMU turned off by intel_iommu=off)
 #   --keep-going   boot every selected topology even after one had a failure
 #                  (default: stop after the first topology with a failure)
 #   -v, --verbose  stream the VM console, show every check's log and the
@@ -53,9 +55,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $topos in
-  all) topos='2node 3node gpuserver';;
-  2node|3node|gpuserver) ;;
-  *) echo "vm: --topo must be 2node, 3node, gpuserver or all" >&2; exit 2;;
+  all) topos='2node 3node gpuserver noiommu iommuoff';;
+  2node|3node|gpuserver|noiommu|iommuoff) ;;
+  *) echo "vm: --topo must be 2node, 3node, gpuserver, noiommu, iommuoff or all" >&2; exit 2;;
 esac
 
 t_start=$(date +%s.%N)
@@ -123,6 +125,7 @@ else
          cargo build --release --target x86_64-unknown-linux-gnu -p numakit-cli \
          -p numakit-placement --bin numakit --example first_touch \
          -p numakit-dmabuf --example sync_fences --example pipeline \
+         -p numakit-dma --example edu \
          --target-dir "$out" -j"${NUMAKIT_VM_JOBS:-2}" ) >> "$build_log" 2>&1; then
     tail -n 30 "$build_log" | sed 's/^/vm: cargo: /'
     rig_fail "the static numakit build failed (log: $build_log)"
@@ -141,6 +144,9 @@ for ex in sync_fences pipeline; do
   exb=$out/x86_64-unknown-linux-gnu/release/examples/$ex
   [ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$exb" ] && bins+=("$exb:dmabuf-$ex")
 done
+# the edu example of numakit-dma (the driver on the typed DMA API)
+edu=$out/x86_64-unknown-linux-gnu/release/examples/edu
+[ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$edu" ] && bins+=("$edu:dma-edu")
 for src in "$vmdir"/tools/*.c; do
   [ -f "$src" ] || continue
   b=$out/vm-tools/$(basename "$src" .c)
@@ -176,11 +182,12 @@ for topo in $topos; do
   done
   expect[$topo]=$list
 done
-mods=(vfio-pci virtio_net)
+mods=(vfio-pci vfio_iommu_type1 virtio_net)
 # the full kernel: nvme is a module there; for DMA-BUF, vivid (a V4L2
 # camera) and vgem (a DRM device)
 mods+=(nvme vivid vgem)
-# ext4 for the page-cache check of stat --file (a file system on the NVMe)
+# ext4 for the ext2 file systems on the NVMe: the page-cache check of stat
+# --file, and the mounted disk vfio bind refuses
 mods+=(ext4)
 kargs_base="nkvm.check_timeout=${NUMAKIT_VM_CHECK_TIMEOUT:-120}"
 # TCG on a busy host can miss the early timer check, which panics with VT-d

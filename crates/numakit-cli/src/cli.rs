@@ -92,6 +92,11 @@ pub enum Command {
     /// Real DMA-BUFs: allocate on a node, pass between processes, list, run the camera -> GPU -> display pipeline.
     #[command(subcommand)]
     Dmabuf(commands::dmabuf::DmabufCommand),
+    /// The IOMMU, its mode, and every group with whether VFIO can take it.
+    Iommu(commands::iommu::IommuArgs),
+    /// Move devices to vfio-pci and back (a dry run unless --apply).
+    #[command(subcommand)]
+    Vfio(commands::vfio::VfioCommand),
 }
 
 /// Parses argv (honouring argv[0] compatibility names) and runs the command.
@@ -131,13 +136,15 @@ pub fn dispatch(argv: Vec<OsString>) -> CliResult<u8> {
         Command::Numactl { args } => compat::numactl::run(args, cli.root),
         Command::Migratepages { args } => compat::migratepages::run(args),
         Command::Numastat { args } => compat::numastat::run("numastat".into(), args),
-        Command::Dma(a) => commands::dma::run(a),
+        Command::Dma(a) => commands::dma::run(root, a),
         Command::Bench(a) => commands::bench::run(root, a),
         Command::Nfd(a) => commands::nfd::run(root, a),
         Command::Hugepages(a) => commands::hugepages::run(root, a),
         Command::Completions(a) => commands::completions::run(a),
         Command::Manpages(a) => commands::completions::manpages(a),
         Command::Dmabuf(a) => commands::dmabuf::run(root, a),
+        Command::Iommu(a) => commands::iommu::run(root, a),
+        Command::Vfio(a) => commands::vfio::run(root, a),
     }
 }
 

@@ -180,3 +180,38 @@ impl From<OutputError> for CliError {
         }
     }
 }
+
+impl CliError {
+    /// Puts `what` (`cannot bind 0000:41:00.0`) before the message.
+    pub fn prefix(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+/// An IOMMU/VFIO planning or binding error, with what to do about it.
+impl From<numakit_vfio::Error> for CliError {
+    fn from(e: numakit_vfio::Error) -> Self {
+        use numakit_vfio::Error as E;
+        let hint = match &e {
+            E::NoIommu { hint, .. } => Some(hint.clone()),
+            E::NoVfioPci => Some("modprobe vfio-pci (kernel option CONFIG_VFIO_PCI)".into()),
+            E::UnknownDevice { .. } | E::UnknownGroup { .. } => {
+                Some("list the devices and groups with 'numakit iommu'".into())
+            }
+            E::NoGroup { .. } => Some(
+                "without an IOMMU group VFIO cannot take the device; see 'numakit iommu'".into(),
+            ),
+            E::BadState { path } => Some(format!("move {path} away if it is not numakit's")),
+            E::Failed { .. } | E::Write { .. } | E::State { .. } => {
+                Some("writing sysfs needs root; the kernel log (dmesg) may say more".into())
+            }
+            _ => None,
+        };
+        let mut c = CliError::new(chain(&e));
+        if let Some(h) = hint {
+            c = c.hint(h);
+        }
+        c
+    }
+}

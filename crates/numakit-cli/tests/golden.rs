@@ -319,6 +319,133 @@ fn cases() -> Vec<Case> {
         v.push(case(format!("errors/{name}.txt"), None, args));
     }
     v.extend(run_check_cases());
+    v.extend(vfio_cases());
+    v
+}
+
+/// `numakit iommu`, the `vfio` dry runs and refusals, and the edu
+/// self-test on the model.
+fn vfio_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for (name, root) in [
+        ("qemu-2node", "tests/fixtures/qemu-2node/sysfs.tar.gz"),
+        (
+            "qemu-gpuserver",
+            "tests/fixtures/qemu-gpuserver/sysfs.tar.gz",
+        ),
+        (
+            "16amd64-8n2c-cpusets",
+            "tests/fixtures/hwloc-linux/16amd64-8n2c-cpusets.tar.bz2",
+        ),
+        (
+            "qemu-2node-vfio",
+            "tests/fixtures/qemu-2node-vfio/sysfs.tar.gz",
+        ),
+        ("qemu-noiommu", "tests/fixtures/qemu-noiommu/sysfs.tar.gz"),
+        ("qemu-iommuoff", "tests/fixtures/qemu-iommuoff/sysfs.tar.gz"),
+    ] {
+        v.push(case(
+            format!("iommu/{name}.txt"),
+            None,
+            &["--root", root, "iommu"],
+        ));
+        v.push(case(
+            format!("iommu/{name}.json"),
+            None,
+            &["--root", root, "iommu", "--json"],
+        ));
+    }
+    let two = "tests/fixtures/qemu-2node/sysfs.tar.gz";
+    let gpu = "tests/fixtures/qemu-gpuserver/sysfs.tar.gz";
+    let bound = "tests/fixtures/qemu-2node-vfio/sysfs.tar.gz";
+    let off = "tests/fixtures/qemu-noiommu/sysfs.tar.gz";
+    for (name, args) in [
+        (
+            "bind-nvme",
+            &["--root", two, "vfio", "bind", "0000:41:00.0"][..],
+        ),
+        (
+            "bind-edu-json",
+            &["--root", two, "vfio", "bind", "42:00.0", "--json"],
+        ),
+        (
+            "bind-group-of-bridge-and-gpu",
+            &["--root", gpu, "vfio", "bind", "--group", "18"],
+        ),
+        (
+            "bind-ich9-group",
+            &["--root", gpu, "vfio", "bind", "--group", "4"],
+        ),
+        (
+            "unbind-not-on-vfio",
+            &["--root", two, "vfio", "unbind", "0000:42:00.0"],
+        ),
+        (
+            "bind-apply-on-snapshot",
+            &["--root", two, "vfio", "bind", "0000:42:00.0", "--apply"],
+        ),
+        (
+            "bind-unknown-device",
+            &["--root", two, "vfio", "bind", "0000:99:00.0"],
+        ),
+        (
+            "bind-unknown-group",
+            &["--root", two, "vfio", "bind", "--group", "77"],
+        ),
+        (
+            "bind-no-iommu",
+            &[
+                "--root",
+                "tests/fixtures/hwloc-linux/16amd64-8n2c-cpusets.tar.bz2",
+                "vfio",
+                "bind",
+                "--group",
+                "0",
+            ],
+        ),
+        ("bind-nothing", &["--root", two, "vfio", "bind"]),
+        (
+            "unbind-without-a-record",
+            &["--root", bound, "vfio", "unbind", "0000:42:00.0"],
+        ),
+        (
+            "bind-already-bound",
+            &["--root", bound, "vfio", "bind", "0000:42:00.0"],
+        ),
+        (
+            "bind-nvme-with-block-devices",
+            &["--root", bound, "vfio", "bind", "nvme:0"],
+        ),
+        (
+            "bind-without-iommu",
+            &["--root", off, "vfio", "bind", "0000:42:00.0"],
+        ),
+        (
+            "bind-iommu-off-on-the-command-line",
+            &[
+                "--root",
+                "tests/fixtures/qemu-iommuoff/sysfs.tar.gz",
+                "vfio",
+                "bind",
+                "0000:42:00.0",
+            ],
+        ),
+        ("selftest-model", &["dma", "selftest", "--model"]),
+        (
+            "selftest-model-json",
+            &["dma", "selftest", "--model", "--json"],
+        ),
+        (
+            "selftest-model-msi-no-faults",
+            &["dma", "selftest", "--model", "--irq", "msi", "--no-faults"],
+        ),
+        (
+            "selftest-on-snapshot",
+            &["--root", two, "dma", "selftest", "0000:42:00.0"],
+        ),
+    ] {
+        v.push(case(format!("vfio/{name}.txt"), None, args));
+    }
     v
 }
 

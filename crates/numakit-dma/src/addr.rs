@@ -1,6 +1,7 @@
-//! Address newtypes. A CPU physical address and a DMA address are different
-//! types: nothing converts one into the other except a translator (the
-//! direct mapping, the IOMMU page tables, swiotlb), and a translation can fail.
+//! Address newtypes. A CPU physical address, an address in this process
+//! ([`VirtAddr`]) and a DMA address are different types: nothing converts one
+//! into another except a translator (the direct mapping, the IOMMU page
+//! tables, swiotlb, a VFIO mapping), and a translation can fail.
 //! Ranges of physical memory are named structs ([`PhysRange`]), never tuples.
 
 use std::fmt;
@@ -90,6 +91,12 @@ macro_rules! address_type {
 address_type!(
     /// A CPU physical address (the kernel's `phys_addr_t`).
     PhysAddr
+);
+address_type!(
+    /// An address in this process's virtual memory: where the VFIO backend's
+    /// buffers are, what `VFIO_IOMMU_MAP_DMA` is given. Only a translator
+    /// (a VFIO mapping, a page query) turns it into anything else.
+    VirtAddr
 );
 address_type!(
     /// A DMA address: what a device puts on the bus (the kernel's `dma_addr_t`).

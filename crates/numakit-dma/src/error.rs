@@ -110,6 +110,52 @@ pub enum Error {
     /// The device has no DMA engine configured.
     #[error("device {0} has no DMA engine ring configured")]
     NoEngine(String),
+    /// A system call of the VFIO backend failed: what was being done, and
+    /// what the errno means there.
+    #[error("{what}: {why}")]
+    Sys {
+        /// What was being done (`cannot open /dev/vfio/42`).
+        what: String,
+        /// What the errno means for it, with the errno.
+        why: String,
+    },
+    /// VFIO cannot be used on this system.
+    #[error("VFIO is not available: {0}")]
+    VfioUnavailable(String),
+    /// The IOMMU group has a device bound to a driver that could DMA.
+    #[error(
+        "IOMMU group {group} is not viable: a device in it is bound to a driver other than vfio-pci"
+    )]
+    GroupNotViable {
+        /// The group.
+        group: u32,
+    },
+    /// A device did something its driver did not expect.
+    #[error("device {device}: {what}")]
+    Device {
+        /// The device.
+        device: String,
+        /// What happened.
+        what: String,
+    },
+    /// A device did not finish in time.
+    #[error("device {device}: {what} did not complete within {ms} ms")]
+    Timeout {
+        /// The device.
+        device: String,
+        /// What was waited for.
+        what: String,
+        /// How long.
+        ms: u64,
+    },
+    /// DMA memory could not be placed on the device's node.
+    #[error("DMA memory for node {node}: {what}")]
+    Placement {
+        /// The node.
+        node: u32,
+        /// What went wrong.
+        what: String,
+    },
 }
 
 /// The crate's result type.

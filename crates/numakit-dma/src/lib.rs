@@ -33,7 +33,15 @@
 //! most of those mistakes do not compile, and the same driver can run on a
 //! backend that drives real devices.
 //!
-//! Everything is deterministic: the same steps give the same timeline.
+//! The same [`DmaBackend`] drives real devices from user space:
+//! [`vfio::VfioBackend`] maps node-local memory into a device's IOMMU
+//! domain through VFIO, with the direction as the IOMMU permission, and
+//! [`DeviceIo`] gives a driver the device's registers and interrupts. The
+//! [`edu`] module is a driver for QEMU's `edu` device written once against
+//! both traits, with a modelled `edu` for the model and a self-test that
+//! proves DMA, interrupts and IOMMU faults on either.
+//!
+//! The model is deterministic: the same steps give the same timeline.
 //!
 //! # Example
 //! The wrong direction on a non-coherent machine: the device writes into a
@@ -80,11 +88,14 @@ pub mod pool;
 mod trace;
 
 // The model that orders them, and the APIs over it.
+pub mod edu;
+mod io;
 mod model;
 pub mod scenario;
 mod typed;
+pub mod vfio;
 
-pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr};
+pub use addr::{DMA_MAPPING_ERROR, DmaMask, Iova, PAGE_SIZE, PhysAddr, VirtAddr};
 pub use calls::{DmaAttrs, MapFunc, ScatterEntry};
 pub use check::finding::Finding;
 pub use check::rules::Rule;
@@ -97,10 +108,11 @@ pub use error::{Error, Result};
 pub use hw::iommu;
 pub use hw::swiotlb::{IO_TLB_SEGSIZE, IO_TLB_SIZE};
 pub use ids::DeviceId;
+pub use io::{DeviceIo, FaultLog, IrqMode, IrqWait, ModelFaults, ObservedFault, Reg};
 pub use mapping::DmaSegment;
 pub use model::{ModelBackend, ModelBuilder};
 pub use trace::{Event, EventSource, Origin};
 pub use typed::{
-    CoherentBuf, Cpu, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, Owner, SgMap, SgTable,
-    StreamingMap,
+    CoherentBuf, Cpu, CpuAddress, CpuBuf, Device, DeviceInfo, DmaBackend, MapError, MapResult,
+    Owner, SgMap, SgMapResult, SgTable, StreamingMap,
 };

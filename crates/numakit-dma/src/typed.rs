@@ -15,13 +15,61 @@
 //! without unmapping it leaks it, which the checker reports when the device
 //! goes away.
 //!
-//! The trait is meant to be implemented by a backend that drives real devices
-//! (VFIO) as well as by [`ModelBackend`]; handles are created only by the
-//! backends of this crate.
+//! The trait is implemented by the model ([`ModelBackend`](crate::ModelBackend)),
+//! whose buffers are physical memory, and by the VFIO backend
+//! ([`VfioBackend`](crate::vfio::VfioBackend)), whose buffers are memory of
+//! this process: the CPU side of every handle is the backend's
+//! [`DmaBackend::CpuAddr`] ([`PhysAddr`] or [`VirtAddr`]), so a buffer of
+//! one backend cannot be handed to the other. Handles are created only by
+//! the backends of this crate.
+//!
+//! What the types allow, on the model's `edu` device: the CPU reads a
+//! buffer the device wrote only after taking it back.
+//! ```
+//! use numakit_dma::edu::model_backend;
+//! use numakit_dma::{DmaBackend, DmaDirection};
+//! let (mut m, edu) = model_backend("edu").unwrap();
+//! let buf = m.alloc(64).unwrap();
+//! let map = m.map_single(edu.device(), buf, DmaDirection::FromDevice).map_err(|e| e.error).unwrap();
+//! let map = m.sync_for_cpu(map);
+//! let mut out = [0u8; 4];
+//! m.read_mapped(&map, 0, &mut out).unwrap();
+//! let buf = m.unmap(map);
+//! m.free(buf);
+//! ```
+//! and what they refuse: reading a mapping the device owns,
+//! ```compile_fail,E0308
+//! # use numakit_dma::edu::model_backend;
+//! # use numakit_dma::{DmaBackend, DmaDirection};
+//! # let (mut m, edu) = model_backend("edu").unwrap();
+//! let buf = m.alloc(64).unwrap();
+//! let map = m.map_single(edu.device(), buf, DmaDirection::FromDevice).map_err(|e| e.error).unwrap();
+//! let mut out = [0u8; 4];
+//! m.read_mapped(&map, 0, &mut out).unwrap(); // a StreamingMap<Device>
+//! ```
+//! writing a buffer after it was handed to the device,
+//! ```compile_fail,E0382
+//! # use numakit_dma::edu::model_backend;
+//! # use numakit_dma::{DmaBackend, DmaDirection};
+//! # let (mut m, edu) = model_backend("edu").unwrap();
+//! let mut buf = m.alloc(64).unwrap();
+//! let map = m.map_single(edu.device(), buf, DmaDirection::ToDevice);
+//! m.write(&mut buf, 0, b"late").unwrap(); // moved into the mapping
+//! ```
+//! and handing one backend's buffer to the other.
+//! ```compile_fail,E0308
+//! use numakit_dma::vfio::VfioBackend;
+//! use numakit_dma::{DeviceId, DmaBackend, DmaDirection, ModelBackend};
+//! fn hand_over(model: &mut ModelBackend, vfio: &mut VfioBackend, dev: DeviceId) {
+//!     let buf = model.alloc(64).unwrap(); // a CpuBuf<PhysAddr>
+//!     let _ = vfio.map_single(dev, buf, DmaDirection::ToDevice);
+//! }
+//! ```
 
+use std::fmt;
 use std::marker::PhantomData;
 
-use crate::addr::{DmaMask, Iova, PhysAddr};
+use crate::addr::{DmaMask, Iova, PhysAddr, VirtAddr};
 use crate::calls::MapFunc;
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
@@ -30,7 +78,32 @@ use crate::mapping::DmaSegment;
 
 mod sealed {
     pub trait Sealed {}
+    /// What a buffer's CPU address can do inside this crate.
+    pub trait Addr: Copy {
+        /// The address `bytes` further on (inside a buffer a backend placed).
+        fn plus(self, bytes: u64) -> Self;
+    }
 }
+
+/// The CPU side of a backend's buffers: [`PhysAddr`] for the model (its
+/// memory is physical memory), [`VirtAddr`] for VFIO (memory of this
+/// process). No backend outside this crate adds one.
+pub trait CpuAddress: sealed::Sealed + sealed::Addr + Copy + Eq + fmt::Debug {}
+
+impl sealed::Sealed for PhysAddr {}
+impl sealed::Addr for PhysAddr {
+    fn plus(self, bytes: u64) -> Self {
+        self.unchecked_add(bytes)
+    }
+}
+impl CpuAddress for PhysAddr {}
+impl sealed::Sealed for VirtAddr {}
+impl sealed::Addr for VirtAddr {
+    fn plus(self, bytes: u64) -> Self {
+        self.unchecked_add(bytes)
+    }
+}
+impl CpuAddress for VirtAddr {}
 
 /// Who owns a streaming mapping: [`Cpu`] or [`Device`].
 pub trait Owner: sealed::Sealed {}
@@ -46,14 +119,14 @@ impl sealed::Sealed for Device {}
 impl Owner for Cpu {}
 impl Owner for Device {}
 
-/// CPU memory owned by the CPU (`kmalloc`).
+/// CPU memory owned by the CPU (`kmalloc`), at a CPU address of kind `A`.
 #[derive(Debug, PartialEq, Eq)]
-pub struct CpuBuf {
-    pub(crate) addr: PhysAddr,
+pub struct CpuBuf<A: CpuAddress = PhysAddr> {
+    pub(crate) addr: A,
     pub(crate) len: u64,
 }
 
-impl CpuBuf {
+impl<A: CpuAddress> CpuBuf<A> {
     /// The length in bytes.
     pub fn len(&self) -> usize {
         self.len as usize
@@ -66,7 +139,7 @@ impl CpuBuf {
     /// allocation holds several fields. The halves may share a cache line:
     /// mapping one and writing the other is what the `shared-cache-line` and
     /// `cpu-access-device-owned` rules catch.
-    pub fn split_at(self, at: usize) -> (CpuBuf, CpuBuf) {
+    pub fn split_at(self, at: usize) -> (CpuBuf<A>, CpuBuf<A>) {
         let at = (at as u64).min(self.len);
         (
             CpuBuf {
@@ -74,14 +147,27 @@ impl CpuBuf {
                 len: at,
             },
             CpuBuf {
-                addr: self.addr.unchecked_add(at),
+                addr: self.addr.plus(at),
                 len: self.len - at,
             },
         )
     }
-    /// The CPU physical address (model backends only; a VFIO backend has
-    /// user virtual addresses instead).
+    /// The CPU address of the first byte.
+    pub fn cpu_addr(&self) -> A {
+        self.addr
+    }
+}
+
+impl CpuBuf<PhysAddr> {
+    /// The CPU physical address (the model's buffers).
     pub fn phys(&self) -> PhysAddr {
+        self.addr
+    }
+}
+
+impl CpuBuf<VirtAddr> {
+    /// The address in this process (the VFIO backend's buffers).
+    pub fn virt(&self) -> VirtAddr {
         self.addr
     }
 }
@@ -89,14 +175,14 @@ impl CpuBuf {
 /// Coherent DMA memory (`dma_alloc_coherent`): CPU and device may both
 /// access it at any time, without syncs.
 #[derive(Debug, PartialEq, Eq)]
-pub struct CoherentBuf {
+pub struct CoherentBuf<A: CpuAddress = PhysAddr> {
     pub(crate) dev: DeviceId,
-    pub(crate) cpu: PhysAddr,
+    pub(crate) cpu: A,
     pub(crate) dma: Iova,
     pub(crate) len: u64,
 }
 
-impl CoherentBuf {
+impl<A: CpuAddress> CoherentBuf<A> {
     /// The address the device uses.
     pub fn dma_addr(&self) -> Iova {
         self.dma
@@ -113,21 +199,25 @@ impl CoherentBuf {
     pub fn device(&self) -> DeviceId {
         self.dev
     }
+    /// The CPU address of the first byte.
+    pub fn cpu_addr(&self) -> A {
+        self.cpu
+    }
 }
 
 /// A streaming mapping of one buffer, owned by `O`.
 #[derive(Debug)]
 #[must_use = "a mapping that is dropped without unmap leaks its IOVA and bounce buffer"]
-pub struct StreamingMap<O: Owner> {
+pub struct StreamingMap<O: Owner, A: CpuAddress = PhysAddr> {
     pub(crate) dev: DeviceId,
     pub(crate) dma: Iova,
     pub(crate) dir: DmaDirection,
     pub(crate) func: MapFunc,
-    pub(crate) buf: CpuBuf,
+    pub(crate) buf: CpuBuf<A>,
     pub(crate) _owner: PhantomData<O>,
 }
 
-impl<O: Owner> StreamingMap<O> {
+impl<O: Owner, A: CpuAddress> StreamingMap<O, A> {
     /// The address the device uses.
     pub fn dma_addr(&self) -> Iova {
         self.dma
@@ -148,7 +238,7 @@ impl<O: Owner> StreamingMap<O> {
     pub fn device(&self) -> DeviceId {
         self.dev
     }
-    pub(crate) fn owned<P: Owner>(self) -> StreamingMap<P> {
+    pub(crate) fn owned<P: Owner>(self) -> StreamingMap<P, A> {
         StreamingMap {
             dev: self.dev,
             dma: self.dma,
@@ -161,14 +251,22 @@ impl<O: Owner> StreamingMap<O> {
 }
 
 /// A list of CPU buffers to map together (`struct sg_table`).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SgTable {
-    pub(crate) entries: Vec<CpuBuf>,
+#[derive(Debug, PartialEq, Eq)]
+pub struct SgTable<A: CpuAddress = PhysAddr> {
+    pub(crate) entries: Vec<CpuBuf<A>>,
 }
 
-impl SgTable {
+impl<A: CpuAddress> Default for SgTable<A> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<A: CpuAddress> SgTable<A> {
     /// A table of these buffers.
-    pub fn new(entries: Vec<CpuBuf>) -> Self {
+    pub fn new(entries: Vec<CpuBuf<A>>) -> Self {
         Self { entries }
     }
     /// The number of entries (`orig_nents`).
@@ -180,7 +278,7 @@ impl SgTable {
         self.entries.is_empty()
     }
     /// The buffers back.
-    pub fn into_entries(self) -> Vec<CpuBuf> {
+    pub fn into_entries(self) -> Vec<CpuBuf<A>> {
         self.entries
     }
 }
@@ -188,15 +286,15 @@ impl SgTable {
 /// A mapped scatterlist, owned by `O`.
 #[derive(Debug)]
 #[must_use = "a mapping that is dropped without unmap leaks its IOVA and bounce buffers"]
-pub struct SgMap<O: Owner> {
+pub struct SgMap<O: Owner, A: CpuAddress = PhysAddr> {
     pub(crate) dev: DeviceId,
     pub(crate) dir: DmaDirection,
-    pub(crate) table: SgTable,
+    pub(crate) table: SgTable<A>,
     pub(crate) segs: Vec<DmaSegment>,
     pub(crate) _owner: PhantomData<O>,
 }
 
-impl<O: Owner> SgMap<O> {
+impl<O: Owner, A: CpuAddress> SgMap<O, A> {
     /// The DMA segments: as many as `dma_map_sg` returned, which may be fewer
     /// than the entries when the IOMMU merged them.
     pub fn segments(&self) -> &[DmaSegment] {
@@ -214,7 +312,7 @@ impl<O: Owner> SgMap<O> {
     pub fn device(&self) -> DeviceId {
         self.dev
     }
-    pub(crate) fn owned<P: Owner>(self) -> SgMap<P> {
+    pub(crate) fn owned<P: Owner>(self) -> SgMap<P, A> {
         SgMap {
             dev: self.dev,
             dir: self.dir,
@@ -235,6 +333,19 @@ pub struct MapError<T> {
     /// What was to be mapped, still owned by the CPU.
     pub buf: T,
 }
+
+/// What [`DmaBackend::map_single`] and [`DmaBackend::map_page`] return on
+/// backend `B`: the device-owned mapping, or the error and the buffer back.
+pub type MapResult<B> = Result<
+    StreamingMap<Device, <B as DmaBackend>::CpuAddr>,
+    MapError<CpuBuf<<B as DmaBackend>::CpuAddr>>,
+>;
+
+/// What [`DmaBackend::map_sg`] returns on backend `B`.
+pub type SgMapResult<B> = Result<
+    SgMap<Device, <B as DmaBackend>::CpuAddr>,
+    MapError<SgTable<<B as DmaBackend>::CpuAddr>>,
+>;
 
 /// What a backend says about a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +379,10 @@ pub struct DeviceInfo {
 /// assert!(model.findings().is_empty());
 /// ```
 pub trait DmaBackend {
+    /// The CPU side of this backend's buffers: [`PhysAddr`] (the model) or
+    /// [`VirtAddr`] (VFIO).
+    type CpuAddr: CpuAddress;
+
     /// What the backend knows about `dev`.
     fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo>;
 
@@ -278,36 +393,46 @@ pub trait DmaBackend {
     /// Allocates CPU memory suitable for streaming DMA (cache-line aligned).
     #[doc(alias = "kmalloc")]
     #[track_caller]
-    fn alloc(&mut self, size: usize) -> Result<CpuBuf>;
+    fn alloc(&mut self, size: usize) -> Result<CpuBuf<Self::CpuAddr>>;
 
     /// Frees CPU memory.
     #[doc(alias = "kfree")]
     #[track_caller]
-    fn free(&mut self, buf: CpuBuf);
+    fn free(&mut self, buf: CpuBuf<Self::CpuAddr>);
 
     /// Copies out of a CPU-owned buffer.
     #[track_caller]
-    fn read(&mut self, buf: &CpuBuf, offset: usize, out: &mut [u8]) -> Result<()>;
+    fn read(&mut self, buf: &CpuBuf<Self::CpuAddr>, offset: usize, out: &mut [u8]) -> Result<()>;
 
     /// Copies into a CPU-owned buffer.
     #[track_caller]
-    fn write(&mut self, buf: &mut CpuBuf, offset: usize, data: &[u8]) -> Result<()>;
+    fn write(&mut self, buf: &mut CpuBuf<Self::CpuAddr>, offset: usize, data: &[u8]) -> Result<()>;
 
     /// Allocates coherent memory for `dev`.
     #[doc(alias = "dma_alloc_coherent")]
     #[track_caller]
-    fn alloc_coherent(&mut self, dev: DeviceId, size: usize) -> Result<CoherentBuf>;
+    fn alloc_coherent(&mut self, dev: DeviceId, size: usize) -> Result<CoherentBuf<Self::CpuAddr>>;
 
     /// Frees coherent memory.
     #[doc(alias = "dma_free_coherent")]
     #[track_caller]
-    fn free_coherent(&mut self, buf: CoherentBuf);
+    fn free_coherent(&mut self, buf: CoherentBuf<Self::CpuAddr>);
 
     /// Copies out of coherent memory.
-    fn coherent_read(&mut self, buf: &CoherentBuf, offset: usize, out: &mut [u8]) -> Result<()>;
+    fn coherent_read(
+        &mut self,
+        buf: &CoherentBuf<Self::CpuAddr>,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result<()>;
 
     /// Copies into coherent memory.
-    fn coherent_write(&mut self, buf: &CoherentBuf, offset: usize, data: &[u8]) -> Result<()>;
+    fn coherent_write(
+        &mut self,
+        buf: &CoherentBuf<Self::CpuAddr>,
+        offset: usize,
+        data: &[u8],
+    ) -> Result<()>;
 
     /// Maps a buffer for `dev`; the device owns it until it comes back.
     #[doc(alias = "dma_map_single")]
@@ -315,9 +440,9 @@ pub trait DmaBackend {
     fn map_single(
         &mut self,
         dev: DeviceId,
-        buf: CpuBuf,
+        buf: CpuBuf<Self::CpuAddr>,
         dir: DmaDirection,
-    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
+    ) -> MapResult<Self>;
 
     /// Maps a buffer as a page and offset (`dma_map_page`); unmapping uses
     /// `dma_unmap_page`.
@@ -326,36 +451,46 @@ pub trait DmaBackend {
     fn map_page(
         &mut self,
         dev: DeviceId,
-        buf: CpuBuf,
+        buf: CpuBuf<Self::CpuAddr>,
         dir: DmaDirection,
-    ) -> Result<StreamingMap<Device>, MapError<CpuBuf>>;
+    ) -> MapResult<Self>;
 
     /// Unmaps, returning the buffer to the CPU.
     #[doc(alias = "dma_unmap_single")]
     #[doc(alias = "dma_unmap_page")]
     #[track_caller]
-    fn unmap<O: Owner>(&mut self, map: StreamingMap<O>) -> CpuBuf;
+    fn unmap<O: Owner>(&mut self, map: StreamingMap<O, Self::CpuAddr>) -> CpuBuf<Self::CpuAddr>;
 
     /// Hands the mapping to the CPU.
     #[doc(alias = "dma_sync_single_for_cpu")]
     #[track_caller]
-    fn sync_for_cpu(&mut self, map: StreamingMap<Device>) -> StreamingMap<Cpu>;
+    fn sync_for_cpu(
+        &mut self,
+        map: StreamingMap<Device, Self::CpuAddr>,
+    ) -> StreamingMap<Cpu, Self::CpuAddr>;
 
     /// Hands the mapping back to the device.
     #[doc(alias = "dma_sync_single_for_device")]
     #[track_caller]
-    fn sync_for_device(&mut self, map: StreamingMap<Cpu>) -> StreamingMap<Device>;
+    fn sync_for_device(
+        &mut self,
+        map: StreamingMap<Cpu, Self::CpuAddr>,
+    ) -> StreamingMap<Device, Self::CpuAddr>;
 
     /// Copies out of a mapping the CPU owns.
     #[track_caller]
-    fn read_mapped(&mut self, map: &StreamingMap<Cpu>, offset: usize, out: &mut [u8])
-    -> Result<()>;
+    fn read_mapped(
+        &mut self,
+        map: &StreamingMap<Cpu, Self::CpuAddr>,
+        offset: usize,
+        out: &mut [u8],
+    ) -> Result<()>;
 
     /// Copies into a mapping the CPU owns.
     #[track_caller]
     fn write_mapped(
         &mut self,
-        map: &mut StreamingMap<Cpu>,
+        map: &mut StreamingMap<Cpu, Self::CpuAddr>,
         offset: usize,
         data: &[u8],
     ) -> Result<()>;
@@ -367,30 +502,33 @@ pub trait DmaBackend {
     fn map_sg(
         &mut self,
         dev: DeviceId,
-        table: SgTable,
+        table: SgTable<Self::CpuAddr>,
         dir: DmaDirection,
-    ) -> Result<SgMap<Device>, MapError<SgTable>>;
+    ) -> SgMapResult<Self>;
 
     /// Unmaps a scatterlist (with the original entry count, always).
     #[doc(alias = "dma_unmap_sg")]
     #[track_caller]
-    fn unmap_sg<O: Owner>(&mut self, map: SgMap<O>) -> SgTable;
+    fn unmap_sg<O: Owner>(&mut self, map: SgMap<O, Self::CpuAddr>) -> SgTable<Self::CpuAddr>;
 
     /// Hands a scatterlist mapping to the CPU.
     #[doc(alias = "dma_sync_sg_for_cpu")]
     #[track_caller]
-    fn sync_sg_for_cpu(&mut self, map: SgMap<Device>) -> SgMap<Cpu>;
+    fn sync_sg_for_cpu(&mut self, map: SgMap<Device, Self::CpuAddr>) -> SgMap<Cpu, Self::CpuAddr>;
 
     /// Hands a scatterlist mapping back to the device.
     #[doc(alias = "dma_sync_sg_for_device")]
     #[track_caller]
-    fn sync_sg_for_device(&mut self, map: SgMap<Cpu>) -> SgMap<Device>;
+    fn sync_sg_for_device(
+        &mut self,
+        map: SgMap<Cpu, Self::CpuAddr>,
+    ) -> SgMap<Device, Self::CpuAddr>;
 
     /// Copies out of entry `index` of a scatterlist mapping the CPU owns.
     #[track_caller]
     fn read_sg(
         &mut self,
-        map: &SgMap<Cpu>,
+        map: &SgMap<Cpu, Self::CpuAddr>,
         index: usize,
         offset: usize,
         out: &mut [u8],

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Boot the test VM once for one topology and wait for it to power off.
 #
-#   boot.sh -t 2node|3node -k KERNEL_DIR -i INITRD -w WORKDIR
+#   boot.sh -t 2node|3node|gpuserver|noiommu|iommuoff -k KERNEL_DIR -i INITRD -w WORKDIR
 #           [-T TIMEOUT_S] [-a KERNEL_ARGS] [-v | -S]
 #
 #   -v  copy the console to stderr while the VM runs
@@ -29,6 +29,10 @@
 #          x3130 switch -> 2 GPU-like bochs-display (class 0x0380) and a
 #          virtio-net; NVMe on a second root port; node 1 also an edu on a
 #          third. GPUs: 23:00.0 24:00.0 (node 0), 43:00.0 44:00.0 (node 1).
+#   noiommu  2node without the intel-iommu device and without intel_iommu=on:
+#          the firmware describes no IOMMU
+#   iommuoff 2node with the intel-iommu device (an ACPI DMAR table) booted
+#          with intel_iommu=off: the kernel command line turns it off
 set -uo pipefail
 topo='' kdir='' initrd='' wd='' tmo=600 kargs='' verbose=0 shell=0
 usage() { echo "usage: $0 -t TOPO -k KERNEL_DIR -i INITRD -w WORKDIR [-T SECS] [-a ARGS] [-v|-S]" >&2; exit 90; }
@@ -48,9 +52,9 @@ truncate -s 16M "$wd/nvme.img"
 q=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
    -accel tcg,thread=multi -cpu max -machine q35)
 case $topo in
-  2node|gpuserver) mem=2048;;
+  2node|gpuserver|noiommu|iommuoff) mem=2048;;
   3node) mem=2560;;
-  *) echo "boot: unknown topology $topo (2node, 3node, gpuserver)" >&2; exit 90;;
+  *) echo "boot: unknown topology $topo (2node, 3node, gpuserver, noiommu, iommuoff)" >&2; exit 90;;
 esac
 q+=(-smp 4,sockets=2,cores=2,threads=1 -m "${mem}M"
     -object memory-backend-ram,id=mem0,size=1024M
@@ -102,11 +106,16 @@ q+=(-device pxb-pcie,id=pxb0,bus_nr=32,numa_node=0,bus=pcie.0
     -device pcie-root-port,id=rp2,bus=pxb1,chassis=3,slot=0
     -device edu,bus=rp2
     -device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=0
-    -device edu,bus=rp3
-    -device intel-iommu,intremap=on,caching-mode=on)
+    -device edu,bus=rp3)
+  [ "$topo" = noiommu ] || q+=(-device intel-iommu,intremap=on,caching-mode=on)
 fi
+case $topo in
+  noiommu) iommu_arg='';;
+  iommuoff) iommu_arg=intel_iommu=off;;
+  *) iommu_arg=intel_iommu=on;;
+esac
 # numa_balancing=disable: pages stay where the checks put them
-append="console=ttyS0 panic=-1 quiet loglevel=4 intel_iommu=on numa_balancing=disable nkvm.topo=$topo $kargs"
+append="console=ttyS0 panic=-1 quiet loglevel=4 $iommu_arg numa_balancing=disable nkvm.topo=$topo $kargs"
 console=("file:$wd/console.log")
 if [ "$shell" = 1 ]; then console=(mon:stdio); append+=" nkvm.shell"; fi
 q+=(-kernel "$vmlinuz" -initrd "$initrd" -append "$append"

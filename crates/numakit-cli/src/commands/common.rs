@@ -15,6 +15,14 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 
+/// The parts of the machine that the IOMMU report, vfio bind/unbind and
+/// the DMA self-test read: nodes, PCI devices and the IOMMU.
+pub const IOMMU_PARTS: Parts = Parts {
+    pci: true,
+    iommu: true,
+    ..Parts::NODES
+};
+
 /// Opens the root named by `--root`/`NUMAKIT_ROOT` (the caller has already
 /// taken an empty `NUMAKIT_ROOT` as unset), or `/`.
 pub fn open_root(root: Option<PathBuf>) -> CliResult<Root> {

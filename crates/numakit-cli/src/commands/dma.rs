@@ -17,6 +17,8 @@ use numakit_dma::scenario::{self, Report};
 use crate::error::{CliError, CliResult, EXIT_FINDINGS, EXIT_OK};
 use crate::output::{print, print_json, sanitize};
 
+mod selftest;
+
 /// DMA subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum DmaCommand {
@@ -31,12 +33,19 @@ pub enum DmaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Drive a QEMU edu device through VFIO (or the model's, with --model):
+    /// DMA round trips with MSI, INTx and polling, and DMA the IOMMU must block.
+    ///
+    /// Exit status: 0 every step passed, 1 a step failed, 2 the device
+    /// cannot be used.
+    Selftest(selftest::SelftestArgs),
 }
 
 /// Runs a DMA subcommand.
-pub fn run(cmd: DmaCommand) -> CliResult<u8> {
+pub fn run(root: Option<std::path::PathBuf>, cmd: DmaCommand) -> CliResult<u8> {
     match cmd {
         DmaCommand::Simulate { file, json } => simulate(&file, json),
+        DmaCommand::Selftest(a) => selftest::run(root, a),
     }
 }
 

@@ -49,6 +49,9 @@ pub fn run(root: Option<PathBuf>, args: SnapshotArgs) -> CliResult<u8> {
     let root = open_root(root)?;
     let rec_root = root.start_recording();
     let model = Machine::discover(&rec_root);
+    // What `numakit iommu` reads beyond the model (firmware tables, VT-d
+    // capabilities, the VFIO modules) goes into the snapshot too.
+    let _ = numakit_vfio::report::report(&rec_root, &model);
     let recorded = rec_root.recorded();
     let existing = if args.force {
         Existing::Replace

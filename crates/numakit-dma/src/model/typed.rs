@@ -6,7 +6,7 @@ use std::panic::Location;
 
 use super::ModelBackend;
 use super::map::MapRequest;
-use crate::addr::{DmaMask, Iova, PhysRange};
+use crate::addr::{DmaMask, Iova, PhysAddr, PhysRange};
 use crate::calls::MapFunc;
 use crate::calls::{DmaAttrs, ErrorCheck, SyncCall, SyncTarget, Toward, UnmapArgs, UnmapCall};
 use crate::config::{MemKind, Zone};
@@ -87,6 +87,8 @@ impl ModelBackend {
 }
 
 impl DmaBackend for ModelBackend {
+    type CpuAddr = PhysAddr;
+
     fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
         let d = self.device_config(dev).ok_or(Error::NoDevice(dev.0))?;
         Ok(DeviceInfo {
