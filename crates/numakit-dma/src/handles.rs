@@ -457,4 +457,33 @@ mod tests {
         assert_eq!(a.buf_parts(&y).unwrap().offset, 10);
         assert!(b.check_table(&SgTable::new(vec![x, y])).is_err());
     }
+
+    /// Makers of process addresses (VFIO's kind) keep the same contract:
+    /// pieces say where they are, a refused buffer is empty at address 0.
+    #[test]
+    fn makers_of_process_addresses_refuse_and_split_alike() {
+        use crate::addr::VirtAddr;
+        let (a, b) = (HandleMaker::<VirtAddr>::new(), HandleMaker::new());
+        let buf = a.cpu_buf(BufParts {
+            alloc: VirtAddr::new(0x7f00_0000_0000),
+            offset: 0,
+            len: 100,
+        });
+        let (x, y) = buf.split_at(40);
+        assert_eq!(y.virt(), VirtAddr::new(0x7f00_0000_0028));
+        assert_eq!((x.len(), y.len()), (40, 60));
+        assert!(matches!(
+            b.buf_parts(&y),
+            Err(Error::ForeignHandle {
+                what: "CPU buffer",
+                ..
+            })
+        ));
+        let refused = b.refused_buf();
+        assert_eq!((refused.len(), refused.virt()), (0, VirtAddr::new(0)));
+        assert_eq!(
+            a.buf_parts(&x).unwrap().alloc,
+            VirtAddr::new(0x7f00_0000_0000)
+        );
+    }
 }
