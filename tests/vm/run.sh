@@ -117,13 +117,17 @@ mkdir -p "$out/vm-tools" "$results"
 build_log=$out/vm-build.log
 : > "$build_log"
 t0=$(date +%s.%N)
+# the numakit library's examples (crates/numakit/examples), in the guest as
+# numakit-example-NAME (checks/*/70-library-examples.sh)
+lib_examples='sizes nodes_cpus allocation affinity policy pages strings hwloc device_locality numa_app dma_driver'
 if [ -n "${NUMAKIT_VM_BIN:-}" ]; then
   numakit=$NUMAKIT_VM_BIN
 else
   numakit=$out/x86_64-unknown-linux-gnu/release/numakit
   if ! ( cd "$repo" && RUSTFLAGS='-C target-feature=+crt-static' \
          cargo build --release --target x86_64-unknown-linux-gnu -p numakit-cli \
-         -p numakit-placement --bin numakit --example first_touch \
+         -p numakit-placement -p numakit --bin numakit --example first_touch \
+         $(for e in $lib_examples; do printf -- '--example %s ' "$e"; done) \
          -p numakit-dmabuf --example sync_fences --example pipeline \
          -p numakit-dma --example edu \
          --target-dir "$out" -j"${NUMAKIT_VM_JOBS:-2}" ) >> "$build_log" 2>&1; then
@@ -139,6 +143,10 @@ bins=("$numakit:numakit")
 # the first-touch helper example of numakit-placement, when built
 ft=$out/x86_64-unknown-linux-gnu/release/examples/first_touch
 [ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$ft" ] && bins+=("$ft:first_touch")
+for e in $lib_examples; do
+  x=$out/x86_64-unknown-linux-gnu/release/examples/$e
+  [ -z "${NUMAKIT_VM_BIN:-}" ] && [ -x "$x" ] && bins+=("$x:numakit-example-$e")
+done
 # the DMA-BUF examples of numakit-dmabuf (sync_fences checks its own claims)
 for ex in sync_fences pipeline; do
   exb=$out/x86_64-unknown-linux-gnu/release/examples/$ex

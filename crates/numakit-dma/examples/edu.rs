@@ -10,13 +10,16 @@
 //! ```
 //!
 //! The driver (`copy_through`) is written once against `DmaBackend` and
-//! `DeviceIo`; `main` only picks the backend.
+//! `DeviceIo`; `main` only picks the backend. On the real device it then
+//! shows the handle contract VFIO keeps (`handle_contract`): a buffer of
+//! another backend instance is refused, and the halves of a split buffer
+//! are freed one by one, the memory with the last.
 
 use std::process::ExitCode;
 
 use numakit_dma::edu::{Completion, Edu, model_backend, regs};
 use numakit_dma::vfio::{ReservedIova, VfioBackend, VfioDeviceSpec};
-use numakit_dma::{DeviceId, DeviceIo, DmaBackend, DmaDirection, IrqMode, Result};
+use numakit_dma::{DeviceId, DeviceIo, DmaBackend, DmaDirection, Error, IrqMode, Result};
 use numakit_root::Root;
 use numakit_topo::Machine;
 
@@ -56,6 +59,63 @@ fn copy_through<B: DmaBackend, D: DeviceIo<B>>(
     Ok(back)
 }
 
+/// What the VFIO backend does with handles it did not make and with the
+/// halves of a split buffer; one `handles:` line per fact, an error for a
+/// fact that does not hold.
+fn handle_contract(dma: &mut VfioBackend, dev: DeviceId) -> Result<()> {
+    let broken = |what: &str| Error::Device {
+        device: "handle contract".into(),
+        what: what.into(),
+    };
+    // a second backend (a container of its own, no device): its buffer is
+    // the same type, and refused by instance
+    let mut other = VfioBackend::open()?;
+    let theirs = other.alloc(64)?;
+    let refused = match dma.map_single(dev, theirs, DmaDirection::ToDevice) {
+        Ok(_) => return Err(broken("another backend's buffer was mapped")),
+        Err(e) => e,
+    };
+    println!("handles: another backend's buffer is refused: {refused}");
+    other.free(refused.buf);
+    if !other.take_errors().is_empty() {
+        return Err(broken("the buffer did not go back to its own backend"));
+    }
+    // halves of one allocation: the memory stays while one half lives
+    let mut buf = dma.alloc(8192)?;
+    let at = buf.virt();
+    dma.write(&mut buf, 4196, b"tail")?;
+    let (head, tail) = buf.split_at(4196);
+    dma.free(head);
+    let probe = dma.alloc(8192)?;
+    if probe.virt() == at {
+        return Err(broken("freeing one half gave the whole allocation back"));
+    }
+    let map = dma
+        .map_single(dev, tail, DmaDirection::ToDevice)
+        .map_err(|e| e.error)?;
+    let tail = dma.unmap(map);
+    let mut got = [0u8; 4];
+    dma.read(&tail, 0, &mut got)?;
+    if &got != b"tail" {
+        return Err(broken("the second half lost its bytes"));
+    }
+    println!("handles: one half freed, the other still maps and reads");
+    dma.free(tail);
+    dma.free(probe);
+    // the arena gives the lowest free run that fits, and none below `at`
+    // did when `buf` was taken: only its memory back makes one there
+    let again = dma.alloc(8192)?;
+    if again.virt() > at {
+        return Err(broken("the allocation did not go back with its last half"));
+    }
+    dma.free(again);
+    println!("handles: the allocation went back with its last half");
+    match dma.take_errors().as_slice() {
+        [] => Ok(()),
+        e => Err(broken(&format!("calls reported errors: {e:?}"))),
+    }
+}
+
 fn real(address: &str, data: &[u8]) -> Result<Vec<u8>> {
     let root = Root::live();
     let m = Machine::discover(&root);
@@ -93,6 +153,7 @@ fn real(address: &str, data: &[u8]) -> Result<Vec<u8>> {
     dev.enable_bus_master()?;
     let id = dev.id();
     let back = copy_through(&mut dma, id, dev, data)?;
+    handle_contract(&mut dma, id)?;
     for p in dma.placements() {
         match p.node {
             Some(n) => println!(

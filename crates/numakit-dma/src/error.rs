@@ -97,6 +97,18 @@ pub enum Error {
     /// A handle that does not belong to this backend or was already released.
     #[error("stale or foreign {0} handle")]
     StaleHandle(&'static str),
+    /// A typed-API handle made by another backend instance.
+    #[error(
+        "this {what} was made by DMA backend instance {made_by}, not by this one ({given_to}): give each handle back to the backend that made it"
+    )]
+    ForeignHandle {
+        /// What the handle is (`CPU buffer`, `mapping`).
+        what: &'static str,
+        /// The instance that made it.
+        made_by: u64,
+        /// The instance it was given to.
+        given_to: u64,
+    },
     /// Waiting on a fence nobody has signalled: in a sequential model the
     /// wait would never return.
     #[error("fence {0} is not signalled: the wait would never return")]

@@ -82,6 +82,7 @@ mod rng;
 mod check;
 pub mod dmabuf;
 pub mod engine;
+pub mod handles;
 mod hw;
 mod mapping;
 pub mod pool;

@@ -20,8 +20,13 @@
 //! ([`VfioBackend`](crate::vfio::VfioBackend)), whose buffers are memory of
 //! this process: the CPU side of every handle is the backend's
 //! [`DmaBackend::CpuAddr`] ([`PhysAddr`] or [`VirtAddr`]), so a buffer of
-//! one backend cannot be handed to the other. Handles are created only by
-//! the backends of this crate.
+//! one backend cannot be handed to the other. A test double or another
+//! backend outside this crate implements it too: handles are made only by
+//! a backend, through its private
+//! [`HandleMaker`](crate::handles::HandleMaker), under the contract written
+//! in [`crate::handles`]. Every handle carries the instance of the backend
+//! that made it, and a backend refuses a handle of another instance, of
+//! the same kind or not.
 //!
 //! What the types allow, on the model's `edu` device: the CPU reads a
 //! buffer the device wrote only after taking it back.
@@ -73,21 +78,25 @@ use crate::addr::{DmaMask, Iova, PhysAddr, VirtAddr};
 use crate::calls::MapFunc;
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
+use crate::handles::Instance;
 use crate::ids::DeviceId;
 use crate::mapping::DmaSegment;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
     /// What a buffer's CPU address can do inside this crate.
     pub trait Addr: Copy {
         /// The address `bytes` further on (inside a buffer a backend placed).
         fn plus(self, bytes: u64) -> Self;
+        /// Address 0: where a refused handle points.
+        fn zero() -> Self;
     }
 }
 
 /// The CPU side of a backend's buffers: [`PhysAddr`] for the model (its
 /// memory is physical memory), [`VirtAddr`] for VFIO (memory of this
-/// process). No backend outside this crate adds one.
+/// process). A backend outside this crate uses one of these two: no
+/// other kind is added.
 pub trait CpuAddress: sealed::Sealed + sealed::Addr + Copy + Eq + fmt::Debug {}
 
 impl sealed::Sealed for PhysAddr {}
@@ -95,12 +104,18 @@ impl sealed::Addr for PhysAddr {
     fn plus(self, bytes: u64) -> Self {
         self.unchecked_add(bytes)
     }
+    fn zero() -> Self {
+        PhysAddr::new(0)
+    }
 }
 impl CpuAddress for PhysAddr {}
 impl sealed::Sealed for VirtAddr {}
 impl sealed::Addr for VirtAddr {
     fn plus(self, bytes: u64) -> Self {
         self.unchecked_add(bytes)
+    }
+    fn zero() -> Self {
+        VirtAddr::new(0)
     }
 }
 impl CpuAddress for VirtAddr {}
@@ -119,10 +134,15 @@ impl sealed::Sealed for Device {}
 impl Owner for Cpu {}
 impl Owner for Device {}
 
-/// CPU memory owned by the CPU (`kmalloc`), at a CPU address of kind `A`.
+/// CPU memory owned by the CPU (`kmalloc`), at a CPU address of kind `A`,
+/// or a piece of it ([`split_at`](Self::split_at)).
 #[derive(Debug, PartialEq, Eq)]
 pub struct CpuBuf<A: CpuAddress = PhysAddr> {
-    pub(crate) addr: A,
+    pub(crate) instance: Instance,
+    /// The first byte of the allocation this piece belongs to.
+    pub(crate) alloc: A,
+    /// Where the piece starts in the allocation.
+    pub(crate) offset: u64,
     pub(crate) len: u64,
 }
 
@@ -135,40 +155,44 @@ impl<A: CpuAddress> CpuBuf<A> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Splits the buffer in two at byte `at`, as a driver does when one
-    /// allocation holds several fields. The halves may share a cache line:
-    /// mapping one and writing the other is what the `shared-cache-line` and
-    /// `cpu-access-device-owned` rules catch.
+    /// Splits the buffer in two at byte `at` (at most its length), as a
+    /// driver does when one allocation holds several fields. Each half is
+    /// its own owner: freeing one frees only its bytes, and the allocation
+    /// goes back when both are freed. The halves may share a cache line:
+    /// mapping one and writing the other is what the `shared-cache-line`
+    /// and `cpu-access-device-owned` rules catch.
     pub fn split_at(self, at: usize) -> (CpuBuf<A>, CpuBuf<A>) {
         let at = (at as u64).min(self.len);
         (
+            CpuBuf { len: at, ..self },
             CpuBuf {
-                addr: self.addr,
-                len: at,
-            },
-            CpuBuf {
-                addr: self.addr.plus(at),
+                offset: self.offset + at,
                 len: self.len - at,
+                ..self
             },
         )
     }
     /// The CPU address of the first byte.
     pub fn cpu_addr(&self) -> A {
-        self.addr
+        self.alloc.plus(self.offset)
+    }
+    /// The backend instance that made it.
+    pub fn instance(&self) -> Instance {
+        self.instance
     }
 }
 
 impl CpuBuf<PhysAddr> {
     /// The CPU physical address (the model's buffers).
     pub fn phys(&self) -> PhysAddr {
-        self.addr
+        self.cpu_addr()
     }
 }
 
 impl CpuBuf<VirtAddr> {
     /// The address in this process (the VFIO backend's buffers).
     pub fn virt(&self) -> VirtAddr {
-        self.addr
+        self.cpu_addr()
     }
 }
 
@@ -176,6 +200,7 @@ impl CpuBuf<VirtAddr> {
 /// access it at any time, without syncs.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CoherentBuf<A: CpuAddress = PhysAddr> {
+    pub(crate) instance: Instance,
     pub(crate) dev: DeviceId,
     pub(crate) cpu: A,
     pub(crate) dma: Iova,
@@ -202,6 +227,10 @@ impl<A: CpuAddress> CoherentBuf<A> {
     /// The CPU address of the first byte.
     pub fn cpu_addr(&self) -> A {
         self.cpu
+    }
+    /// The backend instance that made it.
+    pub fn instance(&self) -> Instance {
+        self.instance
     }
 }
 
@@ -281,6 +310,11 @@ impl<A: CpuAddress> SgTable<A> {
     pub fn into_entries(self) -> Vec<CpuBuf<A>> {
         self.entries
     }
+    /// The buffers, to look at (their bytes are reached only through a
+    /// backend).
+    pub fn entries(&self) -> &[CpuBuf<A>] {
+        &self.entries
+    }
 }
 
 /// A mapped scatterlist, owned by `O`.
@@ -324,14 +358,28 @@ impl<O: Owner, A: CpuAddress> SgMap<O, A> {
 }
 
 /// A failed mapping: the error, and the buffer back.
-#[derive(Debug, thiserror::Error)]
-#[error("DMA mapping failed")]
+///
+/// It prints as `DMA mapping failed: ` and the error's own message; its
+/// [`source`](std::error::Error::source) is the error's source, so a chain
+/// printer says each cause once.
+#[derive(Debug)]
 pub struct MapError<T> {
     /// Why.
-    #[source]
     pub error: Error,
     /// What was to be mapped, still owned by the CPU.
     pub buf: T,
+}
+
+impl<T> std::fmt::Display for MapError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DMA mapping failed: {}", self.error)
+    }
+}
+
+impl<T: std::fmt::Debug> std::error::Error for MapError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 /// What [`DmaBackend::map_single`] and [`DmaBackend::map_page`] return on

@@ -210,3 +210,97 @@ fn the_checker_can_be_turned_off() {
     m.dma_unmap_single(nic, dma, 64, DmaDirection::ToDevice);
     assert!(m.findings().is_empty());
 }
+
+/// Issue 16: each half of a split buffer is freed on its own; the
+/// allocation goes back with the last half, and the other half stays
+/// usable until then.
+#[test]
+fn split_halves_are_freed_independently() {
+    let mut m = model(Coherence::NonCoherent, IommuMode::Strict);
+    let nic = m.device_id("nic").unwrap();
+    let buf = m.alloc(256).unwrap();
+    let (mut head, tail) = buf.split_at(64);
+    // the tail is mapped while the head is freed: nothing is freed yet
+    let map = m
+        .map_single(nic, tail, DmaDirection::FromDevice)
+        .map_err(|e| e.error)
+        .unwrap();
+    m.write(&mut head, 0, &[1; 64]).unwrap();
+    m.free(head);
+    m.device_write(nic, map.dma_addr(), &[7; 192]).unwrap();
+    let tail = m.unmap(map);
+    let mut seen = [0u8; 192];
+    m.read(&tail, 0, &mut seen).unwrap();
+    assert_eq!(seen, [7; 192]);
+    assert!(m.findings().is_empty(), "{:?}", m.findings());
+    m.free(tail);
+    assert!(m.findings().is_empty(), "{:?}", m.findings());
+    // the broken twin, as it was before: the whole freed with one half
+    // still mapped is `free-while-mapped`
+    let buf = m
+        .kmalloc(256, 0, Zone::Normal, MemKind::Kmalloc, "raw")
+        .unwrap();
+    let tail = numakit_dma::PhysAddr::new(buf.raw() + 64);
+    let dma = m.dma_map_single(nic, tail, 192, DmaDirection::FromDevice);
+    assert!(!m.dma_mapping_error(nic, dma));
+    m.kfree(buf);
+    assert_eq!(m.findings()[0].rule, Rule::FreeWhileMapped);
+}
+
+/// Issue 16: a handle of another model instance is refused: an error from
+/// the calls that can fail, a `foreign-handle` finding from the others,
+/// and neither model's memory is touched.
+#[test]
+fn handles_of_another_instance_are_refused() {
+    let mut a = model(Coherence::Coherent, IommuMode::Strict);
+    let mut b = model(Coherence::Coherent, IommuMode::Strict);
+    let nic_a = a.device_id("nic").unwrap();
+    let nic_b = b.device_id("nic").unwrap();
+    let mut buf = a.alloc(64).unwrap();
+    a.write(&mut buf, 0, b"mine").unwrap();
+    let e = b.write(&mut buf, 0, b"theirs").unwrap_err();
+    assert!(matches!(e, numakit_dma::Error::ForeignHandle { .. }), "{e}");
+    let e = b
+        .map_single(nic_b, buf, DmaDirection::ToDevice)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("DMA mapping failed: this CPU buffer was made by DMA backend instance")
+    );
+    let (none, buf) = e.buf.split_at(0);
+    b.free(none);
+    assert_eq!(b.findings().len(), 1);
+    assert_eq!(b.findings()[0].rule, Rule::ForeignHandle);
+    let map = a
+        .map_single(nic_a, buf, DmaDirection::ToDevice)
+        .map_err(|e| e.error)
+        .unwrap();
+    // an infallible call on a foreign mapping: reported, a refused handle back
+    let cpu_owned = b.sync_for_cpu(map);
+    assert_eq!(cpu_owned.len(), 0);
+    assert_eq!(b.findings().len(), 2);
+    let back = b.unmap(cpu_owned);
+    assert_eq!(back.len(), 0);
+    assert_eq!(b.findings().len(), 2, "a refused handle is ignored");
+    b.free(back);
+    // model a kept its mapping: it leaks it, and says so when the device goes
+    assert!(a.findings().is_empty());
+    assert_eq!(a.live_mappings(), 1);
+}
+
+/// Issue 16: a failed mapping says why in its own message.
+#[test]
+fn map_error_shows_its_cause() {
+    let mut m = model(Coherence::Coherent, IommuMode::Off);
+    let nic = m.device_id("nic").unwrap();
+    let buf = m.alloc(16).unwrap();
+    let e = m.map_single(nic, buf, DmaDirection::None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "DMA mapping failed: DMA_NONE is not a valid direction for a mapping"
+    );
+    assert!(
+        std::error::Error::source(&e).is_none(),
+        "the cause is said once"
+    );
+}

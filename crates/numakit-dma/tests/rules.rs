@@ -20,10 +20,14 @@ fn rules_of(r: &Report) -> Vec<&'static str> {
     r.findings.iter().map(|f| f.rule.id()).collect()
 }
 
+/// Rules only a Rust driver on the typed API can break (a scenario runs on
+/// one model): their broken and fixed twins are in `tests/api.rs`.
+const TYPED_ONLY: &[Rule] = &[Rule::ForeignHandle];
+
 #[test]
 fn every_rule_has_a_broken_and_a_fixed_scenario() {
     let dir = scenarios().join("rules");
-    for rule in Rule::ALL {
+    for rule in Rule::ALL.iter().filter(|r| !TYPED_ONLY.contains(r)) {
         let broken = dir.join(format!("{}.broken.dma", rule.id()));
         let fixed = dir.join(format!("{}.fixed.dma", rule.id()));
         let b = run(&broken);

@@ -68,7 +68,7 @@ fn run(
     )?;
     let base = buf.addr();
     let page = numakit_sys::mm::page_size();
-    let parts = placer.first_touch(buf.as_mut_slice(), nodes, |_, part| {
+    let parts = placer.first_touch_parts(buf.as_mut_slice(), nodes, |_, part| {
         for b in part.iter_mut().step_by(page) {
             *b = 1;
         }

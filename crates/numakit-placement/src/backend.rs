@@ -147,6 +147,10 @@ pub struct RecordingBackend {
     pub page_node: i32,
     /// What `migrate_pages` returns (pages not moved).
     pub not_moved: usize,
+    /// What a `move_pages` that moves returns (pages not moved); when not
+    /// 0 it writes no status, as the kernel does after a batch that did not
+    /// fully migrate.
+    pub move_left: usize,
 }
 
 impl RecordingBackend {
@@ -207,6 +211,7 @@ impl Backend for RecordingBackend {
             return Err(e);
         }
         match nodes {
+            Some(_) if self.move_left > 0 => return Ok(self.move_left),
             Some(n) => status.copy_from_slice(n),
             None => status.fill(self.page_node),
         }

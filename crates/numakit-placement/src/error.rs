@@ -15,9 +15,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Why a placement request was refused or failed.
 ///
 /// Variants produced by validation mean that nothing was applied. Messages
-/// are one line and say what was expected.
+/// are one line and say what was expected; a kernel error behind one is its
+/// [`source`](std::error::Error::source).
+///
+/// This is where libnuma's `numa_error` and `numa_warn` went: nothing is
+/// printed and nothing exits (`numa_exit_on_error`, `numa_exit_on_warn`);
+/// every call returns its error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[doc(alias = "numa_error")]
+#[doc(alias = "numa_warn")]
+#[doc(alias = "numa_exit_on_error")]
+#[doc(alias = "numa_exit_on_warn")]
 pub enum Error {
     /// A node the machine does not have.
     #[error("node {node} does not exist: this machine has nodes {known}")]
@@ -149,7 +158,7 @@ pub enum Error {
     },
     /// A device string that is not one of the accepted forms.
     #[error(
-        "cannot read device '{spec}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH"
+        "cannot read device '{spec}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH"
     )]
     BadDeviceSpec {
         /// The string.
@@ -270,6 +279,46 @@ pub enum Error {
         /// `: meaning`, or empty.
         hint: String,
     },
+    /// A length that no mapping can have: rounded up to whole pages it
+    /// passes the end of the address space.
+    #[error("cannot allocate {len} bytes: that is more than an address space holds")]
+    TooLarge {
+        /// The length asked for.
+        len: usize,
+    },
+    /// `mmap` refused a mapping.
+    #[error("cannot map {len} bytes: {why}")]
+    Map {
+        /// The length, rounded to whole pages.
+        len: usize,
+        /// What ran out and what to do.
+        why: &'static str,
+        /// The kernel's error.
+        #[source]
+        errno: Errno,
+    },
+    /// Policies differ within a range whose one policy was asked for.
+    #[error(
+        "memory range {range} has more than one policy ({first} at its start, {other} at {at:#x}): ask for each mapping on its own"
+    )]
+    MixedPolicies {
+        /// The range.
+        range: String,
+        /// The policy at its start.
+        first: String,
+        /// Another policy in it.
+        other: String,
+        /// Where that one applies.
+        at: u64,
+    },
+    /// A type whose values cannot live in node-local memory as asked.
+    #[error("{what}: {why}")]
+    BadElementType {
+        /// The type.
+        what: &'static str,
+        /// Why.
+        why: &'static str,
+    },
     /// A `--near` name that is none of the forms it takes.
     #[error(transparent)]
     BadNear(#[from] ParseNearError),
@@ -366,6 +415,22 @@ pub enum Error {
     },
 }
 
+impl From<numakit_types::RangeError> for Error {
+    fn from(e: numakit_types::RangeError) -> Error {
+        use numakit_types::RangeError as R;
+        let range = match &e {
+            R::Empty { start } => format!("{start:#x}+0"),
+            R::Reversed { start, end } => format!("{start:x}-{end:x}"),
+            R::Overflow { start, len } => format!("{start:#x}+{len:#x}"),
+            R::Syntax { text } => text.clone(),
+        };
+        Error::BadRange {
+            range,
+            why: e.reason(),
+        }
+    }
+}
+
 impl From<ParseDeviceError> for Error {
     fn from(e: ParseDeviceError) -> Error {
         Error::BadDeviceSpec {
@@ -428,7 +493,9 @@ impl Error {
                 let hint = match errno {
                     Errno::EINVAL => ": the kernel refused the mode, flags or nodes",
                     Errno::EFAULT => ": part of the range is not mapped",
-                    Errno::ENOMEM => ": out of memory on the nodes asked for",
+                    Errno::ENOMEM => {
+                        ": the kernel could not allocate memory (on the nodes asked for, or for its own records)"
+                    }
                     Errno::EIO => ": some pages could not be moved to obey the policy",
                     Errno::ENODEV => ": a target node is not online",
                     Errno::EACCES => ": a target node is outside the process's cpuset",

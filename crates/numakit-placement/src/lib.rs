@@ -7,7 +7,12 @@
 //! each part ([`Placer::first_touch`]); where each page of a range lives
 //! ([`Placer::page_counts`], one batched `move_pages` query per chunk); and
 //! migration of ranges and whole processes; and the system-wide
-//! weighted-interleave node weights ([`weights`]).
+//! weighted-interleave node weights ([`weights`]). Typed node-local memory
+//! is [`NodeVec<T>`]; address ranges are [`AddrRange`]s everywhere.
+//!
+//! The whole of libnuma's API has a place here or in `numakit-topo` (the
+//! machine's questions): `docs/libnuma.md` maps each libnuma name to its
+//! numakit path, and rustdoc finds each item by its libnuma name.
 //!
 //! Every request is checked against the machine model
 //! ([`numakit_topo::Machine`]: nodes, CPUs, devices, and the CPUs and nodes
@@ -23,7 +28,7 @@
 //!
 //! For GPU workers, [`near`] names the device the way the worker's framework
 //! will (`cuda:N`, `rocm:N`, a UUID, or the launcher's rank via
-//! [`launcher`]), [`slice`] gives each rank whole cores of its own, and
+//! [`launcher`]), [`slice`](mod@slice) gives each rank whole cores of its own, and
 //! [`fallback`] steps a binding the cpuset or the kernel refuses down, when
 //! asked to; [`near::bind_near`] does it all for the calling thread.
 //!
@@ -39,6 +44,8 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alloc;
+mod area;
 mod backend;
 mod error;
 pub mod fallback;
@@ -47,19 +54,23 @@ pub mod launcher;
 mod mapping;
 pub mod maps;
 pub mod near;
+mod nodevec;
 pub mod pagecache;
 mod pages;
 mod placer;
 mod plan;
 mod policy;
+mod process;
 pub mod slice;
 pub mod weights;
 
+pub use area::{NodeBinding, PageMove, Strictness, police_memory};
 pub use backend::{Backend, Call, LiveBackend, RecordingBackend};
 pub use error::{Error, Result};
 pub use fallback::{Fallback, Step};
 pub use mapping::{AllocOptions, HugePages, Mapping, TouchPart};
 pub use near::{NearMemory, NearResolution, ShareRequest, resolve_near};
+pub use nodevec::NodeVec;
 pub use pages::{MigrateOutcome, PageCounts, PageLocation, QUERY_CHUNK};
 pub use placer::{CurrentPolicy, Placer, current_policy, interleave_next_node};
 pub use plan::{
@@ -67,6 +78,7 @@ pub use plan::{
     resolve_cpus,
 };
 pub use policy::{KernelSupport, Mode, Policy, PolicyFlags, mode_name, parse_version};
+pub use process::{CpuLocation, affinity, available, last_cpu_location, mems_allowed};
 pub use slice::{Share, cpu_slices};
 
 /// What `--near` takes: a device, a GPU by framework number or UUID, or
@@ -79,3 +91,4 @@ pub use numakit_topo::locate::{DeviceSpec, ResolvedDevice};
 pub use numakit_sys::Errno;
 pub use numakit_sys::mempolicy::MbindFlags;
 pub use numakit_sys::mm::page_size;
+pub use numakit_types::{AddrRange, RangeError};

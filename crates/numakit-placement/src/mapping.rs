@@ -2,7 +2,7 @@
 //! first-touch initialisation ([`TouchPart`]).
 
 use numakit_sys::mm::{AnonMapping, MapFlags};
-use numakit_types::{CpuSet, NodeId};
+use numakit_types::{AddrRange, CpuSet, NodeId};
 
 use crate::Policy;
 
@@ -35,8 +35,11 @@ pub struct AllocOptions {
 }
 
 /// An owned, page-aligned anonymous mapping with a placement, unmapped on
-/// drop. Dereference it as bytes with [`as_slice`](Self::as_slice).
+/// drop (which is libnuma's `numa_free`). Dereference it as bytes with
+/// [`as_slice`](Self::as_slice); for typed elements use
+/// [`NodeVec`](crate::NodeVec).
 #[derive(Debug)]
+#[doc(alias = "numa_free")]
 pub struct Mapping {
     pub(crate) map: AnonMapping,
     pub(crate) policy: Option<Policy>,
@@ -66,6 +69,11 @@ impl Mapping {
     /// The bytes, writable.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         self.map.as_mut_slice()
+    }
+    /// The addresses it covers, for the calls that take a range.
+    pub fn range(&self) -> AddrRange {
+        AddrRange::from_len(self.addr() as u64, self.len() as u64)
+            .expect("a mapping is never empty and never runs past the address space")
     }
 }
 

@@ -6,12 +6,13 @@
 //! let m = parse_maps("7f00a000-7f00c000 rw-p 00000000 00:00 0 \n").unwrap();
 //! assert_eq!(m[0].end - m[0].start, 0x2000);
 //! assert_eq!(m[0].path, "");
-//! assert_eq!(parse_range("0x1000-2000").unwrap(), (0x1000, 0x2000));
+//! let r = parse_range("0x1000-2000").unwrap();
+//! assert_eq!((r.start(), r.end()), (0x1000, 0x2000));
 //! ```
 
 use std::fmt;
 
-use crate::{Error, Result};
+use crate::{AddrRange, Error, Result};
 
 /// One mapping of a process.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -120,8 +121,10 @@ pub fn parse_maps(text: &str) -> Result<Vec<MapsEntry>> {
         .collect()
 }
 
-/// Parses `START-END` (hexadecimal, `0x` optional, END exclusive).
-pub fn parse_range(s: &str) -> Result<(u64, u64)> {
+/// Parses `START-END` (hexadecimal, `0x` optional, END exclusive) into
+/// the one range type ([`AddrRange`]), with errors that say what a range
+/// should look like.
+pub fn parse_range(s: &str) -> Result<AddrRange> {
     let (a, b) = s.split_once('-').ok_or_else(|| Error::Parse {
         what: "address range",
         text: s.to_string(),
@@ -135,5 +138,5 @@ pub fn parse_range(s: &str) -> Result<(u64, u64)> {
             why: "the end must be above the start",
         });
     }
-    Ok((start, end))
+    Ok(AddrRange::new(start, end)?)
 }

@@ -134,16 +134,9 @@ impl NearResolution {
 /// The node whose CPUs serve `node`: itself when it has CPUs, else the
 /// nearest node with CPUs (lower id on a tie); `None` when no node has
 /// CPUs or the distances are unknown.
+/// (`Machine::cpu_node_near`).
 pub fn cpu_node(m: &Machine, node: NodeId) -> Option<NodeId> {
-    if m.node(node).is_some_and(|n| !n.cpus.is_empty()) {
-        return Some(node);
-    }
-    m.nodes
-        .iter()
-        .filter(|n| !n.cpus.is_empty())
-        .filter_map(|n| Some((m.distance(node, n.id)?, n.id)))
-        .min()
-        .map(|(_, id)| id)
+    m.cpu_node_near(node)
 }
 
 fn need_rank(rank: &Option<LocalRank>, what: &'static str) -> Result<LocalRank> {

@@ -24,7 +24,7 @@ pub enum PageLocation {
 }
 
 impl PageLocation {
-    fn from_status(s: i32) -> PageLocation {
+    pub(crate) fn from_status(s: i32) -> PageLocation {
         if s >= 0 {
             PageLocation::Node(NodeId(s as u32))
         } else if s == -Errno::ENOENT.raw() {
@@ -136,6 +136,35 @@ pub(crate) fn count_range(
         }
     })?;
     Ok(c)
+}
+
+/// Moves `pages` of process `pid` to `nodes` (one target per page) with
+/// `move_pages`, and leaves in `status` where each page is afterwards.
+///
+/// What the kernel answers to a move is not where the pages end up: after
+/// a batch that did not fully migrate it returns a positive count and
+/// leaves the statuses from there on unwritten; it counts a huge page it
+/// had to split as not moved even when every piece moved (Linux 6.x); and
+/// a page of a huge page already queued by another of its pages reads
+/// `-EBUSY` although it moves with it. So whenever a page does not read as
+/// moved, the pages are asked for again.
+pub(crate) fn move_and_locate(
+    backend: &dyn Backend,
+    pid: i32,
+    pages: &[usize],
+    nodes: &[i32],
+    status: &mut [i32],
+    what: impl Fn() -> String,
+) -> Result<()> {
+    let left = backend
+        .move_pages(pid, pages, Some(nodes), status, MovePagesFlags::MOVE)
+        .map_err(|e| map_errno(what(), pid, e))?;
+    if left > 0 || status.iter().zip(nodes).any(|(s, n)| s != n) {
+        backend
+            .move_pages(pid, pages, None, status, MovePagesFlags::empty())
+            .map_err(|e| map_errno(what(), pid, e))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn locate(

@@ -3,11 +3,12 @@
 
 use numakit_root::Root;
 use numakit_sys::Errno;
-use numakit_sys::mempolicy::{self, GetMempolicyFlags, MbindFlags, MovePagesFlags};
+use numakit_sys::mempolicy::{self, GetMempolicyFlags, MbindFlags};
 use numakit_sys::mm::{AnonMapping, page_size};
 use numakit_topo::Machine;
-use numakit_types::{CpuId, CpuSet, NodeId, NodeSet};
+use numakit_types::{AddrRange, CpuId, CpuSet, NodeId, NodeSet};
 
+use crate::area::{NodeBinding, Strictness};
 use crate::backend::{Backend, LiveBackend};
 use crate::mapping::{AllocOptions, HUGE_2M, HugePages, Mapping, TouchPart, map_flags};
 use crate::pages::{self, MigrateOutcome, PageCounts, PageLocation};
@@ -36,6 +37,10 @@ pub struct Placer<B: Backend = LiveBackend> {
     machine: Machine,
     kernel: KernelSupport,
     backend: B,
+    /// How the libnuma-style range calls bind to nodes.
+    pub(crate) binding: NodeBinding,
+    /// Whether they ask the kernel to be strict.
+    pub(crate) strictness: Strictness,
 }
 
 impl Placer<LiveBackend> {
@@ -50,11 +55,7 @@ impl Placer<LiveBackend> {
         crate::require_live(root, "place memory or threads")?;
         let machine = Machine::discover(root);
         let kernel = KernelSupport::from_machine(&machine);
-        Ok(Placer {
-            machine,
-            kernel,
-            backend: LiveBackend,
-        })
+        Ok(Placer::with_backend(machine, kernel, LiveBackend))
     }
 }
 
@@ -65,6 +66,8 @@ impl<B: Backend> Placer<B> {
             machine,
             kernel,
             backend,
+            binding: NodeBinding::default(),
+            strictness: Strictness::default(),
         }
     }
 
@@ -109,6 +112,8 @@ impl<B: Backend> Placer<B> {
 
     /// Sets the calling thread's memory policy (`set_mempolicy`). Threads it
     /// creates afterwards and programs it `exec`s inherit it.
+    #[doc(alias = "hwloc_set_membind")]
+    #[doc(alias = "set_mempolicy")]
     pub fn set_thread_policy(&self, policy: &Policy) -> Result<()> {
         self.check(policy)?;
         self.backend
@@ -125,6 +130,8 @@ impl<B: Backend> Placer<B> {
 
     /// Binds the calling thread to CPUs (within the allowed CPUs); returns
     /// the CPUs bound to.
+    #[doc(alias = "numa_run_on_node_mask")]
+    #[doc(alias = "hwloc_set_cpubind")]
     pub fn bind_thread(&self, binding: &CpuBinding) -> Result<CpuSet> {
         let cpus = resolve_cpus(binding, &self.machine)?;
         self.backend
@@ -133,8 +140,9 @@ impl<B: Backend> Placer<B> {
         Ok(cpus)
     }
 
-    /// Sets the policy of `[addr, addr + len)` (`mbind`). `addr` must be
-    /// page-aligned. With `MbindFlags::MOVE`, pages already there move.
+    /// Sets the policy of `[addr, addr + len)` (`mbind`): the same as
+    /// [`bind_area`](Self::bind_area) with the range as a start and a
+    /// length.
     pub fn bind_range(
         &self,
         addr: usize,
@@ -142,23 +150,7 @@ impl<B: Backend> Placer<B> {
         policy: &Policy,
         flags: MbindFlags,
     ) -> Result<()> {
-        let range = || format!("{addr:#x}+{len:#x}");
-        if len == 0 {
-            return Err(Error::BadRange {
-                range: range(),
-                why: "it is empty",
-            });
-        }
-        if !addr.is_multiple_of(page_size()) {
-            return Err(Error::BadRange {
-                range: range(),
-                why: "the start is not page-aligned",
-            });
-        }
-        self.check(policy)?;
-        self.backend
-            .mbind(addr, len, policy, flags)
-            .map_err(|e| Error::from_errno(format!("binding {} to {policy}", range()), e, None))
+        self.bind_area(AddrRange::from_len(addr as u64, len as u64)?, policy, flags)
     }
 
     /// Re-binds a mapping; with `move_pages`, pages already placed move.
@@ -173,27 +165,11 @@ impl<B: Backend> Placer<B> {
         Ok(())
     }
 
-    /// Sets the home node of a range bound with a bind or preferred-many
-    /// policy (`set_mempolicy_home_node`, Linux 5.17).
+    /// Sets the home node of `[addr, addr + len)`: the same as
+    /// [`set_area_home_node`](Self::set_area_home_node) with the range as a
+    /// start and a length.
     pub fn set_home_node(&self, addr: usize, len: usize, node: NodeId) -> Result<()> {
-        if !self.kernel.home_node {
-            return Err(Error::Unsupported {
-                feature: "home node (set_mempolicy_home_node)",
-                needs: "5.17",
-                kernel: self.kernel.release.clone(),
-            });
-        }
-        check_nodes(&std::iter::once(node).collect(), &self.machine)?;
-        self.backend
-            .set_home_node(addr, len, node)
-            .map_err(|e| match e {
-                Errno::ENOSYS => Error::Unsupported {
-                    feature: "home node (set_mempolicy_home_node)",
-                    needs: "5.17",
-                    kernel: self.kernel.release.clone(),
-                },
-                e => Error::from_errno(format!("setting home node {node}"), e, None),
-            })
+        self.set_area_home_node(AddrRange::from_len(addr as u64, len as u64)?, node)
     }
 
     /// Allocates `len` bytes (rounded up to pages) with `policy`, not yet
@@ -205,6 +181,7 @@ impl<B: Backend> Placer<B> {
     /// let m = p.allocate(10_000, &Policy::interleave("0".parse().unwrap())).unwrap();
     /// assert_eq!(m.len() % numakit_sys::mm::page_size(), 0);
     /// ```
+    #[doc(alias = "hwloc_alloc_membind")]
     pub fn allocate(&self, len: usize, policy: &Policy) -> Result<Mapping> {
         self.allocate_with(
             len,
@@ -215,12 +192,15 @@ impl<B: Backend> Placer<B> {
         )
     }
 
-    /// Allocates `len` bytes on one node (`MPOL_BIND`).
+    /// Allocates `len` bytes on one node (`MPOL_BIND`, whatever
+    /// [`set_bind_policy`](Self::set_bind_policy) says).
+    #[doc(alias = "numa_alloc_onnode")]
     pub fn allocate_on_node(&self, len: usize, node: NodeId) -> Result<Mapping> {
         self.allocate(len, &Policy::on_node(node))
     }
 
     /// Allocates `len` bytes interleaved page by page over `nodes`.
+    #[doc(alias = "numa_alloc_interleaved_subset")]
     pub fn allocate_interleaved(&self, len: usize, nodes: &NodeSet) -> Result<Mapping> {
         self.allocate(len, &Policy::interleave(nodes.clone()))
     }
@@ -231,7 +211,9 @@ impl<B: Backend> Placer<B> {
         self.allocate(len, &Policy::weighted_interleave(nodes.clone()))
     }
 
-    /// Allocates with options: policy, huge pages, populate.
+    /// Allocates with options: policy, huge pages, populate. Without a
+    /// policy, pages are placed by the thread's policy when first touched.
+    #[doc(alias = "numa_alloc")]
     pub fn allocate_with(&self, len: usize, opts: &AllocOptions) -> Result<Mapping> {
         if len == 0 {
             return Err(Error::BadRange {
@@ -247,11 +229,12 @@ impl<B: Backend> Placer<B> {
             _ => page_size(),
         };
         // a length that does not round within usize cannot be mapped anyway
-        let len = len.div_ceil(unit).checked_mul(unit).ok_or_else(|| {
-            Error::from_errno(format!("mapping {len} bytes"), Errno::ENOMEM, None)
-        })?;
+        let len = len
+            .div_ceil(unit)
+            .checked_mul(unit)
+            .ok_or(Error::TooLarge { len })?;
         let mut map = AnonMapping::new(len, map_flags(opts.huge))
-            .map_err(|e| Error::from_errno(format!("mapping {len} bytes"), e, None))?;
+            .map_err(|e| map_error(len, opts.huge, e))?;
         let advice = match opts.huge {
             HugePages::Transparent => Some(numakit_sys::mm::Advice::HugePage),
             HugePages::Never => Some(numakit_sys::mm::Advice::NoHugePage),
@@ -279,7 +262,8 @@ impl<B: Backend> Placer<B> {
     }
 
     /// Initialises `buf` first-touch-correctly: splits it into one
-    /// page-aligned part per node in `nodes` and runs `init(start, part)` on
+    /// page-aligned part per node of `nodes` (in increasing order) and runs
+    /// `init(start, part)` on
     /// a thread per part, pinned to that node's allowed CPUs and with a
     /// preferred policy for the node, so each part's pages land on the node
     /// whose threads will use it. A node without usable CPUs gets an
@@ -290,7 +274,7 @@ impl<B: Backend> Placer<B> {
     /// use numakit_placement::Placer;
     /// let p = Placer::live().unwrap();
     /// let mut v = vec![0u64; 100_000];
-    /// let parts = p.first_touch(&mut v, &[0.into()], |start, part| {
+    /// let parts = p.first_touch(&mut v, &"0".parse().unwrap(), |start, part| {
     ///     for (i, x) in part.iter_mut().enumerate() { *x = (start + i) as u64; }
     /// }).unwrap();
     /// assert_eq!(parts.len(), 1);
@@ -299,13 +283,31 @@ impl<B: Backend> Placer<B> {
     pub fn first_touch<T, F>(
         &self,
         buf: &mut [T],
-        nodes: &[NodeId],
+        nodes: &NodeSet,
         init: F,
     ) -> Result<Vec<TouchPart>>
     where
         T: Send,
         F: Fn(usize, &mut [T]) + Sync,
     {
+        let order: Vec<NodeId> = nodes.iter().collect();
+        self.first_touch_parts(buf, &order, init)
+    }
+
+    /// [`first_touch`](Self::first_touch) with the parts given in order, one
+    /// per entry of `parts`: a node may come more than once (two parts for
+    /// node 0) and in any order.
+    pub fn first_touch_parts<T, F>(
+        &self,
+        buf: &mut [T],
+        parts: &[NodeId],
+        init: F,
+    ) -> Result<Vec<TouchPart>>
+    where
+        T: Send,
+        F: Fn(usize, &mut [T]) + Sync,
+    {
+        let nodes = parts;
         if nodes.is_empty() {
             return Err(Error::EmptyNodes {
                 what: "first touch".into(),
@@ -363,20 +365,16 @@ impl<B: Backend> Placer<B> {
 
     /// Where each page is, for pages of process `pid` (0: this process).
     /// One `move_pages` query per [`crate::QUERY_CHUNK`] pages.
+    #[doc(alias = "move_pages")]
     pub fn locate_pages(&self, pid: i32, pages: &[usize]) -> Result<Vec<PageLocation>> {
         pages::locate(&self.backend, pid, pages)
     }
 
     /// Page counts per node of `[start, end)` in process `pid` (0: this
-    /// process), in batched queries.
+    /// process): the same as [`area_page_counts`](Self::area_page_counts)
+    /// with the range as a start and an end.
     pub fn page_counts(&self, pid: i32, start: u64, end: u64) -> Result<PageCounts> {
-        if end <= start {
-            return Err(Error::BadRange {
-                range: format!("{start:x}-{end:x}"),
-                why: "the end must be above the start",
-            });
-        }
-        pages::count_range(&self.backend, pid, start, end, page_size() as u64)
+        self.area_page_counts(pid, AddrRange::new(start, end)?)
     }
 
     /// Page counts per node of one of this process's mappings.
@@ -385,7 +383,9 @@ impl<B: Backend> Placer<B> {
     }
 
     /// Moves the present pages of `[start, end)` in process `pid` (0: this
-    /// process) to `to` (`move_pages`). Pages already there stay.
+    /// process) to `to`: the same as [`migrate_area`](Self::migrate_area)
+    /// with the range as a start and an end (a reversed or empty range is
+    /// refused, as everywhere).
     pub fn migrate_range(
         &self,
         pid: i32,
@@ -393,49 +393,55 @@ impl<B: Backend> Placer<B> {
         end: u64,
         to: NodeId,
     ) -> Result<MigrateOutcome> {
+        self.migrate_area(pid, AddrRange::new(start, end)?, to)
+    }
+
+    /// Moves the present pages of `range` in process `pid` (0: this
+    /// process) to `to` (`move_pages`). Pages already there stay.
+    pub fn migrate_area(&self, pid: i32, range: AddrRange, to: NodeId) -> Result<MigrateOutcome> {
         self.check(&Policy::on_node(to))?;
         let page = page_size() as u64;
         let mut present = Vec::new();
-        pages::query_range(&self.backend, pid, start, end, page, |a, st| {
-            present.extend(
-                a.iter()
-                    .zip(st)
-                    .filter(|(_, s)| **s >= 0 && **s as u32 != to.get())
-                    .map(|(a, _)| *a),
-            );
-        })?;
+        pages::query_range(
+            &self.backend,
+            pid,
+            range.start(),
+            range.end(),
+            page,
+            |a, st| {
+                present.extend(
+                    a.iter()
+                        .zip(st)
+                        .filter(|(_, s)| **s >= 0 && **s as u32 != to.get())
+                        .map(|(a, _)| *a),
+                );
+            },
+        )?;
         let mut not_moved = 0u64;
         let target = vec![to.get() as i32; present.len().min(pages::QUERY_CHUNK)];
         let mut status = vec![0i32; target.len()];
         for chunk in present.chunks(pages::QUERY_CHUNK) {
             let st = &mut status[..chunk.len()];
-            let left = self
-                .backend
-                .move_pages(
-                    pid,
-                    chunk,
-                    Some(&target[..chunk.len()]),
-                    st,
-                    MovePagesFlags::MOVE,
-                )
-                .map_err(|e| {
-                    pages::map_errno(
-                        format!("moving pages of process {pid} to node {to}"),
-                        pid,
-                        e,
-                    )
-                })?;
-            let failed = st
+            pages::move_and_locate(
+                &self.backend,
+                pid,
+                chunk,
+                &target[..chunk.len()],
+                st,
+                || format!("moving pages of process {pid} to node {to}"),
+            )?;
+            not_moved += st
                 .iter()
                 .filter(|s| **s < 0 || **s as u32 != to.get())
                 .count() as u64;
-            not_moved += failed.max(left as u64);
         }
         Ok(MigrateOutcome { not_moved })
     }
 
     /// Moves every page of process `pid` (0: this process) on `from` to
     /// `to` (`migrate_pages`). Returns the pages the kernel could not move.
+    #[doc(alias = "numa_migrate_pages")]
+    #[doc(alias = "migrate_pages")]
     pub fn migrate_process(
         &self,
         pid: i32,
@@ -474,6 +480,8 @@ impl<B: Backend> Placer<B> {
 }
 
 /// The calling thread's policy, CPUs and allowed nodes, from the kernel.
+#[doc(alias = "hwloc_get_membind")]
+#[doc(alias = "get_mempolicy")]
 pub fn current_policy() -> Result<CurrentPolicy> {
     let err = |call: &str, e| Error::from_errno(call.to_string(), e, None);
     let (raw, mask) = mempolicy::get_mempolicy(None, GetMempolicyFlags::empty())
@@ -498,9 +506,28 @@ pub fn current_policy() -> Result<CurrentPolicy> {
 /// The node the calling thread's next interleaved page goes to
 /// (`get_mempolicy(MPOL_F_NODE)` without an address), or `None` when its
 /// policy does not interleave (the kernel answers `EINVAL` then).
+#[doc(alias = "numa_get_interleave_node")]
 pub fn interleave_next_node() -> Option<NodeId> {
     let (node, _) = mempolicy::get_mempolicy(None, GetMempolicyFlags::NODE).ok()?;
     u32::try_from(node).ok().map(NodeId)
+}
+
+/// The error of an `mmap` of `len` bytes that failed with `e`, saying what
+/// ran out.
+fn map_error(len: usize, huge: HugePages, e: Errno) -> Error {
+    let why = match (huge, e) {
+        (HugePages::Hugetlb, Errno::ENOMEM) => {
+            "not enough free 2 MiB huge pages in the pool; reserve them first (echo N > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages, or per node under /sys/devices/system/node/nodeN/hugepages/)"
+        }
+        (HugePages::Hugetlb, Errno::EINVAL) => {
+            "this kernel has no 2 MiB huge pages (hugetlbfs missing, or another huge page size only)"
+        }
+        (_, Errno::ENOMEM) => {
+            "the kernel has no room for it: out of address space, or beyond the overcommit limit (vm.overcommit_memory, ulimit -v)"
+        }
+        _ => "the kernel refused the mapping",
+    };
+    Error::Map { len, why, errno: e }
 }
 
 /// Element boundaries (`parts + 1` of them) splitting a buffer at

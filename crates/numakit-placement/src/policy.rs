@@ -128,6 +128,7 @@ pub struct KernelSupport {
     /// The release string, or `unknown`.
     pub release: String,
     /// `MPOL_PREFERRED_MANY` (5.15).
+    #[doc(alias = "numa_has_preferred_many")]
     pub preferred_many: bool,
     /// `MPOL_WEIGHTED_INTERLEAVE` (6.9).
     pub weighted_interleave: bool,

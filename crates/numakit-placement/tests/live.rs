@@ -88,7 +88,7 @@ fn first_touch_on_node0() {
     let p = Placer::live().unwrap();
     let mut m = p.allocate_with(8 << 20, &AllocOptions::default()).unwrap();
     let parts = p
-        .first_touch(m.as_mut_slice(), &[NodeId(0), NodeId(0)], |_, part| {
+        .first_touch_parts(m.as_mut_slice(), &[NodeId(0), NodeId(0)], |_, part| {
             part.fill(1)
         })
         .unwrap();

@@ -3,8 +3,8 @@
 //! system call.
 
 use numakit_placement::{
-    AllocOptions, Call, CpuBinding, DeviceSpec, Error, HugePages, KernelSupport, Mode, Placer,
-    Policy, PolicyFlags, RecordingBackend, RunRequest,
+    AllocOptions, Call, CpuBinding, DeviceSpec, Error, HugePages, KernelSupport, Mode,
+    PageLocation, PageMove, Placer, Policy, PolicyFlags, RecordingBackend, RunRequest,
 };
 use numakit_root::Root;
 use numakit_sys::Errno;
@@ -491,7 +491,7 @@ fn first_touch_pins_one_thread_per_node() {
     let p = placer(m);
     let mut v = vec![0u32; 3 * 4096];
     let parts = p
-        .first_touch(&mut v, &[NodeId(0), NodeId(1), NodeId(2)], |start, part| {
+        .first_touch(&mut v, &"0-2".parse().unwrap(), |start, part| {
             for (i, x) in part.iter_mut().enumerate() {
                 *x = (start + i) as u32;
             }
@@ -513,10 +513,11 @@ fn first_touch_pins_one_thread_per_node() {
     // a bad node: nothing runs
     let p = placer(fixture("qemu-2node").1);
     assert!(
-        p.first_touch(&mut v, &[NodeId(0), NodeId(7)], |_, _| {})
+        p.first_touch(&mut v, &"0,7".parse().unwrap(), |_, _| {})
             .is_err()
     );
-    assert!(p.first_touch(&mut v, &[], |_, _| {}).is_err());
+    assert!(p.first_touch(&mut v, &NodeSet::new(), |_, _| {}).is_err());
+    assert!(p.first_touch_parts(&mut v, &[], |_, _| {}).is_err());
     assert!(p.backend().calls().is_empty());
 }
 
@@ -536,6 +537,34 @@ fn affinity_from_taskset_is_not_a_limit_only_the_cpuset_is() {
         r.validate(&m, &kernel()),
         Err(Error::NoCpusOnNodes { .. })
     ));
+}
+
+/// `move_pages` returning a positive count leaves the statuses unwritten
+/// and counts a split huge page as not moved even when all of it moved
+/// (Linux 6.x): where the pages are is asked again.
+#[test]
+fn moves_that_report_pages_left_are_checked_by_asking_again() {
+    let moves = [0x10000u64, 0x11000].map(|page| PageMove {
+        page,
+        to: NodeId(1),
+    });
+    let mut b = RecordingBackend::new();
+    b.page_node = 1;
+    b.move_left = 2;
+    let p = Placer::with_backend(fixture("qemu-2node").1, kernel(), b);
+    let at = p.move_pages_to(0, &moves).unwrap();
+    assert_eq!(at, vec![PageLocation::Node(NodeId(1)); 2]);
+    let moving = |c: &Call| matches!(c, Call::MovePages { moving, .. } if *moving);
+    let calls = p.backend().calls();
+    assert_eq!(calls.len(), 2);
+    assert!(moving(&calls[0]) && !moving(&calls[1]), "{calls:?}");
+    // pages that really stayed are counted from the second answer
+    let mut b = RecordingBackend::new();
+    b.move_left = 4;
+    let p = Placer::with_backend(fixture("qemu-2node").1, kernel(), b);
+    let out = p.migrate_range(0, 0x10000, 0x14000, NodeId(1)).unwrap();
+    assert_eq!(out.not_moved, 4);
+    assert_eq!(p.backend().calls().len(), 3);
 }
 
 #[test]

@@ -48,6 +48,24 @@ fn open_stream(path: &Path) -> Result<Box<dyn Read>, RootError> {
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut head = [0u8; 3];
     let n = file.read(&mut head).map_err(io)?;
+    let promised = if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        Some(("gzip", head[..2] == [0x1f, 0x8b]))
+    } else if name.ends_with(".tar.bz2") || name.ends_with(".tbz2") {
+        Some(("bzip2", head == *b"BZh"))
+    } else {
+        None
+    };
+    if let Some((format, false)) = promised {
+        let start = match n {
+            0 => "it is empty".to_string(),
+            _ => format!("it starts with bytes {:02x?}", &head[..n]),
+        };
+        return Err(RootError::NotCompressed {
+            path: path.into(),
+            format,
+            start,
+        });
+    }
     if n < 3 {
         return Err(RootError::NotARoot(path.into()));
     }

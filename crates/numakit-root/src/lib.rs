@@ -81,6 +81,20 @@ pub enum RootError {
     /// The directory or tarball holds neither `sys/` nor `proc/`.
     #[error("root '{}' holds neither sys/ nor proc/: it is no copy of a machine", .0.display())]
     NoMachine(PathBuf),
+    /// A file named as a compressed snapshot (`.tar.gz`, `.tgz`,
+    /// `.tar.bz2`, `.tbz2`) whose contents are not in that format.
+    #[error(
+        "snapshot '{}' is named like a {format} tarball but does not start as {format} data does ({start}): it is damaged or not a snapshot; take it again with 'numakit snapshot'",
+        .path.display()
+    )]
+    NotCompressed {
+        /// The file.
+        path: PathBuf,
+        /// The format its name promises (`gzip`, `bzip2`).
+        format: &'static str,
+        /// What it starts with instead (`empty`, `bytes 50 4b 03`).
+        start: String,
+    },
     /// The tarball could not be read.
     #[error("cannot read snapshot '{}': {reason}", .path.display())]
     BadSnapshot {
@@ -131,6 +145,7 @@ impl Root {
     /// `.tar.gz`, `.tgz`, `.tar.bz2` or `.tbz2` file is a snapshot read into
     /// memory. A snapshot whose entries sit under one top-level folder (as
     /// `hwloc-gather-topology` writes them) is rooted at that folder.
+    #[doc(alias = "hwloc_topology_set_fsroot")]
     pub fn open(path: impl AsRef<Path>) -> Result<Root, RootError> {
         let path = path.as_ref();
         let meta = match std::fs::metadata(path) {

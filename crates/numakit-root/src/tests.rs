@@ -114,6 +114,25 @@ fn bad_roots() {
     let f2 = d.join("text.txt");
     std::fs::write(&f2, b"hello world").unwrap();
     assert!(matches!(Root::open(&f2), Err(RootError::NotARoot(_))));
+    // named as a snapshot, not one: the name's promise is what failed
+    let f3 = d.join("corrupt.tar.gz");
+    std::fs::write(&f3, b"PK\x03\x04 a zip").unwrap();
+    let e = Root::open(&f3).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "snapshot '{}' is named like a gzip tarball but does not start as gzip data does (it starts with bytes [50, 4b, 03]): it is damaged or not a snapshot; take it again with 'numakit snapshot'",
+            f3.display()
+        )
+    );
+    let f4 = d.join("empty.tbz2");
+    std::fs::write(&f4, b"").unwrap();
+    assert!(
+        Root::open(&f4)
+            .unwrap_err()
+            .to_string()
+            .contains("bzip2 data does (it is empty)")
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

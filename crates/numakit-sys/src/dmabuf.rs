@@ -226,7 +226,7 @@ impl<'a, A: AccessMode> CpuAccess<'a, A> {
     /// access have signalled.
     ///
     /// # Errors
-    /// What [`dma_buf_sync`] returns; `EACCES` when the mapping lacks the
+    /// What [`dma_buf_sync`](dma_buf_sync()) returns; `EACCES` when the mapping lacks the
     /// protection the mode needs (a write access to a read-only mapping).
     pub fn begin(fd: BorrowedFd<'a>, map: &'a SharedMapping) -> Result<Self> {
         if A::FLAGS.contains(SyncFlags::WRITE) && !map.writable() {

@@ -5,6 +5,22 @@
 //! [`mempolicy::mbind`], [`mempolicy::move_pages`],
 //! [`mempolicy::migrate_pages`], [`mempolicy::set_mempolicy_home_node`]),
 //! CPU affinity with masks of any size ([`sched::sched_setaffinity`],
+//! [`sched::sched_getaffinity`]), anonymous and shared mappings ([`mm`]),
+//! read-only file mappings with `mincore` ([`filemap`]), non-temporal
+//! stores for bandwidth kernels ([`stream`]), the effective user
+//! ([`process::geteuid`]), the CPU and node a thread runs on
+//! ([`sched::getcpu`]), faulting pages in without changing them
+//! ([`touch`]), a child's resource limits ([`rlimit`]);
+//! memory for DMA reached only by volatile copies ([`dmamem`]), VFIO's
+//! container, group and device calls ([`vfio`]), eventfds and
+//! `/dev/kmsg` ([`event`]);
+//! DMA-BUF's kernel interfaces: heap allocation ([`dma_heap`]), memfds and
+//! `/dev/udmabuf` ([`memfd`], [`udmabuf`]), sync, names, sync files and the
+//! CPU-access guard ([`dmabuf`]), descriptor passing ([`scm`]), V4L2
+//! capture ([`v4l2`]), DRM PRIME and vgem fences ([`drm`]), page frames
+//! ([`pagemap`]) and descriptor facts ([`fd`]); [`ioctl`] encodes requests;
+//! and, with the `cuda` feature, the CUDA driver loaded at run time
+//! (`cuda`). Modes are
 //! an enum ([`mempolicy::MpolMode`]), flags are bitflags, errors are a bare
 //! [`Errno`]: no prose here, callers (`numakit-placement`) add the meaning.
 //!
@@ -40,6 +56,7 @@ pub mod process;
 pub mod rlimit;
 pub mod sched;
 pub mod stream;
+pub mod touch;
 pub mod vfio;
 // DMA-BUF: heaps, udmabuf, sync, fd passing, V4L2 and DRM import.
 pub mod dma_heap;

@@ -46,6 +46,7 @@ pub enum Advice {
 }
 
 /// The base page size.
+#[doc(alias = "numa_pagesize")]
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

@@ -13,6 +13,7 @@ mod arch {
     pub const SET_MEMPOLICY_HOME_NODE: i64 = 450;
     pub const SCHED_SETAFFINITY: i64 = 203;
     pub const SCHED_GETAFFINITY: i64 = 204;
+    pub const GETCPU: i64 = 309;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -25,6 +26,7 @@ mod arch {
     pub const SET_MEMPOLICY_HOME_NODE: i64 = 450;
     pub const SCHED_SETAFFINITY: i64 = 122;
     pub const SCHED_GETAFFINITY: i64 = 123;
+    pub const GETCPU: i64 = 168;
 }
 
 /// `mbind`.
@@ -43,6 +45,8 @@ pub const SET_MEMPOLICY_HOME_NODE: i64 = arch::SET_MEMPOLICY_HOME_NODE;
 pub const SCHED_SETAFFINITY: i64 = arch::SCHED_SETAFFINITY;
 /// `sched_getaffinity`.
 pub const SCHED_GETAFFINITY: i64 = arch::SCHED_GETAFFINITY;
+/// `getcpu`.
+pub const GETCPU: i64 = arch::GETCPU;
 
 #[cfg(test)]
 mod tests {
@@ -62,6 +66,7 @@ mod tests {
         );
         assert_eq!(SCHED_SETAFFINITY, g::__NR_sched_setaffinity as i64);
         assert_eq!(SCHED_GETAFFINITY, g::__NR_sched_getaffinity as i64);
+        assert_eq!(GETCPU, g::__NR_getcpu as i64);
     }
 
     #[test]
@@ -74,6 +79,7 @@ mod tests {
         assert_eq!(SET_MEMPOLICY_HOME_NODE, libc::SYS_set_mempolicy_home_node);
         assert_eq!(SCHED_SETAFFINITY, libc::SYS_sched_setaffinity);
         assert_eq!(SCHED_GETAFFINITY, libc::SYS_sched_getaffinity);
+        assert_eq!(GETCPU, libc::SYS_getcpu);
     }
 
     /// The x86_64 table (`arch/x86/entry/syscalls/syscall_64.tbl`).
@@ -89,9 +95,10 @@ mod tests {
                 MOVE_PAGES,
                 SET_MEMPOLICY_HOME_NODE,
                 SCHED_SETAFFINITY,
-                SCHED_GETAFFINITY
+                SCHED_GETAFFINITY,
+                GETCPU
             ],
-            [237, 238, 239, 256, 279, 450, 203, 204]
+            [237, 238, 239, 256, 279, 450, 203, 204, 309]
         );
     }
 }

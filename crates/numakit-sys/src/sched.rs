@@ -64,3 +64,46 @@ pub fn sched_getaffinity(pid: i32) -> Result<Vec<u64>> {
         }
     }
 }
+
+/// Where the calling thread ran last: its CPU and that CPU's node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuLocation {
+    /// The CPU number.
+    pub cpu: u32,
+    /// The NUMA node of that CPU.
+    pub node: u32,
+}
+
+/// `getcpu(&cpu, &node, NULL)`: the CPU the calling thread is running on
+/// (or ran on last: it may have moved by the time the caller looks) and
+/// its node.
+///
+/// # Errors
+/// `EFAULT` only for bad pointers, which this wrapper never passes;
+/// `ENOSYS` on kernels before 2.6.19.
+pub fn getcpu() -> Result<CpuLocation> {
+    let mut cpu: u32 = 0;
+    let mut node: u32 = 0;
+    // SAFETY: both pointers point at live `u32`s the kernel writes one
+    // `unsigned int` into; the third argument (the unused cache) is null.
+    let r = unsafe {
+        libc::syscall(
+            nr::GETCPU,
+            &mut cpu as *mut u32,
+            &mut node as *mut u32,
+            std::ptr::null_mut::<libc::c_void>(),
+        )
+    };
+    ret(r).map(|_| CpuLocation { cpu, node })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn getcpu_names_a_cpu_this_thread_may_run_on() {
+        let here = super::getcpu().unwrap();
+        let mask = super::sched_getaffinity(0).unwrap();
+        let word = mask.get(here.cpu as usize / 64).copied().unwrap_or(0);
+        assert_ne!(word & (1 << (here.cpu % 64)), 0, "{here:?} not in {mask:?}");
+    }
+}

@@ -8,10 +8,19 @@
 //! CPUs and nodes this process may use; PCI devices with their NUMA node,
 //! link, BARs, bridges and OS names; IOMMU groups; and the kernel knobs that
 //! shape placement. [`locate`] finds a device by the name a user gives it
-//! (`gpu:0`, `net:eth0`, a PCI address, the block device of a file), and
-//! [`gpu`] a GPU by the number its framework gives it (`cuda:1` under
-//! `CUDA_VISIBLE_DEVICES`, `rocm:0`) or its UUID, with the links between GPUs
-//! that the drivers publish.
+//! (`gpu:0`, `nic:0`, `net:eth0`, a PCI address, the block device of a
+//! file), and [`gpu`] a GPU by the number its framework gives it (`cuda:1`
+//! under `CUDA_VISIBLE_DEVICES`, `rocm:0`) or its UUID, with the links
+//! between GPUs that the drivers publish.
+//!
+//! Besides the model's fields, a [`Machine`] answers libnuma's questions
+//! (node and CPU counts, sizes, what this process may use: `max_node`,
+//! `node_size`, `allowed_nodes`, ...), reads libnuma's node and CPU strings
+//! ([`nodestring`]), answers hwloc's everyday questions ([`objects`]:
+//! objects covering a set of CPUs, a device's non-I/O ancestor, memory
+//! attributes per initiator), and reads again what changes
+//! ([`Machine::refresh`]). `docs/libnuma.md` maps every libnuma and hwloc
+//! name to its numakit path; rustdoc finds each by the old name.
 //!
 //! Nothing here panics on bad input: a missing, unreadable or garbage file
 //! makes the fact it carries unknown (`None`), never a guess.
@@ -45,7 +54,11 @@ pub mod libnuma;
 pub mod locate;
 pub mod matrix;
 pub mod node;
+pub mod nodestring;
+pub mod objects;
 pub mod pci;
+mod query;
+mod refresh;
 mod util;
 
 use numakit_root::Root;
@@ -57,6 +70,7 @@ pub use iommu::Iommu;
 pub use knobs::Knobs;
 pub use node::{Node, NodeStates};
 pub use pci::PciDevice;
+pub use query::{NodeSize, cpu_mask_bits};
 
 /// The schema name and version of [`Machine`]'s JSON form.
 pub const SCHEMA: &str = "numakit.topology/1";
@@ -235,6 +249,7 @@ impl NumaInconsistency {
 
 impl Machine {
     /// Reads everything.
+    #[doc(alias = "hwloc_topology_load")]
     pub fn discover(root: &Root) -> Machine {
         Self::discover_parts(root, Parts::ALL)
     }
@@ -331,17 +346,20 @@ impl Machine {
     }
 
     /// All node ids.
+    #[doc(alias = "numa_nodes_ptr")]
     pub fn node_ids(&self) -> NodeSet {
         self.nodes.iter().map(|n| n.id).collect()
     }
 
     /// The SLIT distance from `a` to `b`, if known.
+    #[doc(alias = "numa_distance")]
     pub fn distance(&self, a: NodeId, b: NodeId) -> Option<u32> {
         let col = self.nodes.iter().position(|n| n.id == b)?;
         self.node(a)?.distances.get(col).copied().flatten()
     }
 
     /// The node whose CPU list holds `cpu`.
+    #[doc(alias = "numa_node_of_cpu")]
     pub fn node_of_cpu(&self, cpu: CpuId) -> Option<NodeId> {
         self.nodes
             .iter()
@@ -350,6 +368,7 @@ impl Machine {
     }
 
     /// The CPUs of the nodes in `nodes`.
+    #[doc(alias = "hwloc_cpuset_from_nodeset")]
     pub fn cpus_of_nodes(&self, nodes: &NodeSet) -> CpuSet {
         self.nodes
             .iter()
@@ -358,6 +377,7 @@ impl Machine {
     }
 
     /// The PCI device at `addr`.
+    #[doc(alias = "hwloc_get_pcidev_by_busid")]
     pub fn pci_device(&self, addr: PciAddress) -> Option<&PciDevice> {
         self.pci_devices.iter().find(|d| d.address == addr)
     }

@@ -1,6 +1,6 @@
 //! Devices by the names users give them, resolved to a PCI function and its
-//! NUMA node: `gpu:N`, a PCI address, `net:IFACE`, `block:DEV`, `nvme:N`,
-//! `file:PATH` ([`DeviceSpec`]), and the block device that holds a file
+//! NUMA node: `gpu:N`, `nic:N`, a PCI address, `net:IFACE`, `block:DEV`,
+//! `nvme:N`, `file:PATH` ([`DeviceSpec`]), and the block device that holds a file
 //! ([`block_device_of_file`]).
 //!
 //! A name is looked up first among the OS names of the model's PCI devices
@@ -46,6 +46,10 @@ pub enum DeviceSpec {
     Block(String),
     /// An NVMe controller (`nvme:0` or `nvme:nvme0`).
     Nvme(u32),
+    /// The N-th network adapter (Ethernet or InfiniBand, `nic:N`), numbered
+    /// as the device matrix numbers them (`NIC0`, `NIC1`: in PCI address
+    /// order, SR-IOV virtual functions left out).
+    Nic(u32),
     /// The block device holding a file of the running system
     /// (`file:/data/model.bin`).
     File(PathBuf),
@@ -68,7 +72,7 @@ impl fmt::Display for ParseDeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot read device '{}': expected gpu:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH",
+            "cannot read device '{}': expected gpu:N, nic:N, a PCI address (0000:41:00.0), net:IFACE, block:DEV, nvme:N or file:PATH",
             self.spec
         )
     }
@@ -87,6 +91,9 @@ impl FromStr for DeviceSpec {
         };
         if let Some(n) = s.strip_prefix("gpu:") {
             return n.parse().map(DeviceSpec::Gpu).map_err(|_| bad());
+        }
+        if let Some(n) = s.strip_prefix("nic:") {
+            return n.parse().map(DeviceSpec::Nic).map_err(|_| bad());
         }
         if let Some(n) = s.strip_prefix("nvme:") {
             let n = n.strip_prefix("nvme").unwrap_or(n);
@@ -121,6 +128,7 @@ impl fmt::Display for DeviceSpec {
             DeviceSpec::Net(n) => write!(f, "net:{n}"),
             DeviceSpec::Block(n) => write!(f, "block:{n}"),
             DeviceSpec::Nvme(n) => write!(f, "nvme:{n}"),
+            DeviceSpec::Nic(n) => write!(f, "nic:{n}"),
             DeviceSpec::File(p) => write!(f, "file:{}", p.display()),
         }
     }
@@ -240,6 +248,7 @@ impl DeviceSpec {
             DeviceSpec::Net(name) => by_name("net", name),
             DeviceSpec::Block(name) => by_name("block", name),
             DeviceSpec::Nvme(n) => by_name("nvme", &format!("nvme{n}")),
+            DeviceSpec::Nic(n) => nth_nic(m, *n).map_err(unknown),
             DeviceSpec::File(path) => {
                 let fail = |why: String| LocateError::File {
                     path: path.clone(),
@@ -254,6 +263,23 @@ impl DeviceSpec {
                 by_name("block", &name)
             }
         }
+    }
+}
+
+/// The `n`-th network adapter as the device matrix labels it (`NIC{n}`),
+/// or what the machine has instead (`: it has nic:0 to nic:1`).
+fn nth_nic(m: &Machine, n: u32) -> Result<&PciDevice, String> {
+    let matrix = crate::matrix::Matrix::build(m);
+    let nics: Vec<_> = matrix
+        .devices
+        .iter()
+        .filter(|e| e.label.starts_with("NIC"))
+        .collect();
+    let label = format!("NIC{n}");
+    match nics.iter().find(|e| e.label == label) {
+        Some(e) => m.pci_device(e.address).ok_or_else(String::new),
+        None if nics.is_empty() => Err(": it has no network adapters".into()),
+        None => Err(format!(": it has nic:0 to nic:{}", nics.len() - 1)),
     }
 }
 
@@ -436,8 +462,12 @@ mod tests {
         assert_eq!(p("net:eth0"), Ok(DeviceSpec::Net("eth0".into())));
         assert_eq!(p("block:/dev/sda"), Ok(DeviceSpec::Block("sda".into())));
         assert_eq!(p("nvme:nvme3"), Ok(DeviceSpec::Nvme(3)));
+        assert_eq!(p("nic:1"), Ok(DeviceSpec::Nic(1)));
+        assert_eq!(p("nic:1").unwrap().to_string(), "nic:1");
         assert_eq!(p("pci:41:00.0").unwrap().to_string(), "0000:41:00.0");
-        for bad in ["net:", "net:a/b", "block:..", "gpu:x", "nvme:", "usb:1", ""] {
+        for bad in [
+            "net:", "net:a/b", "block:..", "gpu:x", "nvme:", "nic:", "nic:eth0", "usb:1", "",
+        ] {
             let e = p(bad).unwrap_err();
             assert_eq!(e.spec(), bad);
             assert!(

@@ -437,6 +437,7 @@ pub(crate) fn assign_tiers(nodes: &mut [Node], tiers: &[MemoryTier]) {
 /// assert_eq!(numakit_topo::node::node_mask_bits(&root), Some(64));
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
+#[doc(alias = "numa_num_possible_nodes")]
 pub fn node_mask_bits(root: &Root) -> Option<u32> {
     let status = root.read_to_string("/proc/self/status").ok()?;
     status

@@ -56,7 +56,16 @@ impl SetKind for CpuKind {
 /// the kernel's limit for the kind ([`SetKind::LIMIT`]), so the bitmap is at
 /// most 1 KiB: text or a folder name that asks for more is refused (parsing)
 /// or not kept ([`IdSet::insert_raw`]).
+///
+/// It is libnuma's `struct bitmask` with a kind: `==` compares two sets
+/// (`numa_bitmask_equal`), `clone` copies one (`copy_bitmask_to_bitmask`),
+/// and a set is freed when it goes out of scope (`numa_bitmask_free`).
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[doc(alias = "numa_bitmask_equal")]
+#[doc(alias = "copy_bitmask_to_bitmask")]
+#[doc(alias = "numa_bitmask_free")]
+#[doc(alias = "numa_free_nodemask")]
+#[doc(alias = "numa_free_cpumask")]
 pub struct IdSet<K: SetKind> {
     // invariant: no trailing zero words
     words: Vec<u64>,
@@ -109,6 +118,11 @@ impl<K: SetKind> Default for IdSet<K> {
 
 impl<K: SetKind> IdSet<K> {
     /// An empty set.
+    #[doc(alias = "numa_bitmask_alloc")]
+    #[doc(alias = "numa_allocate_nodemask")]
+    #[doc(alias = "numa_allocate_cpumask")]
+    #[doc(alias = "numa_no_nodes_ptr")]
+    #[doc(alias = "numa_no_nodes")]
     pub const fn new() -> Self {
         IdSet {
             words: Vec::new(),
@@ -170,6 +184,7 @@ impl<K: SetKind> IdSet<K> {
 
     /// Parses the kernel mask syntax: comma-separated 32-bit hex words, most
     /// significant first (`ff,ffffffff`). An optional `0x` prefix is accepted.
+    #[doc(alias = "numa_parse_bitmap")]
     pub fn parse_mask(s: &str) -> Result<Self, SetParseError> {
         let t = s.trim();
         let t = t
@@ -235,6 +250,7 @@ impl<K: SetKind> IdSet<K> {
     }
 
     /// Adds a member.
+    #[doc(alias = "numa_bitmask_setbit")]
     pub fn insert(&mut self, id: K::Id) {
         self.insert_raw(K::raw(id));
     }
@@ -254,6 +270,7 @@ impl<K: SetKind> IdSet<K> {
     }
 
     /// Removes a member.
+    #[doc(alias = "numa_bitmask_clearbit")]
     pub fn remove(&mut self, id: K::Id) {
         let i = K::raw(id);
         let (w, b) = ((i / 64) as usize, i % 64);
@@ -264,6 +281,7 @@ impl<K: SetKind> IdSet<K> {
     }
 
     /// Whether `id` is a member.
+    #[doc(alias = "numa_bitmask_isbitset")]
     pub fn contains(&self, id: K::Id) -> bool {
         self.contains_raw(K::raw(id))
     }
@@ -276,6 +294,7 @@ impl<K: SetKind> IdSet<K> {
     }
 
     /// Number of members.
+    #[doc(alias = "numa_bitmask_weight")]
     pub fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
@@ -371,12 +390,14 @@ impl<K: SetKind> IdSet<K> {
 
     /// The raw bitmap as 64-bit words (least significant first), for system
     /// calls that take `unsigned long` masks.
+    #[doc(alias = "copy_bitmask_to_nodemask")]
     pub fn as_words(&self) -> &[u64] {
         &self.words
     }
 
     /// Builds a set from a raw bitmap of 64-bit words (least significant
     /// first); bits at or above [`SetKind::LIMIT`] are not kept.
+    #[doc(alias = "copy_nodemask_to_bitmask")]
     pub fn from_words(words: &[u64]) -> Self {
         let keep = K::LIMIT.div_ceil(64) as usize;
         let mut s = IdSet {

@@ -10,7 +10,7 @@ use numakit_placement::maps::{MapsEntry, parse_maps};
 use numakit_placement::{Error as PlacementError, KernelSupport, LiveBackend, PageCounts, Placer};
 use numakit_root::Root;
 use numakit_topo::{Machine, Parts};
-use numakit_types::NodeSet;
+use numakit_types::{AddrRange, NodeSet};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -234,7 +234,7 @@ pub fn count_pages(
     placer: &Placer,
     pid: i32,
     maps: &[MapsEntry],
-    range: Option<(u64, u64)>,
+    range: Option<AddrRange>,
 ) -> CliResult<(Vec<MappingPages>, PageCounts)> {
     let mut out = Vec::new();
     let mut total = PageCounts::default();
@@ -248,13 +248,10 @@ pub fn count_pages(
     let page = numakit_placement::page_size() as u64;
     let mut progress = Progress::new(maps, range);
     for e in maps.iter().filter(|e| e.accessible()) {
-        let (s, t) = match range {
-            Some((a, b)) => (e.start.max(a), e.end.min(b)),
-            None => (e.start, e.end),
-        };
-        if s >= t {
+        let Some(span) = within(e, range) else {
             continue;
-        }
+        };
+        let (s, t) = (span.start(), span.end());
         let mut c = if rss.get(&e.start) == Some(&0) {
             let pages = t.div_ceil(page) - s / page;
             PageCounts {
@@ -263,7 +260,7 @@ pub fn count_pages(
                 ..PageCounts::default()
             }
         } else {
-            count_with_progress(placer, pid, (s, t), &mut progress)?
+            count_with_progress(placer, pid, span, &mut progress)?
         };
         zero(&mut c);
         total.add(&c);
@@ -279,20 +276,28 @@ pub fn count_pages(
     Ok((out, total))
 }
 
-/// Counts `[s, t)` in slices, so that progress can be shown between them.
+/// The part of mapping `e` inside `range` (all of it without one); `None`
+/// when none of it is.
+fn within(e: &MapsEntry, range: Option<AddrRange>) -> Option<AddrRange> {
+    let (lo, hi) = range.map_or((0, u64::MAX), |r| (r.start(), r.end()));
+    AddrRange::new(e.start.max(lo), e.end.min(hi)).ok()
+}
+
+/// Counts `span` in slices, so that progress can be shown between them.
 fn count_with_progress(
     placer: &Placer,
     pid: i32,
-    (s, t): (u64, u64),
+    span: AddrRange,
     progress: &mut Progress,
 ) -> CliResult<PageCounts> {
     let mut c = PageCounts::default();
-    let mut a = s;
-    while a < t {
-        let b = t.min(a.saturating_add(Progress::SLICE));
-        c.add(&placer.page_counts(pid, a, b)?);
-        progress.advance(b - a);
-        a = b;
+    let mut a = span.start();
+    while a < span.end() {
+        let slice = AddrRange::new(a, span.end().min(a.saturating_add(Progress::SLICE)))
+            .map_err(PlacementError::from)?;
+        c.add(&placer.area_page_counts(pid, slice)?);
+        progress.advance(slice.len());
+        a = slice.end();
     }
     Ok(c)
 }
@@ -312,14 +317,12 @@ impl Progress {
     /// second of queries where nothing is resident).
     const SLICE: u64 = 16 << 30;
 
-    fn new(maps: &[MapsEntry], range: Option<(u64, u64)>) -> Progress {
+    fn new(maps: &[MapsEntry], range: Option<AddrRange>) -> Progress {
         use std::io::IsTerminal;
         let total = maps
             .iter()
-            .map(|e| match range {
-                Some((a, b)) => e.end.min(b).saturating_sub(e.start.max(a)),
-                None => e.end - e.start,
-            })
+            .filter_map(|e| within(e, range))
+            .map(|r| r.len())
             .sum();
         Progress {
             total,

@@ -129,6 +129,9 @@ rules! {
     /// Access to a DMA-BUF before waiting for another party's fence: a
     /// writer's for any access, a reader's for a write.
     DmabufFenceNotWaited = "dmabuf-fence-not-waited", false, "access to a DMA-BUF before waiting for a writer's fence, or a write before waiting for the readers' fences";
+    /// A typed-API handle given to a backend instance other than the one
+    /// that made it (only Rust drivers can: a scenario runs on one model).
+    ForeignHandle = "foreign-handle", false, "a typed-API handle (buffer, mapping) given to a backend instance other than the one that made it";
     /// A scenario's `expect` saw other bytes than it expected.
     ExpectMismatch = "expect-mismatch", false, "a scenario expectation about the data did not hold";
 }

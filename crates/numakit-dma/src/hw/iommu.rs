@@ -2,7 +2,7 @@
 //! read and write permission, an IOTLB, the kernel's IOVA allocator and the
 //! flush queue of lazy mode.
 //!
-//! [`Iommu`] owns the domains and the kernel's policies around them (where
+//! `Iommu` owns the domains and the kernel's policies around them (where
 //! an IOVA range is allocated, strict or lazy invalidation); it knows nothing
 //! of mappings, the DMA API or the checker: it answers with what it did, and
 //! the model records that.

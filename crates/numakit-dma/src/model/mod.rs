@@ -143,6 +143,11 @@ pub struct ModelBackend {
     findings: Vec<Finding>,
     faults: Vec<Fault>,
     last_error: Option<Error>,
+    /// The typed API's handles: made, checked and taken apart here.
+    handles: crate::handles::HandleMaker,
+    /// Bytes still held by the pieces of each typed allocation, by its
+    /// address: it is freed when they reach zero.
+    typed_held: std::collections::BTreeMap<u64, u64>,
 }
 
 impl std::fmt::Debug for ModelBackend {
@@ -182,6 +187,8 @@ impl ModelBackend {
             findings: Vec::new(),
             faults: Vec::new(),
             last_error: None,
+            handles: crate::handles::HandleMaker::new(),
+            typed_held: Default::default(),
         })
     }
 

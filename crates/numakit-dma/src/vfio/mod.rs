@@ -13,7 +13,7 @@
 //! [`VfioBackend`] keeps the typed ownership of the model: a buffer handed
 //! to the device cannot be touched by safe code until it comes back, and
 //! the direction is the IOMMU permission (to-device: the device may only
-//! read; from-device: only write). Its memory is [`DmaMemory`] bound to the
+//! read; from-device: only write). Its memory is [`DmaMemory`](numakit_sys::dmamem::DmaMemory) bound to the
 //! device's NUMA node before its pages exist and checked with a page query
 //! ([`Placement`]), 2 MiB hugetlb pages when the node has them. IOVAs come
 //! from the kernel's own allocator ([`IovaAllocator`]) below the device's
@@ -24,6 +24,13 @@
 //!
 //! x86 DMA through VFIO is cache-coherent, so the syncs only move ownership
 //! (with a fence); no user-space cache maintenance is attempted.
+//!
+//! Its handles are made and taken apart by its own
+//! [`HandleMaker`], under the contract any
+//! backend keeps ([`crate::handles`]): another instance's handle is
+//! refused (an error, or one of [`take_errors`](VfioBackend::take_errors)
+//! from the calls that cannot return one), and the pieces of a split
+//! buffer are freed one by one, the memory with the last.
 
 mod arena;
 mod device;
@@ -31,7 +38,6 @@ mod kmsg;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::marker::PhantomData;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -50,6 +56,7 @@ use crate::addr::{DmaMask, Iova, VirtAddr};
 use crate::calls::MapFunc;
 use crate::direction::DmaDirection;
 use crate::error::{Error, Result};
+use crate::handles::{BufParts, CoherentParts, HandleMaker, MapParts, SgParts};
 use crate::hw::iommu::IovaAllocator;
 use crate::ids::DeviceId;
 use crate::mapping::DmaSegment;
@@ -112,6 +119,15 @@ struct DevState {
     coherent_mask: DmaMask,
 }
 
+/// A CPU allocation some of whose bytes are still held by a piece.
+#[derive(Debug)]
+struct Held {
+    /// What the arena gave.
+    size: usize,
+    /// Bytes not yet freed by a piece.
+    left: u64,
+}
+
 #[derive(Debug)]
 struct MapRec {
     dev: DeviceId,
@@ -133,6 +149,8 @@ pub struct VfioBackend {
     maps: BTreeMap<u64, MapRec>,
     home: Option<u32>,
     errors: Vec<Error>,
+    handles: HandleMaker<VirtAddr>,
+    held: BTreeMap<u64, Held>,
 }
 
 /// A system call's error with the meaning of its errno for VFIO.
@@ -222,6 +240,8 @@ impl VfioBackend {
             maps: BTreeMap::new(),
             home: None,
             errors: Vec::new(),
+            handles: HandleMaker::new(),
+            held: BTreeMap::new(),
         })
     }
 
@@ -348,10 +368,45 @@ impl VfioBackend {
     /// kernel likes).
     pub fn alloc_on(&mut self, node: Option<u32>, size: usize) -> Result<CpuBuf<VirtAddr>> {
         let addr = self.arena.alloc(node, size)?;
-        Ok(CpuBuf {
-            addr,
+        self.held.insert(
+            addr.raw(),
+            Held {
+                size,
+                left: size as u64,
+            },
+        );
+        Ok(self.handles.cpu_buf(BufParts {
+            alloc: addr,
+            offset: 0,
             len: size as u64,
-        })
+        }))
+    }
+
+    /// Frees one piece of an allocation: its bytes are no longer held, and
+    /// the memory goes back with the last piece.
+    fn free_piece(&mut self, p: BufParts<VirtAddr>) {
+        let Some(h) = self.held.get_mut(&p.alloc.raw()) else {
+            // a refused handle, or an empty piece of a freed allocation
+            return;
+        };
+        h.left = h.left.saturating_sub(p.len);
+        if h.left == 0 {
+            let size = h.size;
+            self.held.remove(&p.alloc.raw());
+            self.arena.free(p.alloc, size);
+        }
+    }
+
+    /// The parts of a buffer, or `None` with the error kept for
+    /// [`take_errors`](Self::take_errors).
+    fn own_or_report(&mut self, buf: &CpuBuf<VirtAddr>) -> Option<BufParts<VirtAddr>> {
+        match self.handles.buf_parts(buf) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
     }
 
     /// Where the DMA memory is: every chunk, its node and its pages.
@@ -521,20 +576,61 @@ impl VfioBackend {
         dir: DmaDirection,
         func: MapFunc,
     ) -> MapResult<Self> {
-        let mask = match self.dev(dev) {
-            Ok(d) => d.mask,
+        let checked = self
+            .handles
+            .buf_parts(&buf)
+            .and_then(|p| Ok((p, self.dev(dev)?.mask)));
+        let (p, mask) = match checked {
+            Ok(c) => c,
             Err(error) => return Err(MapError { error, buf }),
         };
-        match self.map_bufs(dev, &[(buf.addr, buf.len)], dir, mask) {
-            Ok(segs) => Ok(StreamingMap {
-                dev,
-                dma: segs[0].addr,
-                dir,
-                func,
-                buf,
-                _owner: PhantomData,
-            }),
+        match self.map_bufs(dev, &[(buf.cpu_addr(), p.len)], dir, mask) {
+            Ok(segs) => {
+                let parts = MapParts {
+                    dev,
+                    dma: segs[0].addr,
+                    dir,
+                    func,
+                };
+                self.handles
+                    .streaming_map(parts, buf)
+                    .map_err(|f| MapError {
+                        error: f.error("CPU buffer"),
+                        buf: f.into_handle(),
+                    })
+            }
             Err(error) => Err(MapError { error, buf }),
+        }
+    }
+}
+
+impl VfioBackend {
+    /// The mapping, now owned by `P`; another instance's is reported and
+    /// a refused one returned.
+    fn hand_over<O: Owner, P: Owner>(
+        &mut self,
+        map: StreamingMap<O, VirtAddr>,
+    ) -> StreamingMap<P, VirtAddr> {
+        match self.handles.hand_over(map) {
+            Ok(m) => m,
+            Err(f) => {
+                self.errors.push(f.error("mapping"));
+                let m = f.into_handle();
+                self.handles.refused_map(m.device(), m.direction())
+            }
+        }
+    }
+
+    /// The scatterlist mapping, now owned by `P`; another instance's is
+    /// reported and a refused one returned.
+    fn hand_over_sg<O: Owner, P: Owner>(&mut self, map: SgMap<O, VirtAddr>) -> SgMap<P, VirtAddr> {
+        match self.handles.hand_over_sg(map) {
+            Ok(m) => m,
+            Err(f) => {
+                self.errors.push(f.error("scatterlist mapping"));
+                let m = f.into_handle();
+                self.handles.refused_sg(m.device(), m.direction())
+            }
         }
     }
 }
@@ -584,15 +680,19 @@ impl DmaBackend for VfioBackend {
     }
 
     fn free(&mut self, buf: CpuBuf<VirtAddr>) {
-        self.arena.free(buf.addr, buf.len as usize);
+        if let Some(p) = self.own_or_report(&buf) {
+            self.free_piece(p);
+        }
     }
 
     fn read(&mut self, buf: &CpuBuf<VirtAddr>, offset: usize, out: &mut [u8]) -> Result<()> {
-        self.copy_out(buf.addr, buf.len, offset, out)
+        let p = self.handles.buf_parts(buf)?;
+        self.copy_out(buf.cpu_addr(), p.len, offset, out)
     }
 
     fn write(&mut self, buf: &mut CpuBuf<VirtAddr>, offset: usize, data: &[u8]) -> Result<()> {
-        self.copy_in(buf.addr, buf.len, offset, data)
+        let p = self.handles.buf_parts(buf)?;
+        self.copy_in(buf.cpu_addr(), p.len, offset, data)
     }
 
     fn alloc_coherent(&mut self, dev: DeviceId, size: usize) -> Result<CoherentBuf<VirtAddr>> {
@@ -603,12 +703,12 @@ impl DmaBackend for VfioBackend {
         let len = (size.max(1)).div_ceil(PAGE) * PAGE;
         let va = self.arena.alloc(node, len)?;
         match self.map_bufs(dev, &[(va, len as u64)], DmaDirection::Bidirectional, mask) {
-            Ok(segs) => Ok(CoherentBuf {
+            Ok(segs) => Ok(self.handles.coherent_buf(CoherentParts {
                 dev,
                 cpu: va,
                 dma: segs[0].addr,
                 len: len as u64,
-            }),
+            })),
             Err(e) => {
                 self.arena.free(va, len);
                 Err(e)
@@ -617,8 +717,13 @@ impl DmaBackend for VfioBackend {
     }
 
     fn free_coherent(&mut self, buf: CoherentBuf<VirtAddr>) {
-        self.unmap_at(buf.dma);
-        self.arena.free(buf.cpu, buf.len as usize);
+        match self.handles.coherent_parts(&buf) {
+            Ok(c) => {
+                self.unmap_at(c.dma);
+                self.arena.free(c.cpu, c.len as usize);
+            }
+            Err(e) => self.errors.push(e),
+        }
     }
 
     fn coherent_read(
@@ -627,7 +732,8 @@ impl DmaBackend for VfioBackend {
         offset: usize,
         out: &mut [u8],
     ) -> Result<()> {
-        self.copy_out(buf.cpu, buf.len, offset, out)
+        let c = self.handles.coherent_parts(buf)?;
+        self.copy_out(c.cpu, c.len, offset, out)
     }
 
     fn coherent_write(
@@ -636,7 +742,8 @@ impl DmaBackend for VfioBackend {
         offset: usize,
         data: &[u8],
     ) -> Result<()> {
-        self.copy_in(buf.cpu, buf.len, offset, data)
+        let c = self.handles.coherent_parts(buf)?;
+        self.copy_in(c.cpu, c.len, offset, data)
     }
 
     fn map_single(
@@ -658,13 +765,19 @@ impl DmaBackend for VfioBackend {
     }
 
     fn unmap<O: Owner>(&mut self, map: StreamingMap<O, VirtAddr>) -> CpuBuf<VirtAddr> {
-        self.unmap_at(map.dma);
-        map.buf
+        match self.handles.map_parts(&map) {
+            Ok((mp, _)) => self.unmap_at(mp.dma),
+            Err(e) => self.errors.push(e),
+        }
+        match self.handles.unmapped(map) {
+            Ok(buf) => buf,
+            Err(_) => self.handles.refused_buf(),
+        }
     }
 
     fn sync_for_cpu(&mut self, map: StreamingMap<Device, VirtAddr>) -> StreamingMap<Cpu, VirtAddr> {
         fence(Ordering::SeqCst);
-        map.owned()
+        self.hand_over(map)
     }
 
     fn sync_for_device(
@@ -672,7 +785,7 @@ impl DmaBackend for VfioBackend {
         map: StreamingMap<Cpu, VirtAddr>,
     ) -> StreamingMap<Device, VirtAddr> {
         fence(Ordering::SeqCst);
-        map.owned()
+        self.hand_over(map)
     }
 
     fn read_mapped(
@@ -681,7 +794,8 @@ impl DmaBackend for VfioBackend {
         offset: usize,
         out: &mut [u8],
     ) -> Result<()> {
-        self.copy_out(map.buf.addr, map.buf.len, offset, out)
+        let (_, p) = self.handles.map_parts(map)?;
+        self.copy_out(p.alloc.unchecked_add(p.offset), p.len, offset, out)
     }
 
     fn write_mapped(
@@ -690,7 +804,8 @@ impl DmaBackend for VfioBackend {
         offset: usize,
         data: &[u8],
     ) -> Result<()> {
-        self.copy_in(map.buf.addr, map.buf.len, offset, data)
+        let (_, p) = self.handles.map_parts(map)?;
+        self.copy_in(p.alloc.unchecked_add(p.offset), p.len, offset, data)
     }
 
     fn map_sg(
@@ -699,11 +814,19 @@ impl DmaBackend for VfioBackend {
         table: SgTable<VirtAddr>,
         dir: DmaDirection,
     ) -> SgMapResult<Self> {
-        let mask = match self.dev(dev) {
-            Ok(d) => d.mask,
+        let checked = self
+            .handles
+            .check_table(&table)
+            .and_then(|()| Ok(self.dev(dev)?.mask));
+        let mask = match checked {
+            Ok(m) => m,
             Err(error) => return Err(MapError { error, buf: table }),
         };
-        let bufs: Vec<(VirtAddr, u64)> = table.entries.iter().map(|b| (b.addr, b.len)).collect();
+        let bufs: Vec<(VirtAddr, u64)> = table
+            .entries()
+            .iter()
+            .map(|b| (b.cpu_addr(), b.len() as u64))
+            .collect();
         if bufs.is_empty() {
             return Err(MapError {
                 error: Error::ZeroLength,
@@ -711,32 +834,37 @@ impl DmaBackend for VfioBackend {
             });
         }
         match self.map_bufs(dev, &bufs, dir, mask) {
-            Ok(segs) => Ok(SgMap {
-                dev,
-                dir,
-                table,
-                segs,
-                _owner: PhantomData,
-            }),
+            Ok(segs) => self
+                .handles
+                .sg_map(SgParts { dev, dir, segs }, table)
+                .map_err(|f| MapError {
+                    error: f.error("scatterlist"),
+                    buf: f.into_handle(),
+                }),
             Err(error) => Err(MapError { error, buf: table }),
         }
     }
 
     fn unmap_sg<O: Owner>(&mut self, map: SgMap<O, VirtAddr>) -> SgTable<VirtAddr> {
-        if let Some(s) = map.segs.first() {
-            self.unmap_at(s.addr);
+        match self.handles.sg_parts(&map) {
+            Ok((parts, _)) => {
+                if let Some(s) = parts.segs.first() {
+                    self.unmap_at(s.addr);
+                }
+            }
+            Err(e) => self.errors.push(e),
         }
-        map.table
+        self.handles.unmapped_sg(map).unwrap_or_default()
     }
 
     fn sync_sg_for_cpu(&mut self, map: SgMap<Device, VirtAddr>) -> SgMap<Cpu, VirtAddr> {
         fence(Ordering::SeqCst);
-        map.owned()
+        self.hand_over_sg(map)
     }
 
     fn sync_sg_for_device(&mut self, map: SgMap<Cpu, VirtAddr>) -> SgMap<Device, VirtAddr> {
         fence(Ordering::SeqCst);
-        map.owned()
+        self.hand_over_sg(map)
     }
 
     fn read_sg(
@@ -746,12 +874,13 @@ impl DmaBackend for VfioBackend {
         offset: usize,
         out: &mut [u8],
     ) -> Result<()> {
-        let b = map.table.entries.get(index).ok_or(Error::OutOfBounds {
+        let (_, entries) = self.handles.sg_parts(map)?;
+        let p = entries.get(index).ok_or(Error::OutOfBounds {
             offset: index as u64,
             len: 1,
-            size: map.table.len() as u64,
+            size: entries.len() as u64,
         })?;
-        self.copy_out(b.addr, b.len, offset, out)
+        self.copy_out(p.alloc.unchecked_add(p.offset), p.len, offset, out)
     }
 }
 

@@ -101,6 +101,14 @@ if command -v dma-edu >/dev/null; then
   else
     not_ok "edu example on $EDU" "exit $rc, memory '$mem'"
   fi
+  # the handle contract on VFIO: another instance's buffer refused, split
+  # halves freed one by one
+  for fact in "another backend's buffer is refused: DMA mapping failed: this CPU buffer was made by DMA backend instance" \
+      "one half freed, the other still maps and reads" \
+      "the allocation went back with its last half"; do
+    if echo "$out" | grep -qF "handles: $fact"; then ok "edu example, VFIO handles: $fact"
+    else not_ok "edu example, VFIO handles: $fact" "not in its output"; fi
+  done
 else
   skip "edu example" "not built (NUMAKIT_VM_BIN given)"
 fi
