@@ -85,6 +85,24 @@ fn read_with(
     })
 }
 
+/// Reads a file with plain `read` calls into a buffer of its own, handing
+/// each piece to `each` as it arrives, up to 1 GiB in all (as [`read`]).
+pub(crate) fn read_pieces(fd: &OwnedFd, each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut buf[..]))?;
+        if n == 0 {
+            return Ok(());
+        }
+        total += n as u64;
+        if total > 1 << 30 {
+            return Err(io::Error::from(Errno::FBIG));
+        }
+        each(&buf[..n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,6 +277,17 @@ impl Root {
         self.source.read(path)
     }
 
+    /// Reads a file in pieces, handing each to `each` as it arrives: on the
+    /// running system a long procfs file comes a page at a time, so the
+    /// caller can work on one piece while the kernel writes the next; from
+    /// a snapshot the whole file is one piece.
+    pub fn read_pieces(&self, path: &str, each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        if self.known_absent(path) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        self.source.read_pieces(path, each)
+    }
+
     /// Reads a file as text (invalid UTF-8 is replaced).
     pub fn read_to_string(&self, path: &str) -> io::Result<String> {
         let b = self.read(path)?;

@@ -42,6 +42,11 @@ impl Source for Live {
         fd::read(&f, path.starts_with("/sys/"))
     }
 
+    fn read_pieces(&self, path: &str, each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        let f = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        fd::read_pieces(&f, each)
+    }
+
     fn read_link(&self, path: &str) -> io::Result<String> {
         Ok(std::fs::read_link(path)?.to_string_lossy().into_owned())
     }

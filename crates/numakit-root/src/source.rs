@@ -34,6 +34,15 @@ pub(crate) trait Source: Send + Sync + UnwindSafe + RefUnwindSafe {
         resolve::read(self.walk(), path)
     }
 
+    /// Reads a file in pieces, handing each to `each` as it arrives. The
+    /// kernel writes a long procfs file a page per `read`, so a caller can
+    /// work on one piece while the next is written. By default one piece:
+    /// the whole file.
+    fn read_pieces(&self, path: &str, each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        each(&self.read(path)?);
+        Ok(())
+    }
+
     /// The target of the link `path`, as written in the link.
     fn read_link(&self, path: &str) -> io::Result<String> {
         resolve::read_link(self.walk(), path)

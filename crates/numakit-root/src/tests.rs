@@ -493,3 +493,35 @@ fn issue15_a_root_without_sys_or_proc_is_refused() {
     assert!(matches!(Root::open(&f), Err(RootError::NoMachine(_))));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn pieces_put_together_are_the_file_on_every_backend() {
+    let d = tmp("pieces");
+    sample(&d);
+    // longer than one piece of the live reader
+    let long: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(d.join("sys/long"), &long).unwrap();
+    let glue = |root: &Root, path: &str| {
+        let mut v = Vec::new();
+        let mut pieces = 0;
+        root.read_pieces(path, &mut |p| {
+            v.extend_from_slice(p);
+            pieces += 1;
+        })
+        .map(|()| (v, pieces))
+    };
+    let live = Root::live();
+    let (v, pieces) = glue(&live, d.join("sys/long").to_str().unwrap()).unwrap();
+    assert_eq!(v, long);
+    assert!(pieces > 1, "the live file came in {pieces} piece(s)");
+    let dir = Root::open(&d).unwrap();
+    assert_eq!(glue(&dir, "/sys/long").unwrap().0, long);
+    assert_eq!(
+        glue(&dir, "/sys/bus/pci/devices/0000:00:01.0/numa_node")
+            .unwrap()
+            .0,
+        b"1\n"
+    );
+    assert!(glue(&dir, "/sys/dangling").is_err());
+    assert!(glue(&live, "/nonexistent/numakit").is_err());
+}

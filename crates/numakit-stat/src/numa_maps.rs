@@ -202,6 +202,50 @@ pub fn parse_lenient(text: &str) -> (Vec<Entry>, usize) {
     (v, bad)
 }
 
+/// Cuts text that arrives in pieces (a file read a page at a time) into
+/// whole lines; a line split between two pieces is kept until its end
+/// arrives. Invalid UTF-8 in a line is replaced.
+#[derive(Debug, Default)]
+pub struct LineCutter {
+    carry: Vec<u8>,
+}
+
+impl LineCutter {
+    /// Hands `each` every line `piece` completes.
+    pub fn feed(&mut self, piece: &[u8], each: &mut impl FnMut(&str)) {
+        let Some(last) = piece.iter().rposition(|b| *b == b'\n') else {
+            self.carry.extend_from_slice(piece);
+            return;
+        };
+        let (whole, rest) = piece.split_at(last + 1);
+        if self.carry.is_empty() {
+            lines_of(whole, each);
+        } else {
+            self.carry.extend_from_slice(whole);
+            lines_of(&self.carry, each);
+            self.carry.clear();
+        }
+        self.carry.extend_from_slice(rest);
+    }
+
+    /// Hands `each` the last line, when the text did not end with a newline.
+    pub fn finish(self, each: &mut impl FnMut(&str)) {
+        lines_of(&self.carry, each);
+    }
+}
+
+fn lines_of(text: &[u8], each: &mut impl FnMut(&str)) {
+    for line in text.split(|b| *b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(l) => each(l),
+            Err(_) => each(&String::from_utf8_lossy(line)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +290,27 @@ mod tests {
         assert_eq!(parse_line("   ").unwrap(), None);
         let (v, bad) = parse_lenient("1000 default N0=1\nbad\n2000 default N1=2\n");
         assert_eq!((v.len(), bad), (2, 1));
+    }
+
+    #[test]
+    fn lines_cut_anywhere_come_out_whole() {
+        let text = "1000 default N0=1\n2000 bind:1 N1=2\n\n3000 default N0=3";
+        for cut in 0..=text.len() {
+            for step in 1..=text.len().max(1) {
+                let mut got = Vec::new();
+                let mut c = LineCutter::default();
+                let (a, b) = text.as_bytes().split_at(cut);
+                for piece in a.chunks(step).chain(b.chunks(step)) {
+                    c.feed(piece, &mut |l| got.push(l.to_string()));
+                }
+                c.finish(&mut |l| got.push(l.to_string()));
+                let want: Vec<String> = text
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
+                assert_eq!(got, want, "cut {cut}, pieces of {step}");
+            }
+        }
     }
 }

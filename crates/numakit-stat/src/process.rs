@@ -205,8 +205,27 @@ fn status_field(status: &str, key: &str) -> Option<String> {
     })
 }
 
+/// What the lines of one `numa_maps` add up to.
+#[derive(Debug, Default)]
+struct Tally {
+    categories: BTreeMap<Category, ByNode>,
+    huge_pages: Vec<HugeUsage>,
+    mappings: Vec<MappingStat>,
+    malformed: usize,
+}
+
+impl Tally {
+    fn line(&mut self, line: &str, opts: &ReadOptions) {
+        match numa_maps::parse_line(line) {
+            Ok(Some(e)) => account(self, &e, opts),
+            Ok(None) => {}
+            Err(_) => self.malformed += 1,
+        }
+    }
+}
+
 /// Adds a numa_maps line to per-category, per-size sums.
-fn account(stat: &mut ProcessStat, e: &Entry, opts: &ReadOptions) {
+fn account(stat: &mut Tally, e: &Entry, opts: &ReadOptions) {
     if e.nodes.is_empty() && !opts.mappings {
         return;
     }
@@ -247,37 +266,105 @@ fn account(stat: &mut ProcessStat, e: &Entry, opts: &ReadOptions) {
     }
 }
 
+/// Reads and adds up `path` here, a piece at a time.
+fn tally_here(root: &Root, path: &str, opts: &ReadOptions) -> std::io::Result<Tally> {
+    let mut t = Tally::default();
+    let mut cut = numa_maps::LineCutter::default();
+    root.read_pieces(path, &mut |p| cut.feed(p, &mut |l| t.line(l, opts)))?;
+    cut.finish(&mut |l| t.line(l, opts));
+    Ok(t)
+}
+
+/// Reads `path` here and adds it up on a second thread: the kernel writes
+/// `numa_maps` a page per read, most of the time it takes, so parsing one
+/// page while the next is written hides the parsing.
+fn tally_pipelined(root: &Root, path: &str, opts: &ReadOptions) -> std::io::Result<Tally> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    std::thread::scope(|s| {
+        let parser = std::thread::Builder::new()
+            .name("numakit-parse".into())
+            .spawn_scoped(s, move || {
+                let mut t = Tally::default();
+                let mut cut = numa_maps::LineCutter::default();
+                for piece in rx {
+                    cut.feed(&piece, &mut |l| t.line(l, opts));
+                }
+                cut.finish(&mut |l| t.line(l, opts));
+                t
+            });
+        // no thread to be had: read and add up here
+        let Ok(parser) = parser else {
+            return tally_here(root, path, opts);
+        };
+        let read = root.read_pieces(path, &mut |p| {
+            let _ = tx.send(p.to_vec());
+        });
+        drop(tx);
+        let t = parser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.map(|()| t)
+    })
+}
+
+/// How a process's `numa_maps` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Added up on a second thread while the kernel writes the next page.
+    Pipelined,
+    /// Read and added up on this thread (when [`read_all`]'s workers
+    /// already keep the CPUs busy, or there is one CPU).
+    Here,
+}
+
 /// Reads where the memory of `pid` is. `cpu_nodes` maps CPUs to nodes for
-/// the threads (see [`cpu_nodes`]).
+/// the threads (see [`cpu_nodes`]). On the running system with more than
+/// one CPU, the kernel's writing of `numa_maps` and numakit's reading of it
+/// overlap.
 pub fn read(
     root: &Root,
     pid: i32,
     opts: &ReadOptions,
     cpu_nodes: &BTreeMap<u32, u32>,
 ) -> Result<ProcessStat> {
-    let text = root
-        .read_to_string(&format!("/proc/{pid}/numa_maps"))
-        .map_err(|e| Error::process_file(pid, "numa_maps", e))?;
-    let (entries, malformed) = numa_maps::parse_lenient(&text);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let reading = if root.is_live() && cpus > 1 {
+        Reading::Pipelined
+    } else {
+        Reading::Here
+    };
+    read_as(root, pid, opts, cpu_nodes, reading)
+}
+
+fn read_as(
+    root: &Root,
+    pid: i32,
+    opts: &ReadOptions,
+    cpu_nodes: &BTreeMap<u32, u32>,
+    reading: Reading,
+) -> Result<ProcessStat> {
+    let path = format!("/proc/{pid}/numa_maps");
+    let tally = match reading {
+        Reading::Pipelined => tally_pipelined(root, &path, opts),
+        Reading::Here => tally_here(root, &path, opts),
+    }
+    .map_err(|e| Error::process_file(pid, "numa_maps", e))?;
     let status = root
         .read_to_string(&format!("/proc/{pid}/status"))
         .unwrap_or_default();
     let mut stat = ProcessStat {
         pid,
         name: status_field(&status, "Name"),
-        categories: BTreeMap::new(),
-        huge_pages: Vec::new(),
-        mappings: Vec::new(),
+        categories: tally.categories,
+        huge_pages: tally.huge_pages,
+        mappings: tally.mappings,
         threads: Vec::new(),
         cpus_allowed: status_field(&status, "Cpus_allowed_list")
             .and_then(|s| CpuSet::parse_list(&s).ok()),
         mems_allowed: status_field(&status, "Mems_allowed_list")
             .and_then(|s| NodeSet::parse_list(&s).ok()),
-        malformed_lines: malformed,
+        malformed_lines: tally.malformed,
     };
-    for e in &entries {
-        account(&mut stat, e, opts);
-    }
     stat.huge_pages.sort_by_key(|h| h.page_size);
     if opts.threads {
         stat.threads = threads(root, pid, cpu_nodes);
@@ -416,7 +503,7 @@ pub fn read_all(
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(pid) = pids.get(i) else { break };
-                    let r = read(root, *pid, opts, cpu_nodes);
+                    let r = read_as(root, *pid, opts, cpu_nodes, Reading::Here);
                     if let Ok(mut v) = slots.lock() {
                         v[i] = Some(r);
                     }
