@@ -227,18 +227,7 @@ fn machine_block(m: &Machine) -> Block {
     // node -> package, when all its CPUs are in one package
     let mut packages: std::collections::BTreeMap<Option<u32>, Vec<&Node>> = Default::default();
     for n in m.nodes.iter().filter(|n| !gpumem.contains(&n.id)) {
-        let pkgs: std::collections::BTreeSet<Option<u32>> = m
-            .cpus
-            .iter()
-            .filter(|c| n.cpus.contains(c.id) && c.node == Some(n.id))
-            .map(|c| c.package)
-            .collect();
-        let pkg = if pkgs.len() == 1 {
-            pkgs.into_iter().next().flatten()
-        } else {
-            None
-        };
-        packages.entry(pkg).or_default().push(n);
+        packages.entry(m.node_package(n)).or_default().push(n);
     }
     for (pkg, nodes) in &packages {
         match pkg {

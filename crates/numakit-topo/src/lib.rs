@@ -345,6 +345,19 @@ impl Machine {
         self.nodes.iter().find(|n| n.id == id)
     }
 
+    /// The package that holds every CPU of `node` (the CPUs it lists that
+    /// are also placed on it); `None` when they span packages, the package
+    /// is unknown, or the node has no CPUs.
+    pub fn node_package(&self, node: &Node) -> Option<u32> {
+        let mut pkgs = self
+            .cpus
+            .iter()
+            .filter(|c| node.cpus.contains(c.id) && c.node == Some(node.id))
+            .map(|c| c.package);
+        let first = pkgs.next()??;
+        pkgs.all(|p| p == Some(first)).then_some(first)
+    }
+
     /// All node ids.
     #[doc(alias = "numa_nodes_ptr")]
     pub fn node_ids(&self) -> NodeSet {

@@ -392,18 +392,7 @@ pub fn render(m: &Machine, verbose: bool, color: bool) -> String {
     // nodes go under their GPU instead
     let mut pkg_nodes: BTreeMap<Option<u32>, Vec<&Node>> = BTreeMap::new();
     for n in m.nodes.iter().filter(|n| !placed.contains(&n.id)) {
-        let pkgs: std::collections::BTreeSet<Option<u32>> = m
-            .cpus
-            .iter()
-            .filter(|c| n.cpus.contains(c.id) && c.node == Some(n.id))
-            .map(|c| c.package)
-            .collect();
-        let pkg = if pkgs.len() == 1 {
-            pkgs.into_iter().next().flatten()
-        } else {
-            None
-        };
-        pkg_nodes.entry(pkg).or_default().push(n);
+        pkg_nodes.entry(m.node_package(n)).or_default().push(n);
     }
     let bad = m.numa_inconsistent.as_ref();
     if let Some(b) = bad {
