@@ -29,6 +29,9 @@ fn rel(path: &str) -> &str {
     if r.is_empty() { "." } else { r }
 }
 
+/// How many times an open the kernel asks to retry is tried again.
+const OPEN_TRIES: u32 = 16;
+
 impl FastDir {
     /// Opens `base` (canonical) and checks that `openat2` works here; `None`
     /// where it does not.
@@ -47,14 +50,25 @@ impl FastDir {
         Some(me)
     }
 
+    /// `openat2` inside the root. The kernel answers `EAGAIN` when a rename
+    /// anywhere on the system raced with a `..` of the path (a link such
+    /// as `../../devices/...`), and says to try again: a few tries, so that
+    /// a machine busy renaming never makes a fact unknown, and a bound, so
+    /// that a path under constant attack still gives an answer.
     fn open_at(&self, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
-        Ok(openat2(
-            &self.fd,
-            rel(path),
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT,
-        )?)
+        let mut tries = 0;
+        loop {
+            match openat2(
+                &self.fd,
+                rel(path),
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT,
+            ) {
+                Err(rustix::io::Errno::AGAIN) if tries < OPEN_TRIES => tries += 1,
+                r => return Ok(r?),
+            }
+        }
     }
 }
 
